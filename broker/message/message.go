@@ -1,0 +1,84 @@
+// Package message holds the broker's application message: what a PUBLISH carries once the
+// session has accepted it, independent of the packet that brought it and of the packets that will
+// deliver it. A Message is immutable after it is built, so the router, every queue and the store
+// share one copy however many subscribers receive it.
+package message
+
+import (
+	"sync/atomic"
+	"time"
+)
+
+// UserProperty is an MQTT 5 user property; order is significant and kept.
+type UserProperty struct{ Key, Value string }
+
+// Properties are the MQTT 5 properties that travel with an application message from publisher
+// to subscriber [MQTT-3.3.2-4..-20]. Connection-scoped ones (topic alias, subscription
+// identifiers) are not here: they belong to a delivery, not to the message.
+type Properties struct {
+	PayloadFormat   byte
+	HasPayloadFmt   bool
+	ContentType     string
+	ResponseTopic   string
+	CorrelationData []byte
+	UserProperties  []UserProperty
+	// MessageExpiry is the interval the publisher asked for; ExpiresAt is the absolute deadline
+	// computed on arrival, so the remaining interval can be forwarded [MQTT-3.3.2-6].
+	MessageExpiry uint32
+	HasExpiry     bool
+}
+
+// Message is one application message inside the broker.
+type Message struct {
+	// ID is unique within a node's lifetime; queues and the store use it as the payload key.
+	ID uint64
+	// Mountpoint is the tenant the message was published in; Topic excludes it.
+	Mountpoint string
+	Topic      string
+	Payload    []byte
+	QoS        byte
+	Retain     bool
+	Props      Properties
+	// ExpiresAt is zero when the message never expires.
+	ExpiresAt time.Time
+	// From is the publishing client id, for no-local [MQTT-3.8.3-3]; empty for $SYS and wills
+	// published by the broker itself when no client applies.
+	From string
+	// Arrived is when the broker accepted the message.
+	Arrived time.Time
+}
+
+var lastID atomic.Uint64
+
+// NextID returns a new message id, unique for this process.
+func NextID() uint64 { return lastID.Add(1) }
+
+// Expired reports whether the message's expiry has passed at now.
+func (m *Message) Expired(now time.Time) bool {
+	return !m.ExpiresAt.IsZero() && !now.Before(m.ExpiresAt)
+}
+
+// RemainingExpiry is the expiry interval to forward at now, rounded up so that a message
+// delivered just before its deadline still carries at least one second, and whether the
+// message carries an expiry at all.
+func (m *Message) RemainingExpiry(now time.Time) (uint32, bool) {
+	if m.ExpiresAt.IsZero() {
+		return 0, false
+	}
+	d := m.ExpiresAt.Sub(now)
+	if d <= 0 {
+		return 0, true
+	}
+	secs := uint32((d + time.Second - 1) / time.Second)
+	return secs, true
+}
+
+// Size is an estimate of the bytes a message holds, for queue and memory limits.
+func (m *Message) Size() int {
+	n := len(m.Topic) + len(m.Payload) + len(m.Mountpoint) + len(m.From) + 64
+	n += len(m.Props.ContentType) + len(m.Props.ResponseTopic) + len(m.Props.CorrelationData)
+	for _, up := range m.Props.UserProperties {
+		n += len(up.Key) + len(up.Value)
+	}
+	return n
+}

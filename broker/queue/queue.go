@@ -1,0 +1,244 @@
+// Package queue holds the per-subscriber message queue. A queue belongs to one subscriber id
+// (mountpoint, client id) and outlives that client's connections: online it feeds the attached
+// session within its inflight window, offline it keeps what the session will receive when it
+// returns, within configured bounds. Every message a queue refuses is reported with a reason, so
+// that drops are counted and reach the on_message_drop hook instead of vanishing.
+package queue
+
+import (
+	"sync"
+	"time"
+
+	"github.com/nautilus-mq/nautilus/broker/message"
+)
+
+// Delivery is one message as one subscriber will receive it: the granted QoS, the retain flag
+// it is delivered with, and the subscription identifiers of the matching subscriptions.
+type Delivery struct {
+	Msg    *message.Message
+	QoS    byte
+	Retain bool
+	SubIDs []uint32
+}
+
+// Type orders a queue.
+type Type int
+
+const (
+	// FIFO delivers oldest first and, when full, refuses the newest message.
+	FIFO Type = iota
+	// LIFO delivers newest first and, when full, drops the oldest message.
+	LIFO
+)
+
+// DropReason says why a message did not reach a subscriber.
+type DropReason string
+
+// Reasons a queue drops a message.
+const (
+	DropQueueFull   DropReason = "queue_full"
+	DropExpired     DropReason = "expired"
+	DropOfflineQoS0 DropReason = "offline_qos0"
+	DropSessionGone DropReason = "session_gone"
+)
+
+// Policy bounds a queue. A negative maximum means unbounded.
+type Policy struct {
+	Type       Type
+	MaxOnline  int
+	MaxOffline int
+	// QoS0Offline keeps QoS 0 messages for offline sessions; MQTT allows either choice
+	// [MQTT-3.1.2-5 note], VerneMQ's default is to drop them.
+	QoS0Offline bool
+}
+
+// DropFunc is told about every message a queue drops. It runs with the queue's lock released.
+type DropFunc func(d Delivery, reason DropReason)
+
+// Queue is a bounded FIFO or LIFO of deliveries. It is safe for concurrent use: publishers
+// enqueue from their own goroutines while the owning session takes.
+type Queue struct {
+	mu      sync.Mutex
+	policy  Policy
+	items   []Delivery // oldest first; LIFO takes from the end
+	head    int        // index of the oldest live item in items
+	online  bool
+	notify  chan struct{}
+	onDrop  DropFunc
+	dropped uint64
+}
+
+// New returns an offline queue.
+func New(p Policy, onDrop DropFunc) *Queue {
+	return &Queue{policy: p, notify: make(chan struct{}, 1), onDrop: onDrop}
+}
+
+// Ready is signalled (without blocking the enqueuer) whenever a delivery is added, so an online
+// session can wait for work without polling.
+func (q *Queue) Ready() <-chan struct{} { return q.notify }
+
+// SetOnline marks whether a session is attached; the bound in force changes with it.
+func (q *Queue) SetOnline(online bool) {
+	q.mu.Lock()
+	q.online = online
+	q.mu.Unlock()
+	if online {
+		q.signal()
+	}
+}
+
+// SetPolicy replaces the bounds, for example when a reconnecting client brings new limits.
+func (q *Queue) SetPolicy(p Policy) {
+	q.mu.Lock()
+	q.policy = p
+	q.mu.Unlock()
+}
+
+// Enqueue adds d, or drops it (or an older message, for LIFO) by the policy. It reports
+// whether d itself was kept.
+func (q *Queue) Enqueue(d Delivery) bool {
+	q.mu.Lock()
+	if !q.online && d.QoS == 0 && !q.policy.QoS0Offline {
+		q.dropped++
+		q.mu.Unlock()
+		q.drop(d, DropOfflineQoS0)
+		return false
+	}
+	max := q.policy.MaxOffline
+	if q.online {
+		max = q.policy.MaxOnline
+	}
+	var evicted *Delivery
+	if max >= 0 && q.lenLocked() >= max {
+		if q.policy.Type == FIFO || max == 0 {
+			q.dropped++
+			q.mu.Unlock()
+			q.drop(d, DropQueueFull)
+			return false
+		}
+		old := q.items[q.head]
+		q.items[q.head] = Delivery{}
+		q.head++
+		q.dropped++
+		evicted = &old
+	}
+	q.items = append(q.items, d)
+	q.mu.Unlock()
+	if evicted != nil {
+		q.drop(*evicted, DropQueueFull)
+	}
+	q.signal()
+	return true
+}
+
+// Take removes up to max deliveries in the queue's order and appends them to dst. Expired
+// messages are dropped on the way out rather than delivered [MQTT-3.3.2-5].
+func (q *Queue) Take(dst []Delivery, max int, now time.Time) []Delivery {
+	var expired []Delivery
+	q.mu.Lock()
+	for max > 0 && q.lenLocked() > 0 {
+		var d Delivery
+		if q.policy.Type == LIFO {
+			last := len(q.items) - 1
+			d = q.items[last]
+			q.items[last] = Delivery{}
+			q.items = q.items[:last]
+		} else {
+			d = q.items[q.head]
+			q.items[q.head] = Delivery{}
+			q.head++
+		}
+		if d.Msg.Expired(now) {
+			expired = append(expired, d)
+			q.dropped++
+			continue
+		}
+		dst = append(dst, d)
+		max--
+	}
+	q.compactLocked()
+	q.mu.Unlock()
+	for _, d := range expired {
+		q.drop(d, DropExpired)
+	}
+	return dst
+}
+
+// PushFront returns deliveries taken but not sent (the connection closed first) to the front
+// of the queue, so they keep their place and are not counted against the bound again.
+func (q *Queue) PushFront(ds []Delivery) {
+	if len(ds) == 0 {
+		return
+	}
+	q.mu.Lock()
+	if q.policy.Type == LIFO {
+		// The front of a LIFO is its end; restore the original order there.
+		for i := len(ds) - 1; i >= 0; i-- {
+			q.items = append(q.items, ds[i])
+		}
+	} else {
+		live := q.items[q.head:]
+		items := make([]Delivery, 0, len(ds)+len(live))
+		items = append(items, ds...)
+		q.items = append(items, live...)
+		q.head = 0
+	}
+	q.mu.Unlock()
+	q.signal()
+}
+
+// Len is the number of queued deliveries.
+func (q *Queue) Len() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.lenLocked()
+}
+
+// Dropped is the number of messages this queue has dropped.
+func (q *Queue) Dropped() uint64 {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.dropped
+}
+
+// Drain empties the queue, reporting every delivery as dropped with reason; used when a
+// session ends for good.
+func (q *Queue) Drain(reason DropReason) {
+	q.mu.Lock()
+	items := append([]Delivery(nil), q.items[q.head:]...)
+	q.items, q.head = nil, 0
+	q.dropped += uint64(len(items))
+	q.mu.Unlock()
+	for _, d := range items {
+		q.drop(d, reason)
+	}
+}
+
+func (q *Queue) lenLocked() int { return len(q.items) - q.head }
+
+// compactLocked reclaims the consumed prefix once it dominates the slice, so a long-lived
+// FIFO does not grow without bound while staying amortised O(1) per operation.
+func (q *Queue) compactLocked() {
+	if q.head == len(q.items) {
+		q.items, q.head = q.items[:0], 0
+		return
+	}
+	if q.head > 64 && q.head*2 > len(q.items) {
+		n := copy(q.items, q.items[q.head:])
+		clear(q.items[n:])
+		q.items, q.head = q.items[:n], 0
+	}
+}
+
+func (q *Queue) signal() {
+	select {
+	case q.notify <- struct{}{}:
+	default:
+	}
+}
+
+func (q *Queue) drop(d Delivery, reason DropReason) {
+	if q.onDrop != nil {
+		q.onDrop(d, reason)
+	}
+}

@@ -1,0 +1,190 @@
+package queue
+
+import (
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nautilus-mq/nautilus/broker/message"
+)
+
+func del(n int, qos byte) Delivery {
+	return Delivery{Msg: &message.Message{ID: uint64(n), QoS: qos}, QoS: qos}
+}
+
+func ids(ds []Delivery) []uint64 {
+	var out []uint64
+	for _, d := range ds {
+		out = append(out, d.Msg.ID)
+	}
+	return out
+}
+
+func equal(a, b []uint64) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func TestFIFORefusesNewestWhenFull(t *testing.T) {
+	var drops []uint64
+	q := New(Policy{Type: FIFO, MaxOnline: -1, MaxOffline: 3}, func(d Delivery, r DropReason) {
+		if r != DropQueueFull {
+			t.Errorf("reason %s", r)
+		}
+		drops = append(drops, d.Msg.ID)
+	})
+	for i := 1; i <= 5; i++ {
+		q.Enqueue(del(i, 1))
+	}
+	got := ids(q.Take(nil, 10, time.Now()))
+	if !equal(got, []uint64{1, 2, 3}) || !equal(drops, []uint64{4, 5}) {
+		t.Fatalf("took %v dropped %v; want [1 2 3] and [4 5]", got, drops)
+	}
+	if q.Dropped() != 2 {
+		t.Fatalf("Dropped = %d", q.Dropped())
+	}
+}
+
+func TestLIFODropsOldestAndDeliversNewestFirst(t *testing.T) {
+	var drops []uint64
+	q := New(Policy{Type: LIFO, MaxOnline: -1, MaxOffline: 3}, func(d Delivery, _ DropReason) { drops = append(drops, d.Msg.ID) })
+	for i := 1; i <= 5; i++ {
+		q.Enqueue(del(i, 1))
+	}
+	got := ids(q.Take(nil, 10, time.Now()))
+	if !equal(got, []uint64{5, 4, 3}) || !equal(drops, []uint64{1, 2}) {
+		t.Fatalf("took %v dropped %v; want [5 4 3] and [1 2]", got, drops)
+	}
+}
+
+func TestOfflineQoS0(t *testing.T) {
+	var reasons []DropReason
+	q := New(Policy{MaxOnline: -1, MaxOffline: -1}, func(_ Delivery, r DropReason) { reasons = append(reasons, r) })
+	if q.Enqueue(del(1, 0)) {
+		t.Fatal("offline QoS 0 kept without QoS0Offline")
+	}
+	q.SetOnline(true)
+	if !q.Enqueue(del(2, 0)) {
+		t.Fatal("online QoS 0 refused")
+	}
+	q.SetOnline(false)
+	q.SetPolicy(Policy{MaxOnline: -1, MaxOffline: -1, QoS0Offline: true})
+	if !q.Enqueue(del(3, 0)) {
+		t.Fatal("offline QoS 0 refused with QoS0Offline")
+	}
+	if len(reasons) != 1 || reasons[0] != DropOfflineQoS0 {
+		t.Fatalf("reasons %v", reasons)
+	}
+}
+
+func TestOnlineAndOfflineBounds(t *testing.T) {
+	q := New(Policy{MaxOnline: 1, MaxOffline: 2}, nil)
+	q.SetOnline(true)
+	q.Enqueue(del(1, 1))
+	if q.Enqueue(del(2, 1)) {
+		t.Fatal("online bound not enforced")
+	}
+	q.SetOnline(false)
+	if !q.Enqueue(del(3, 1)) {
+		t.Fatal("offline bound applied while online bound was in force")
+	}
+}
+
+func TestExpiredDroppedOnTake(t *testing.T) {
+	now := time.Now()
+	var reasons []DropReason
+	q := New(Policy{MaxOnline: -1, MaxOffline: -1}, func(_ Delivery, r DropReason) { reasons = append(reasons, r) })
+	d := del(1, 1)
+	d.Msg.ExpiresAt = now.Add(time.Second)
+	q.Enqueue(d)
+	q.Enqueue(del(2, 1))
+	got := ids(q.Take(nil, 10, now.Add(2*time.Second)))
+	if !equal(got, []uint64{2}) || len(reasons) != 1 || reasons[0] != DropExpired {
+		t.Fatalf("took %v reasons %v", got, reasons)
+	}
+}
+
+func TestPushFrontKeepsOrder(t *testing.T) {
+	for _, typ := range []Type{FIFO, LIFO} {
+		q := New(Policy{Type: typ, MaxOnline: -1, MaxOffline: -1}, nil)
+		for i := 1; i <= 4; i++ {
+			q.Enqueue(del(i, 1))
+		}
+		first := q.Take(nil, 2, time.Now())
+		q.PushFront(first)
+		all := ids(q.Take(nil, 10, time.Now()))
+		want := []uint64{1, 2, 3, 4}
+		if typ == LIFO {
+			want = []uint64{4, 3, 2, 1}
+		}
+		if !equal(all, want) {
+			t.Fatalf("type %d: after PushFront took %v; want %v", typ, all, want)
+		}
+	}
+}
+
+func TestReadySignalsWithoutBlocking(t *testing.T) {
+	q := New(Policy{MaxOnline: -1, MaxOffline: -1}, nil)
+	q.SetOnline(true)
+	<-q.Ready()
+	for i := range 100 { // must not block although nobody reads Ready
+		q.Enqueue(del(i, 1))
+	}
+	select {
+	case <-q.Ready():
+	default:
+		t.Fatal("no signal after enqueue")
+	}
+}
+
+func TestConcurrentEnqueueTake(t *testing.T) {
+	q := New(Policy{MaxOnline: -1, MaxOffline: -1}, nil)
+	q.SetOnline(true)
+	const producers, per = 4, 1000
+	var wg sync.WaitGroup
+	for p := range producers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range per {
+				q.Enqueue(del(p*per+i, 1))
+			}
+		}()
+	}
+	got := 0
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	for got < producers*per {
+		got += len(q.Take(nil, 64, time.Now()))
+		select {
+		case <-q.Ready():
+		case <-done:
+		case <-time.After(time.Second):
+		}
+	}
+	if got != producers*per {
+		t.Fatalf("took %d of %d", got, producers*per)
+	}
+}
+
+func BenchmarkEnqueueTake(b *testing.B) {
+	q := New(Policy{MaxOnline: -1, MaxOffline: -1}, nil)
+	q.SetOnline(true)
+	m := &message.Message{QoS: 1}
+	buf := make([]Delivery, 0, 64)
+	now := time.Now()
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		q.Enqueue(Delivery{Msg: m, QoS: 1})
+		if i%32 == 31 {
+			buf = q.Take(buf[:0], 64, now)
+		}
+	}
+}
