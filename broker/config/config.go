@@ -1,0 +1,122 @@
+package config
+
+import "time"
+
+// Config is a node's effective configuration. Each tagged field is one key of nautilus.conf:
+//
+//	key      the name in the file (VerneMQ's name where the feature matches)
+//	default  the built-in value, written as it would be in the file
+//	doc      one line for `config show` and docs/configuration.md
+//	unit     for durations: the unit of a bare integer, "s" (default) or "ms"
+//	alias    words standing for a value, "infinity=-1" or "never=0"
+//	min/max  the valid range, checked by Validate
+//
+// Untagged struct fields are groups; their `group` tag titles a section of the reference.
+// To add a key, add a field here (or to ListenerOptions for a per-listener option).
+type Config struct {
+	Node     NodeConfig     `group:"Node"`
+	Sessions SessionsConfig `group:"Sessions and queues"`
+	MQTT5    MQTT5Config    `group:"MQTT 5"`
+	Auth     AuthConfig     `group:"Authentication and plugins"`
+	Log      LogConfig      `group:"Logging"`
+	Store    StoreConfig    `group:"Storage"`
+	Cluster  ClusterConfig  `group:"Cluster and netsplits"`
+	SysTree  SysTreeConfig  `group:"$SYS tree"`
+	Overload OverloadConfig `group:"Overload protection"`
+
+	// Listeners are resolved from listener.<type>.<name> keys, sorted by type then name, each
+	// with its options already resolved through the cascade.
+	Listeners []Listener
+
+	// File is the configuration file that was read; empty when only built-in defaults and the
+	// environment apply.
+	File string
+
+	// sources records where each key's effective value came from, for `config show` and for
+	// validation errors that point at the line to fix.
+	sources map[string]Source
+}
+
+type NodeConfig struct {
+	Nodename                string        `key:"nodename" default:"nautilus@127.0.0.1" doc:"name of this node in the cluster, name@host"`
+	PlatformDataDir         string        `key:"platform_data_dir" default:"./data" doc:"directory for the message store and replicated metadata"`
+	GracefulShutdownTimeout time.Duration `key:"graceful_shutdown_timeout" default:"30s" doc:"how long a stopping node waits for sessions to drain before closing them"`
+}
+
+type SessionsConfig struct {
+	MaxClientIDSize            int              `key:"max_client_id_size" default:"100" min:"1" max:"65535" doc:"longest client id accepted in CONNECT, in bytes"`
+	MaxInflightMessages        int              `key:"max_inflight_messages" default:"20" min:"0" max:"65535" doc:"QoS 1/2 messages in flight to one client at a time; 0 = no limit"`
+	MaxOnlineMessages          int              `key:"max_online_messages" default:"1000" min:"-1" doc:"messages queued for a connected client beyond those in flight; -1 = no limit"`
+	MaxOfflineMessages         int              `key:"max_offline_messages" default:"1000" min:"-1" doc:"QoS 1/2 messages kept for a disconnected persistent session; -1 = no limit, 0 = none"`
+	QueueType                  QueueType        `key:"queue_type" default:"fifo" doc:"order a queue delivers in: fifo or lifo"`
+	QueueDeliverMode           QueueDeliverMode `key:"queue_deliver_mode" default:"fanout" doc:"with allow_multiple_sessions: fanout to every session or balance across them"`
+	QueueQoS0Messages          bool             `key:"queue_qos0_messages" default:"off" doc:"also keep QoS 0 messages for disconnected persistent sessions"`
+	MaxMessageRate             int              `key:"max_message_rate" default:"0" min:"0" doc:"incoming PUBLISH packets per second per session; 0 = no limit"`
+	MaxMessageSize             Size             `key:"max_message_size" default:"0" max:"268435460" doc:"largest MQTT packet accepted, checked before the body is read; 0 = the MQTT maximum"`
+	RetryInterval              time.Duration    `key:"retry_interval" default:"20s" doc:"wait before resending an unacknowledged QoS 1/2 message"`
+	PersistentClientExpiration time.Duration    `key:"persistent_client_expiration" default:"never" alias:"never=0" doc:"remove persistent sessions offline this long; never = keep them"`
+	MaxKeepalive               time.Duration    `key:"max_keepalive" default:"0s" max:"65535s" doc:"cap on a client's keep alive, sent as MQTT 5 server keep alive; 0 = no cap"`
+	AllowMultipleSessions      bool             `key:"allow_multiple_sessions" default:"off" doc:"let several connections share one client id (non-standard)"`
+	UpgradeOutgoingQoS         bool             `key:"upgrade_outgoing_qos" default:"off" doc:"deliver with the subscription's QoS even when it exceeds the publish QoS (non-standard)"`
+	SuppressLWTOnTakeover      bool             `key:"suppress_lwt_on_session_takeover" default:"off" doc:"do not send the will message when a new connection takes a session over"`
+	SharedSubscriptionPolicy   SharedSubPolicy  `key:"shared_subscription_policy" default:"prefer_local" doc:"how a shared subscription picks a subscriber: prefer_local, local_only, random, prefer_online_before_local"`
+	TopicMaxDepth              int              `key:"topic_max_depth" default:"10" min:"1" doc:"most levels a topic or filter may have"`
+}
+
+type MQTT5Config struct {
+	TopicAliasMaxClient int `key:"topic_alias_max_client" default:"0" min:"0" max:"65535" doc:"topic aliases a client may use towards the broker; 0 = none"`
+	TopicAliasMaxBroker int `key:"topic_alias_max_broker" default:"0" min:"0" max:"65535" doc:"topic aliases the broker may use towards a client; 0 = none"`
+	ReceiveMaxClient    int `key:"receive_max_client" default:"65535" min:"1" max:"65535" doc:"cap on the receive maximum a client announces: unacknowledged QoS 1/2 PUBLISHes sent to it"`
+	ReceiveMaxBroker    int `key:"receive_max_broker" default:"65535" min:"1" max:"65535" doc:"receive maximum the broker announces in CONNACK; a client exceeding it is disconnected"`
+}
+
+type AuthConfig struct {
+	AllowAnonymous         bool          `key:"allow_anonymous" default:"off" doc:"accept clients without authentication (testing only)"`
+	PluginVmqPasswd        bool          `key:"plugins.vmq_passwd" default:"on" doc:"password file authentication (vmq_passwd)"`
+	PluginVmqACL           bool          `key:"plugins.vmq_acl" default:"on" doc:"ACL file authorization (vmq_acl)"`
+	PluginVmqWebhooks      bool          `key:"plugins.vmq_webhooks" default:"off" doc:"HTTP webhooks for auth and event hooks (vmq_webhooks)"`
+	PasswordFile           string        `key:"vmq_passwd.password_file" default:"./etc/vmq.passwd" doc:"password file read by vmq_passwd"`
+	PasswordReloadInterval time.Duration `key:"vmq_passwd.password_reload_interval" default:"10s" doc:"how often the password file is re-read; 0 = never"`
+	ACLFile                string        `key:"vmq_acl.acl_file" default:"./etc/vmq.acl" doc:"ACL file read by vmq_acl"`
+	ACLReloadInterval      time.Duration `key:"vmq_acl.acl_reload_interval" default:"10s" doc:"how often the ACL file is re-read; 0 = never"`
+}
+
+type LogConfig struct {
+	Console        ConsoleOutput `key:"log.console" default:"console" doc:"log to standard error (console) or not (off)"`
+	ConsoleLevel   LogLevel      `key:"log.console.level" default:"info" doc:"lowest level logged to the console: debug, info, warning, error"`
+	ConsoleFormat  LogFormat     `key:"log.console.format" default:"text" doc:"console log format: text or json"`
+	File           string        `key:"log.file" default:"" doc:"log file path; empty = no file log"`
+	FileLevel      LogLevel      `key:"log.file.level" default:"info" doc:"lowest level logged to the file"`
+	FileFormat     LogFormat     `key:"log.file.format" default:"json" doc:"file log format: text or json"`
+	FileMaxSize    Size          `key:"log.file.max_size" default:"100MB" doc:"rotate the log file when it reaches this size; 0 = never"`
+	FileMaxBackups int           `key:"log.file.max_backups" default:"5" min:"0" doc:"rotated log files kept"`
+	Syslog         bool          `key:"log.syslog" default:"off" doc:"also log to syslog"`
+	SyslogLevel    LogLevel      `key:"log.syslog.level" default:"info" doc:"lowest level sent to syslog"`
+	SyslogAddress  string        `key:"log.syslog.address" default:"" doc:"syslog server, udp://host:port or tcp://host:port; empty = the local syslog socket"`
+	SyslogFacility string        `key:"log.syslog.facility" default:"daemon" doc:"syslog facility: daemon, user or local0 to local7"`
+}
+
+type StoreConfig struct {
+	Sync            SyncMode    `key:"store.sync" default:"batch" doc:"when writes reach the disk: always (each write), batch (grouped, before acknowledging) or off (OS decides)"`
+	BlockCacheSize  Size        `key:"store.block_cache_size" default:"64MB" doc:"RocksDB block cache for reads"`
+	WriteBufferSize Size        `key:"store.write_buffer_size" default:"64MB" min:"1MB" doc:"RocksDB memtable size before a flush to disk"`
+	Compression     Compression `key:"store.compression" default:"snappy" doc:"RocksDB block compression: none, snappy, lz4 or zstd"`
+}
+
+type ClusterConfig struct {
+	AllowRegisterDuringNetsplit    bool          `key:"allow_register_during_netsplit" default:"off" doc:"accept new connections while the cluster is partitioned"`
+	AllowPublishDuringNetsplit     bool          `key:"allow_publish_during_netsplit" default:"off" doc:"accept PUBLISH while the cluster is partitioned"`
+	AllowSubscribeDuringNetsplit   bool          `key:"allow_subscribe_during_netsplit" default:"off" doc:"accept SUBSCRIBE while the cluster is partitioned"`
+	AllowUnsubscribeDuringNetsplit bool          `key:"allow_unsubscribe_during_netsplit" default:"off" doc:"accept UNSUBSCRIBE while the cluster is partitioned"`
+	MaxDrainTime                   time.Duration `key:"max_drain_time" default:"500ms" unit:"ms" doc:"how long a migrated queue stays on the old node to forward late messages"`
+}
+
+type SysTreeConfig struct {
+	Enabled  bool          `key:"systree_enabled" default:"on" doc:"publish broker metrics under $SYS"`
+	Interval time.Duration `key:"systree_interval" default:"20s" unit:"ms" doc:"how often $SYS is published; 0 = never"`
+}
+
+type OverloadConfig struct {
+	MaxMemory         Size `key:"overload.max_memory" default:"0" doc:"stop reading from clients while the process uses more memory than this; 0 = no limit"`
+	MaxQueuedMessages int  `key:"overload.max_queued_messages" default:"0" min:"0" doc:"stop reading from clients while all queues together hold more messages; 0 = no limit"`
+}
