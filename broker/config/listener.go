@@ -1,6 +1,9 @@
 package config
 
-import "time"
+import (
+	"reflect"
+	"time"
+)
 
 // ListenerOptions are the settings every listener resolves through the cascade
 //
@@ -38,3 +41,20 @@ type Listener struct {
 
 // Key is the listener's key in the file, listener.<type>.<name>.
 func (l Listener) Key() string { return "listener." + string(l.Type) + "." + l.Name }
+
+// DefaultListenerOptions are the options a listener has when nothing in the cascade sets them.
+func DefaultListenerOptions() ListenerOptions {
+	var o ListenerOptions
+	v := reflect.ValueOf(&o).Elem()
+	for _, f := range schema().options {
+		d, _ := f.parse(f.Def) // checked when the schema is built
+		v.FieldByIndex(f.index[len(f.index)-1:]).Set(d)
+	}
+	return o
+}
+
+// NewListener is a listener with default options, for code (and tests) that build a Config in
+// Go rather than from a file.
+func NewListener(t ListenerType, name, address string) Listener {
+	return Listener{Type: t, Name: name, Address: address, ListenerOptions: DefaultListenerOptions()}
+}

@@ -2,9 +2,9 @@ package config
 
 import "strings"
 
-// candidates are the keys an unknown key may have meant. For listener keys they are built by
-// swapping each part for the types and options that could stand there, so a typo in any part
-// of listener.tcp.default.max_conections finds its match.
+// candidates are the keys an unknown key may have meant. For listener keys they are every
+// valid option key at the same cascade level, so a typo in the type or the option of
+// listener.tcp.default.max_conections finds its match.
 func candidates(key string) []string {
 	var out []string
 	for _, f := range schema().keys {
@@ -17,16 +17,16 @@ func candidates(key string) []string {
 	if parts[0] != "listener" || len(parts) < 3 {
 		return out
 	}
-	types := ListenerType("").Values()
-	for _, t := range types {
-		out = append(out, strings.Join(append([]string{"listener", t}, parts[2:]...), "."))
+	for _, t := range ListenerType("").Values() {
 		for _, o := range schema().options {
-			out = append(out, "listener."+t+"."+o.Key)
-		}
-	}
-	if len(parts) == 4 {
-		for _, o := range schema().options {
-			out = append(out, strings.Join(append(parts[:3:3], o.Key), "."))
+			if !o.appliesTo(ListenerType(t)) {
+				continue
+			}
+			if len(parts) == 3 {
+				out = append(out, "listener."+t+"."+o.Key)
+			} else {
+				out = append(out, "listener."+t+"."+parts[2]+"."+o.Key)
+			}
 		}
 	}
 	return out
