@@ -115,10 +115,11 @@ func parseValue(s string) (string, error) {
 	return "", fmt.Errorf("quoted value has no closing quote")
 }
 
-// quoteIfNeeded writes a string value so that parseValue reads it back unchanged.
+// quoteIfNeeded writes a string value so that parseValue reads it back unchanged. Values with
+// spaces are quoted too, though the parser would not need it, so that they read as one value
+// in the columns of `config show`.
 func quoteIfNeeded(s string) string {
-	plain := s != "" && s == strings.TrimSpace(s) && s[0] != '"' &&
-		!strings.ContainsAny(s, "\n\r\t") && !strings.Contains(s, " #")
+	plain := s != "" && s[0] != '"' && !strings.ContainsAny(s, " \n\r\t")
 	if plain {
 		return s
 	}
