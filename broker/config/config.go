@@ -90,9 +90,10 @@ type LogConfig struct {
 	FileFormat     LogFormat     `key:"log.file.format" default:"json" doc:"file log format: text or json"`
 	FileMaxSize    Size          `key:"log.file.max_size" default:"100MB" doc:"rotate the log file when it reaches this size; 0 = never"`
 	FileMaxBackups int           `key:"log.file.max_backups" default:"5" min:"0" doc:"rotated log files kept"`
+	FileMaxAge     time.Duration `key:"log.file.max_age" default:"0s" doc:"delete rotated log files older than this (whole days); 0 = keep them"`
 	Syslog         bool          `key:"log.syslog" default:"off" doc:"also log to syslog"`
 	SyslogLevel    LogLevel      `key:"log.syslog.level" default:"info" doc:"lowest level sent to syslog"`
-	SyslogAddress  string        `key:"log.syslog.address" default:"" doc:"syslog server, udp://host:port or tcp://host:port; empty = the local syslog socket"`
+	SyslogAddress  string        `key:"log.syslog.address" default:"" doc:"syslog server: udp://host:port, tcp://host:port, unix:///path or host:port (UDP); empty = the local syslog"`
 	SyslogFacility string        `key:"log.syslog.facility" default:"daemon" doc:"syslog facility: daemon, user or local0 to local7"`
 }
 

@@ -19,12 +19,13 @@ const DefaultFile = "nautilus.conf"
 // key names survive, and the rest is lower-cased.
 const EnvPrefix = "NAUTILUS__"
 
-// DefaultListener is what a node listens on when no listener is configured at all: MQTT on
-// loopback only, so a node started without a file is never exposed by accident.
-var DefaultListener = struct {
-	Type          ListenerType
-	Name, Address string
-}{ListenerTCP, "default", "127.0.0.1:1883"}
+// The listener a node has when no listener is configured at all: MQTT on loopback only, so a
+// node started without a file is never exposed by accident.
+const (
+	DefaultListenerType    = ListenerTCP
+	DefaultListenerName    = "default"
+	DefaultListenerAddress = "127.0.0.1:1883"
+)
 
 // Load resolves a node's configuration: built-in defaults, then the file, then NAUTILUS__*
 // variables from environ (in os.Environ form), then Validate. An empty path means ./nautilus.conf
@@ -233,10 +234,8 @@ func (l *loader) unknown(key string, src Source) {
 func (l *loader) resolveListeners() {
 	addrs := l.addrs
 	if len(addrs) == 0 {
-		d := DefaultListener
-		addrs = map[string]setting{
-			"listener." + string(d.Type) + "." + d.Name: {raw: d.Address, src: Source{Kind: FromDefault}},
-		}
+		key := "listener." + string(DefaultListenerType) + "." + DefaultListenerName
+		addrs = map[string]setting{key: {raw: DefaultListenerAddress, src: Source{Kind: FromDefault}}}
 	}
 	for _, key := range sortedKeys(addrs) {
 		parts := strings.Split(key, ".")

@@ -29,7 +29,7 @@ func writeListeners(b *strings.Builder) {
 	for _, t := range ListenerType("").Values() {
 		fmt.Fprintf(b, "| `listener.%s.<name>` | %s (host:port) |\n", t, listenerDoc(ListenerType(t)))
 	}
-	fmt.Fprintf(b, "\nWith no listener configured: `listener.%s.%s = %s`.\n", DefaultListener.Type, DefaultListener.Name, DefaultListener.Address)
+	fmt.Fprintf(b, "\nWith no listener configured: `listener.%s.%s = %s`.\n", DefaultListenerType, DefaultListenerName, DefaultListenerAddress)
 	b.WriteString("\nPer-listener options, each settable as `listener.<option>`, `listener.<type>.<option>` " +
 		"or `listener.<type>.<name>.<option>`:\n\n| Option | Default | Type | Listener types | Meaning |\n|---|---|---|---|---|\n")
 	for _, f := range schema().options {

@@ -33,22 +33,21 @@ var (
 	enumType     = reflect.TypeFor[enum]()
 )
 
-// schema is built once from the struct tags. A broken tag is a programming error that every
-// test run catches, so it panics rather than returning an error nobody can handle.
-var schema = sync.OnceValue(func() struct {
-	keys    []*field
+// keySet is the whole schema: the keys of Config and the per-listener options.
+type keySet struct {
+	keys    []*field // in struct order, which is the order of the reference
 	byKey   map[string]*field
 	options []*field
 	byOpt   map[string]*field
-} {
-	var s struct {
-		keys    []*field
-		byKey   map[string]*field
-		options []*field
-		byOpt   map[string]*field
+}
+
+// schema is built once from the struct tags. A broken tag is a programming error that every
+// test run catches, so it panics rather than returning an error nobody can handle.
+var schema = sync.OnceValue(func() *keySet {
+	s := &keySet{
+		keys:    walk(reflect.TypeFor[Config](), nil, ""),
+		options: walk(reflect.TypeFor[ListenerOptions](), nil, "Listeners"),
 	}
-	s.keys = walk(reflect.TypeFor[Config](), nil, "")
-	s.options = walk(reflect.TypeFor[ListenerOptions](), nil, "Listeners")
 	s.byKey = index(s.keys)
 	s.byOpt = index(s.options)
 	return s

@@ -2,7 +2,6 @@ package config
 
 import (
 	"net"
-	"net/url"
 	"os"
 	"reflect"
 	"slices"
@@ -35,16 +34,29 @@ func (c *Config) Validate() error {
 	if c.Auth.PluginVmqACL && c.Auth.ACLFile == "" {
 		errs.add(c.Source("vmq_acl.acl_file"), "vmq_acl.acl_file", "must be set while plugins.vmq_acl is on")
 	}
-	if a := c.Log.SyslogAddress; a != "" {
-		u, err := url.Parse(a)
-		if err != nil || (u.Scheme != "udp" && u.Scheme != "tcp") || u.Host == "" || u.Port() == "" || u.Path != "" {
-			errs.add(c.Source("log.syslog.address"), "log.syslog.address", "expected udp://host:port or tcp://host:port (or empty for the local syslog), got %q", a)
-		}
+	if a := c.Log.SyslogAddress; a != "" && !validSyslogAddress(a) {
+		errs.add(c.Source("log.syslog.address"), "log.syslog.address", "expected udp://host:port, tcp://host:port, unix:///path or host:port (UDP), or empty for the local syslog, got %q", a)
 	}
 	if !validFacility(c.Log.SyslogFacility) {
 		errs.add(c.Source("log.syslog.facility"), "log.syslog.facility", "expected one of kern, user, mail, daemon, auth, syslog, lpr, news, uucp, cron, authpriv, ftp, local0 … local7, got %q", c.Log.SyslogFacility)
 	}
 	return errs.err()
+}
+
+// validSyslogAddress accepts the forms broker/logging dials.
+func validSyslogAddress(a string) bool {
+	scheme, rest, ok := strings.Cut(a, "://")
+	switch {
+	case !ok:
+		_, _, err := net.SplitHostPort(a)
+		return err == nil
+	case scheme == "udp" || scheme == "tcp":
+		host, port, err := net.SplitHostPort(rest)
+		return err == nil && host != "" && port != ""
+	case scheme == "unix" || scheme == "unixgram":
+		return strings.HasPrefix(rest, "/")
+	}
+	return false
 }
 
 func validFacility(f string) bool {

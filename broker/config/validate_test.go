@@ -36,7 +36,7 @@ func TestValidateBuiltInGo(t *testing.T) {
 	c.Node.Nodename = "nautilus"
 	c.Node.PlatformDataDir = ""
 	c.Auth.PasswordFile = ""
-	c.Log.SyslogAddress = "syslog.example:514"
+	c.Log.SyslogAddress = "http://syslog.example:514"
 	c.Log.SyslogFacility = "local9"
 	c.Listeners[0].MaxConnections = -2
 	c.Listeners = append(c.Listeners,
@@ -51,7 +51,7 @@ func TestValidateBuiltInGo(t *testing.T) {
 		`listener.udp.x: unknown listener type "udp"`,
 		`listener.ws.bigport: expected an address host:port (e.g. 127.0.0.1:1883, [::1]:1883, :1883), got "127.0.0.1:70000"`,
 		`listener.ws.noport: expected an address host:port (e.g. 127.0.0.1:1883, [::1]:1883, :1883), got "127.0.0.1"`,
-		`log.syslog.address: expected udp://host:port or tcp://host:port (or empty for the local syslog), got "syslog.example:514"`,
+		`log.syslog.address: expected udp://host:port, tcp://host:port, unix:///path or host:port (UDP), or empty for the local syslog, got "http://syslog.example:514"`,
 		`log.syslog.facility: expected one of kern, user, mail, daemon, auth, syslog, lpr, news, uucp, cron, authpriv, ftp, local0 … local7, got "local9"`,
 		`max_message_size: must be between 0 and 268435460, got -5`,
 		`nodename: expected name@host, got "nautilus"`,
@@ -133,4 +133,15 @@ func equal(a, b any) bool {
 		return pa.String() == b.(ProtocolVersions).String()
 	}
 	return a == b
+}
+
+func TestSyslogAddresses(t *testing.T) {
+	for a, ok := range map[string]bool{
+		"udp://127.0.0.1:514": true, "tcp://logs:601": true, "unix:///dev/log": true, "logs:514": true,
+		"udp://:514": false, "tcp://logs": false, "unix://dev/log": false, "logs": false, "http://logs:80": false,
+	} {
+		if validSyslogAddress(a) != ok {
+			t.Errorf("validSyslogAddress(%q) = %v, want %v", a, !ok, ok)
+		}
+	}
 }
