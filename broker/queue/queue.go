@@ -242,3 +242,10 @@ func (q *Queue) drop(d Delivery, reason DropReason) {
 		q.onDrop(d, reason)
 	}
 }
+
+// SubscriberID names a queue and the session that owns it: the tenant's mountpoint and the
+// client id. Two tenants may use the same client id without meeting.
+type SubscriberID struct {
+	Mountpoint string
+	ClientID   string
+}
