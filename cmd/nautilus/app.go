@@ -22,6 +22,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		HideVersion: true,
 		Commands: []*cli.Command{
 			versionCommand(),
+			startCommand(),
 			configCommand(),
 		},
 	}

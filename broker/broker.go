@@ -1,0 +1,198 @@
+// Package broker composes a Nautilus node: listeners, sessions, the registry, hooks, metrics
+// and the $SYS tree, from a configuration. cmd/nautilus builds one Broker and runs it; tests
+// build one on loopback ports and drive it with real clients.
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nautilus-mq/nautilus/broker/config"
+	"github.com/nautilus-mq/nautilus/broker/hooks"
+	"github.com/nautilus-mq/nautilus/broker/listener"
+	"github.com/nautilus-mq/nautilus/broker/metadata"
+	"github.com/nautilus-mq/nautilus/broker/metrics"
+	"github.com/nautilus-mq/nautilus/broker/packet"
+	"github.com/nautilus-mq/nautilus/broker/queue"
+	"github.com/nautilus-mq/nautilus/broker/registry"
+	"github.com/nautilus-mq/nautilus/broker/session"
+)
+
+// Options are what the caller supplies besides the configuration.
+type Options struct {
+	Log *slog.Logger
+	// Metadata is the replicated metadata store; nil means a single-node in-memory store.
+	Metadata metadata.Store
+	// Plugins are the enabled plugins in hook order.
+	Plugins []any
+}
+
+// Broker is one running node.
+type Broker struct {
+	cfg      *config.Config
+	log      *slog.Logger
+	metrics  *metrics.Registry
+	counters *metrics.Broker
+	meta     metadata.Store
+	reg      *registry.Registry
+	env      *session.Env
+
+	mu        sync.Mutex
+	listeners []*listener.Listener
+	cancel    context.CancelFunc
+	started   time.Time
+	sysDone   chan struct{}
+}
+
+// New builds a broker from cfg; Start runs it.
+func New(cfg *config.Config, opts Options) (*Broker, error) {
+	log := opts.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	b := &Broker{cfg: cfg, log: log, metrics: metrics.NewRegistry(), meta: opts.Metadata}
+	b.counters = metrics.NewBroker(b.metrics)
+	if b.meta == nil {
+		b.meta = metadata.NewMemory(cfg.Node.Nodename, nil)
+	}
+	sessions := session.NewTable()
+	reg, err := registry.New(context.Background(), registry.Options{
+		Node:         cfg.Node.Nodename,
+		SharedPolicy: registry.SharedPolicy(cfg.Sessions.SharedSubscriptionPolicy),
+		UpgradeQoS:   cfg.Sessions.UpgradeOutgoingQoS,
+	}, b.meta, sessions, log)
+	if err != nil {
+		return nil, err
+	}
+	b.reg = reg
+	b.env = &session.Env{
+		Hooks:    hooks.NewChain(opts.Plugins...),
+		Router:   reg,
+		Sessions: sessions,
+		Metrics:  b.counters,
+		Log:      log,
+		Now:      time.Now,
+	}
+	b.metrics.GaugeFunc("retain_messages", "retained messages", func() int64 { return int64(reg.RetainedCount()) })
+	b.metrics.GaugeFunc("router_subscriptions", "subscriptions in the routing table", func() int64 { return int64(reg.Subscriptions()) })
+	b.metrics.GaugeFunc("queue_processes", "sessions (online and offline) on this node", func() int64 { return int64(sessions.Len()) })
+	b.metrics.GaugeFunc("uptime_seconds", "seconds since the broker started", func() int64 {
+		if b.started.IsZero() {
+			return 0
+		}
+		return int64(time.Since(b.started) / time.Second)
+	})
+	for _, lc := range cfg.Listeners {
+		if !lc.Type.MQTT() {
+			continue
+		}
+		if lc.Type != config.ListenerTCP {
+			return nil, fmt.Errorf("broker: %s: listener type %q is not implemented yet", lc.Key(), lc.Type)
+		}
+		b.listeners = append(b.listeners, b.newListener(lc))
+	}
+	return b, nil
+}
+
+func (b *Broker) newListener(lc config.Listener) *listener.Listener {
+	s := &b.cfg.Sessions
+	policy := queue.Policy{MaxOnline: s.MaxOnlineMessages, MaxOffline: s.MaxOfflineMessages, QoS0Offline: s.QueueQoS0Messages}
+	if s.QueueType == config.QueueLIFO {
+		policy.Type = queue.LIFO
+	}
+	expiration := time.Duration(-1)
+	if s.PersistentClientExpiration > 0 {
+		expiration = s.PersistentClientExpiration
+	}
+	versions := map[byte]bool{}
+	for _, v := range lc.AllowedProtocolVersions {
+		versions[byte(v)] = true
+	}
+	opts := &session.Options{
+		Listener:              lc.Key(),
+		Mountpoint:            lc.Mountpoint,
+		AllowAnonymous:        b.cfg.Auth.AllowAnonymous || lc.AllowAnonymousOverride,
+		AllowedVersions:       versions,
+		MaxClientIDSize:       s.MaxClientIDSize,
+		ConnectTimeout:        lc.ConnectTimeout,
+		MaxInflight:           s.MaxInflightMessages,
+		ReceiveMaximum:        uint16(b.cfg.MQTT5.ReceiveMaxBroker),
+		MaxPacketSize:         int(s.MaxMessageSize),
+		TopicAliasMaxIn:       uint16(b.cfg.MQTT5.TopicAliasMaxBroker),
+		TopicAliasMaxOut:      uint16(b.cfg.MQTT5.TopicAliasMaxClient),
+		RetryInterval:         s.RetryInterval,
+		UpgradeQoS:            s.UpgradeOutgoingQoS,
+		MaxKeepAlive:          uint16(s.MaxKeepalive / time.Second),
+		TopicMaxDepth:         s.TopicMaxDepth,
+		Queue:                 policy,
+		PersistentExpiration:  expiration,
+		SuppressLWTOnTakeover: s.SuppressLWTOnTakeover,
+		MaxMessageRate:        s.MaxMessageRate,
+		OutboundQueue:         256,
+	}
+	handler := func(ctx context.Context, nc net.Conn) {
+		session.Serve(ctx, b.env, opts, nc)
+	}
+	return listener.New(listener.Config{Name: lc.Key(), Address: lc.Address, MaxConnections: lc.MaxConnections}, handler, b.log)
+}
+
+// Start opens every listener and starts the $SYS publisher.
+func (b *Broker) Start(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	b.mu.Lock()
+	b.cancel = cancel
+	b.started = time.Now()
+	b.mu.Unlock()
+	for _, l := range b.listeners {
+		if err := l.Start(ctx); err != nil {
+			b.Shutdown(context.Background())
+			return err
+		}
+	}
+	if b.cfg.SysTree.Enabled && b.cfg.SysTree.Interval > 0 {
+		b.sysDone = make(chan struct{})
+		go b.publishSysTree(ctx, b.cfg.SysTree.Interval)
+	}
+	return nil
+}
+
+// Listeners returns the MQTT listeners, for addresses and admin commands.
+func (b *Broker) Listeners() []*listener.Listener { return b.listeners }
+
+// Metrics returns the node's metrics registry.
+func (b *Broker) Metrics() *metrics.Registry { return b.metrics }
+
+// Shutdown stops accepting, ends every connection with DISCONNECT 0x8B (MQTT 5) and waits for
+// the sessions to settle, up to ctx's deadline.
+func (b *Broker) Shutdown(ctx context.Context) error {
+	for _, l := range b.listeners {
+		l.Stop()
+	}
+	b.env.Shutdown(ctx, packet.ServerShuttingDown)
+	b.mu.Lock()
+	if b.cancel != nil {
+		b.cancel()
+	}
+	b.mu.Unlock()
+	if b.sysDone != nil {
+		<-b.sysDone
+	}
+	b.reg.Close()
+	var errs []error
+	if c, ok := b.meta.(interface{ Close() error }); ok {
+		errs = append(errs, c.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// sysTopic turns a metric name into its $SYS topic: mqtt_publish_received under node n is
+// $SYS/n/mqtt/publish/received, VerneMQ's layout.
+func sysTopic(node, metric string) string {
+	return "$SYS/" + node + "/" + strings.ReplaceAll(metric, "_", "/")
+}

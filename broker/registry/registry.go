@@ -1,0 +1,390 @@
+// Package registry routes messages. It keeps, per mountpoint, a subscription trie and an index
+// of retained messages, both built from the replicated metadata (broker/metadata): local changes
+// are applied at once and written to the metadata store; changes made on other nodes arrive as
+// metadata events and are applied the same way, so every node can route alone and the same code
+// serves one node or a cluster.
+//
+// Publish matches a topic against the trie without locks (the trie is read-mostly), merges
+// overlapping subscriptions of one subscriber into one delivery with the highest QoS and every
+// subscription identifier [MQTT-3.3.4-2] [MQTT-3.3.4-3], picks one member per shared
+// subscription group, and hands deliveries to the subscribers' queues.
+package registry
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/nautilus-mq/nautilus/broker/message"
+	"github.com/nautilus-mq/nautilus/broker/metadata"
+	"github.com/nautilus-mq/nautilus/broker/queue"
+	"github.com/nautilus-mq/nautilus/broker/session"
+	"github.com/nautilus-mq/nautilus/broker/topic"
+)
+
+// SharedPolicy picks the member of a shared subscription group that receives a message.
+type SharedPolicy string
+
+// VerneMQ's shared subscription policies.
+const (
+	PreferLocal             SharedPolicy = "prefer_local"
+	LocalOnly               SharedPolicy = "local_only"
+	Random                  SharedPolicy = "random"
+	PreferOnlineBeforeLocal SharedPolicy = "prefer_online_before_local"
+)
+
+// Queues finds the local queue of a subscriber, and says whether its session is online.
+type Queues interface {
+	Queue(id queue.SubscriberID) *queue.Queue
+	Online(id queue.SubscriberID) bool
+}
+
+// Options configure routing.
+type Options struct {
+	Node         string
+	SharedPolicy SharedPolicy
+	// UpgradeQoS delivers at the subscription's QoS even when the message was published lower
+	// (VerneMQ's upgrade_outgoing_qos).
+	UpgradeQoS bool
+}
+
+// subKey identifies one subscription in a trie: the subscriber and the filter as subscribed.
+type subKey struct {
+	ID     queue.SubscriberID
+	Filter string
+}
+
+// subValue is what routing needs of a subscription.
+type subValue struct {
+	Node  string
+	QoS   byte
+	NoLocal, RAP bool
+	SubID uint32
+	Group string
+}
+
+// tenant is the routing state of one mountpoint.
+type tenant struct {
+	subs     topic.Trie[subKey, subValue]
+	retained topic.RetainedIndex[*message.Message]
+}
+
+// Registry routes messages and keeps subscriptions and retained messages.
+type Registry struct {
+	opts   Options
+	meta   metadata.Store
+	queues Queues
+	log    *slog.Logger
+
+	mu      sync.Mutex // serializes subscription changes and guards current
+	tenants sync.Map   // mountpoint -> *tenant
+	// current mirrors the trie entries of each subscriber, so a new subscriber record can be
+	// applied as a diff whether it was written here or arrived from another node.
+	current map[queue.SubscriberID]map[string]subValue
+
+	entries sync.Pool
+	cancel  []func()
+	wg      sync.WaitGroup
+}
+
+// New builds a registry over meta and loads the subscriptions and retained messages it holds.
+func New(ctx context.Context, opts Options, meta metadata.Store, queues Queues, log *slog.Logger) (*Registry, error) {
+	if opts.SharedPolicy == "" {
+		opts.SharedPolicy = PreferLocal
+	}
+	r := &Registry{opts: opts, meta: meta, queues: queues, log: log, current: map[queue.SubscriberID]map[string]subValue{}}
+	r.entries.New = func() any { s := make([]topic.Entry[subKey, subValue], 0, 16); return &s }
+	// Subscribe to changes before folding, so nothing written between the two is missed;
+	// applying a record twice is harmless because records are applied as diffs.
+	subEv, cancelSubs := meta.Subscribe(metadata.Subscribers, true)
+	retEv, cancelRet := meta.Subscribe(metadata.Retained, true)
+	r.cancel = []func(){cancelSubs, cancelRet}
+	err := meta.Fold(ctx, metadata.Subscribers, func(k, v []byte) error {
+		return r.applySubscriberBytes(k, v)
+	})
+	if err == nil {
+		err = meta.Fold(ctx, metadata.Retained, func(k, v []byte) error {
+			return r.applyRetainedBytes(k, v)
+		})
+	}
+	if err != nil {
+		r.Close()
+		return nil, fmt.Errorf("registry: load metadata: %w", err)
+	}
+	r.wg.Add(2)
+	go r.follow(subEv, r.applySubscriberBytes)
+	go r.follow(retEv, r.applyRetainedBytes)
+	return r, nil
+}
+
+// Close stops following metadata events.
+func (r *Registry) Close() {
+	for _, c := range r.cancel {
+		c()
+	}
+	r.wg.Wait()
+}
+
+// follow applies changes made on other nodes.
+func (r *Registry) follow(ev <-chan metadata.Event, apply func(k, v []byte) error) {
+	defer r.wg.Done()
+	for e := range ev {
+		v := e.New
+		if e.Deleted {
+			v = nil
+		}
+		if err := apply(e.Key, v); err != nil {
+			r.log.Warn("ignoring undecodable metadata event", "prefix", e.FP.Sub, "error", err)
+		}
+	}
+}
+
+func (r *Registry) tenant(mountpoint string) *tenant {
+	if t, ok := r.tenants.Load(mountpoint); ok {
+		return t.(*tenant)
+	}
+	t, _ := r.tenants.LoadOrStore(mountpoint, &tenant{})
+	return t.(*tenant)
+}
+
+// Subscriptions is the number of subscriptions over all mountpoints.
+func (r *Registry) Subscriptions() int {
+	n := 0
+	r.tenants.Range(func(_, v any) bool { n += v.(*tenant).subs.Len(); return true })
+	return n
+}
+
+// RetainedCount is the number of retained messages over all mountpoints.
+func (r *Registry) RetainedCount() int {
+	n := 0
+	r.tenants.Range(func(_, v any) bool { n += v.(*tenant).retained.Len(); return true })
+	return n
+}
+
+var _ session.Router = (*Registry)(nil)
+
+// Publish implements session.Router.
+func (r *Registry) Publish(m *message.Message) int {
+	if m.Retain {
+		r.storeRetained(m)
+	}
+	t := r.tenant(m.Mountpoint)
+	ep := r.entries.Get().(*[]topic.Entry[subKey, subValue])
+	defer func() { *ep = (*ep)[:0]; r.entries.Put(ep) }()
+	entries := t.subs.Match(m.Topic, (*ep)[:0])
+	*ep = entries
+	if len(entries) == 0 {
+		return 0
+	}
+	matched := len(entries)
+	var groups map[groupKey][]topic.Entry[subKey, subValue]
+	// Non-shared entries are merged per subscriber: sort so one subscriber's entries are adjacent.
+	if len(entries) > 1 {
+		slices.SortFunc(entries, func(a, b topic.Entry[subKey, subValue]) int {
+			if a.Key.ID.ClientID != b.Key.ID.ClientID {
+				if a.Key.ID.ClientID < b.Key.ID.ClientID {
+					return -1
+				}
+				return 1
+			}
+			return 0
+		})
+	}
+	for i := 0; i < len(entries); {
+		e := entries[i]
+		if e.Value.Group != "" {
+			if groups == nil {
+				groups = map[groupKey][]topic.Entry[subKey, subValue]{}
+			}
+			gk := groupKey{e.Value.Group, e.Key.Filter}
+			groups[gk] = append(groups[gk], e)
+			i++
+			continue
+		}
+		// Merge this subscriber's overlapping non-shared subscriptions into one delivery.
+		d := queue.Delivery{Msg: m}
+		have := false
+		j := i
+		for ; j < len(entries) && entries[j].Key.ID == e.Key.ID; j++ {
+			v := entries[j].Value
+			if v.Group != "" {
+				if groups == nil {
+					groups = map[groupKey][]topic.Entry[subKey, subValue]{}
+				}
+				gk := groupKey{v.Group, entries[j].Key.Filter}
+				groups[gk] = append(groups[gk], entries[j])
+				continue
+			}
+			if v.NoLocal && e.Key.ID.ClientID == m.From {
+				continue // [MQTT-3.8.3-3]
+			}
+			q := r.grantQoS(m.QoS, v.QoS)
+			if !have || q > d.QoS {
+				d.QoS = q
+			}
+			if v.RAP && m.Retain {
+				d.Retain = true
+			}
+			if v.SubID != 0 {
+				d.SubIDs = append(d.SubIDs, v.SubID)
+			}
+			have = true
+		}
+		if have {
+			r.deliver(e.Key.ID, d)
+		}
+		i = j
+	}
+	for _, members := range groups {
+		r.deliverShared(m, members)
+	}
+	return matched
+}
+
+type groupKey struct{ group, filter string }
+
+func (r *Registry) grantQoS(msgQoS, subQoS byte) byte {
+	if r.opts.UpgradeQoS {
+		return subQoS
+	}
+	return min(msgQoS, subQoS)
+}
+
+func (r *Registry) deliver(id queue.SubscriberID, d queue.Delivery) {
+	if q := r.queues.Queue(id); q != nil {
+		q.Enqueue(d)
+	}
+}
+
+// deliverShared gives the message to one member of a shared subscription group. Online
+// members are preferred so that an offline member does not pin messages; an offline member
+// receives only when no member is online (its queue keeps QoS 1/2 for it).
+func (r *Registry) deliverShared(m *message.Message, members []topic.Entry[subKey, subValue]) {
+	var online []topic.Entry[subKey, subValue]
+	for _, e := range members {
+		if r.queues.Online(e.Key.ID) {
+			online = append(online, e)
+		}
+	}
+	pool := online
+	if len(pool) == 0 {
+		if r.opts.SharedPolicy == LocalOnly || r.opts.SharedPolicy == PreferLocal || r.opts.SharedPolicy == PreferOnlineBeforeLocal || r.opts.SharedPolicy == Random {
+			pool = members
+		}
+	}
+	if len(pool) == 0 {
+		return
+	}
+	// Try members in random order until one queue accepts, so a full queue re-dispatches.
+	start := rand.IntN(len(pool))
+	for k := range pool {
+		e := pool[(start+k)%len(pool)]
+		q := r.queues.Queue(e.Key.ID)
+		if q == nil {
+			continue
+		}
+		d := queue.Delivery{Msg: m, QoS: r.grantQoS(m.QoS, e.Value.QoS)}
+		if e.Value.SubID != 0 {
+			d.SubIDs = []uint32{e.Value.SubID}
+		}
+		if q.Enqueue(d) {
+			return
+		}
+	}
+}
+
+// Retained implements session.Router.
+func (r *Registry) Retained(mountpoint, filter string, fn func(*message.Message)) {
+	r.tenant(mountpoint).retained.Match(filter, func(_ string, m *message.Message) bool {
+		fn(m)
+		return true
+	})
+}
+
+// storeRetained sets or, for an empty payload, clears the retained message of m's topic
+// [MQTT-3.3.1-6] [MQTT-3.3.1-7], locally at once and in the replicated metadata.
+func (r *Registry) storeRetained(m *message.Message) {
+	t := r.tenant(m.Mountpoint)
+	key := metadata.RetainKey{Mountpoint: m.Mountpoint, Topic: m.Topic}.Encode()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if len(m.Payload) == 0 {
+		t.retained.Delete(m.Topic)
+		if err := r.meta.Delete(ctx, metadata.Retained, key); err != nil {
+			r.log.Warn("cannot delete retained message from metadata", "topic", m.Topic, "error", err)
+		}
+		return
+	}
+	stored := *m
+	stored.Retain = true
+	if err := t.retained.Set(m.Topic, &stored); err != nil {
+		r.log.Warn("cannot index retained message", "topic", m.Topic, "error", err)
+		return
+	}
+	val, err := metadata.EncodeRetainedMessage(toRetainedRecord(&stored))
+	if err == nil {
+		err = r.meta.Put(ctx, metadata.Retained, key, val)
+	}
+	if err != nil {
+		r.log.Warn("cannot store retained message in metadata", "topic", m.Topic, "error", err)
+	}
+}
+
+func (r *Registry) applyRetainedBytes(k, v []byte) error {
+	key, err := metadata.DecodeRetainKey(k)
+	if err != nil {
+		return err
+	}
+	t := r.tenant(key.Mountpoint)
+	if v == nil {
+		t.retained.Delete(key.Topic)
+		return nil
+	}
+	rec, err := metadata.DecodeRetainedMessage(v)
+	if err != nil {
+		return err
+	}
+	return t.retained.Set(key.Topic, fromRetainedRecord(key, rec))
+}
+
+func toRetainedRecord(m *message.Message) *metadata.RetainedMessage {
+	rec := &metadata.RetainedMessage{Payload: m.Payload, QoS: m.QoS}
+	p := &rec.Properties
+	if m.Props.HasPayloadFmt {
+		p.PayloadFormat = m.Props.PayloadFormat
+	}
+	p.ContentType, p.ResponseTopic, p.CorrelationData = m.Props.ContentType, m.Props.ResponseTopic, m.Props.CorrelationData
+	for _, up := range m.Props.UserProperties {
+		p.UserProperties = append(p.UserProperties, [2]string{up.Key, up.Value})
+	}
+	if m.Props.HasExpiry {
+		p.MessageExpiry = m.Props.MessageExpiry
+	}
+	if !m.ExpiresAt.IsZero() {
+		rec.ExpiresAt = m.ExpiresAt.Unix()
+	}
+	return rec
+}
+
+func fromRetainedRecord(k metadata.RetainKey, rec *metadata.RetainedMessage) *message.Message {
+	m := &message.Message{ID: message.NextID(), Mountpoint: k.Mountpoint, Topic: k.Topic, Payload: rec.Payload, QoS: rec.QoS, Retain: true}
+	p := rec.Properties
+	if p.PayloadFormat != 0 {
+		m.Props.PayloadFormat, m.Props.HasPayloadFmt = p.PayloadFormat, true
+	}
+	m.Props.ContentType, m.Props.ResponseTopic, m.Props.CorrelationData = p.ContentType, p.ResponseTopic, p.CorrelationData
+	for _, up := range p.UserProperties {
+		m.Props.UserProperties = append(m.Props.UserProperties, message.UserProperty{Key: up[0], Value: up[1]})
+	}
+	if p.MessageExpiry != 0 {
+		m.Props.MessageExpiry, m.Props.HasExpiry = p.MessageExpiry, true
+	}
+	if rec.ExpiresAt != 0 {
+		m.ExpiresAt = time.Unix(rec.ExpiresAt, 0)
+	}
+	return m
+}

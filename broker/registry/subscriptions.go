@@ -1,0 +1,169 @@
+package registry
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/nautilus-mq/nautilus/broker/metadata"
+	"github.com/nautilus-mq/nautilus/broker/queue"
+	"github.com/nautilus-mq/nautilus/broker/session"
+	"github.com/nautilus-mq/nautilus/broker/topic"
+)
+
+// Subscribe implements session.Router: it adds subs to id's record in the subscriber table
+// and to the local trie.
+func (r *Registry) Subscribe(id queue.SubscriberID, subs []session.Subscription) ([]bool, error) {
+	isNew := make([]bool, len(subs))
+	err := r.update(id, func(mine *metadata.NodeSubscriptions) {
+		for i, s := range subs {
+			ms := toRecordSub(s)
+			found := false
+			for j := range mine.Subs {
+				if mine.Subs[j].Filter == s.Filter {
+					mine.Subs[j] = ms // [MQTT-3.8.4-3] a repeated filter replaces the subscription
+					found = true
+					break
+				}
+			}
+			if !found {
+				mine.Subs = append(mine.Subs, ms)
+			}
+			isNew[i] = !found
+		}
+	})
+	return isNew, err
+}
+
+// Unsubscribe implements session.Router.
+func (r *Registry) Unsubscribe(id queue.SubscriberID, filters []string) ([]bool, error) {
+	found := make([]bool, len(filters))
+	err := r.update(id, func(mine *metadata.NodeSubscriptions) {
+		for i, f := range filters {
+			for j := range mine.Subs {
+				if mine.Subs[j].Filter == f {
+					mine.Subs = append(mine.Subs[:j], mine.Subs[j+1:]...)
+					found[i] = true
+					break
+				}
+			}
+		}
+	})
+	return found, err
+}
+
+// RemoveSubscriber implements session.Router: the session is gone, so is its record.
+func (r *Registry) RemoveSubscriber(id queue.SubscriberID) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	key := metadata.SubscriberKey{Mountpoint: id.Mountpoint, ClientID: id.ClientID}.Encode()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := r.meta.Delete(ctx, metadata.Subscribers, key); err != nil {
+		r.log.Warn("cannot delete subscriber record", "client_id", id.ClientID, "error", err)
+	}
+	r.applyLocked(id, nil)
+}
+
+// update changes this node's entry of id's subscriber record under the registry lock, writes
+// the record to the metadata store, and applies it to the trie.
+func (r *Registry) update(id queue.SubscriberID, change func(*metadata.NodeSubscriptions)) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	key := metadata.SubscriberKey{Mountpoint: id.Mountpoint, ClientID: id.ClientID}.Encode()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var rec metadata.SubscriberRecord
+	if v, ok, err := r.meta.Get(ctx, metadata.Subscribers, key); err != nil {
+		return fmt.Errorf("registry: read subscriber %q: %w", id.ClientID, err)
+	} else if ok {
+		if rec, err = metadata.DecodeSubscriberRecord(v); err != nil {
+			return fmt.Errorf("registry: subscriber %q: %w", id.ClientID, err)
+		}
+	}
+	idx := -1
+	for i := range rec {
+		if rec[i].Node == r.opts.Node {
+			idx = i
+			break
+		}
+	}
+	if idx < 0 {
+		rec = append(rec, metadata.NodeSubscriptions{Node: r.opts.Node})
+		idx = len(rec) - 1
+	}
+	change(&rec[idx])
+	val, err := metadata.EncodeSubscriberRecord(rec)
+	if err != nil {
+		return fmt.Errorf("registry: encode subscriber %q: %w", id.ClientID, err)
+	}
+	if err := r.meta.Put(ctx, metadata.Subscribers, key, val); err != nil {
+		return fmt.Errorf("registry: write subscriber %q: %w", id.ClientID, err)
+	}
+	r.applyLocked(id, rec)
+	return nil
+}
+
+func (r *Registry) applySubscriberBytes(k, v []byte) error {
+	key, err := metadata.DecodeSubscriberKey(k)
+	if err != nil {
+		return err
+	}
+	var rec metadata.SubscriberRecord
+	if v != nil {
+		if rec, err = metadata.DecodeSubscriberRecord(v); err != nil {
+			return err
+		}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.applyLocked(queue.SubscriberID{Mountpoint: key.Mountpoint, ClientID: key.ClientID}, rec)
+	return nil
+}
+
+// applyLocked makes the trie hold exactly the subscriptions of rec for id.
+func (r *Registry) applyLocked(id queue.SubscriberID, rec metadata.SubscriberRecord) {
+	want := map[string]subValue{}
+	for _, ns := range rec {
+		for _, s := range ns.Subs {
+			want[s.Filter] = subValue{Node: ns.Node, QoS: s.QoS, NoLocal: s.NoLocal, RAP: s.RetainAsPublished, SubID: s.SubID, Group: s.Share}
+		}
+	}
+	have := r.current[id]
+	t := r.tenant(id.Mountpoint)
+	t.subs.Batch(func(b *topic.Batch[subKey, subValue]) {
+		for f := range have {
+			if _, ok := want[f]; !ok {
+				b.Unsubscribe(trieFilter(f), subKey{ID: id, Filter: f})
+			}
+		}
+		for f, v := range want {
+			if old, ok := have[f]; ok && old == v {
+				continue
+			}
+			if _, err := b.Subscribe(trieFilter(f), subKey{ID: id, Filter: f}, v); err != nil {
+				r.log.Warn("ignoring invalid subscription in metadata", "client_id", id.ClientID, "filter", f, "error", err)
+				delete(want, f)
+			}
+		}
+	})
+	if len(want) == 0 {
+		delete(r.current, id)
+	} else {
+		r.current[id] = want
+	}
+}
+
+// trieFilter is the filter a subscription is matched by: a shared subscription matches on the
+// filter after $share/<group>/.
+func trieFilter(f string) string {
+	if _, inner, shared, err := topic.ParseShared(f); err == nil && shared {
+		return inner
+	}
+	return f
+}
+
+func toRecordSub(s session.Subscription) metadata.Subscription {
+	group, _, _, _ := topic.ParseShared(s.Filter)
+	return metadata.Subscription{Filter: s.Filter, QoS: s.QoS, NoLocal: s.NoLocal, RetainAsPublished: s.RetainAsPublished, RetainHandling: s.RetainHandling, SubID: s.SubID, Share: group}
+}

@@ -1,0 +1,282 @@
+package session
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/nautilus-mq/nautilus/broker/hooks"
+	"github.com/nautilus-mq/nautilus/broker/message"
+	"github.com/nautilus-mq/nautilus/broker/packet"
+)
+
+// outPacket is a control packet queued for the writer.
+type outPacket struct {
+	p packet.Packet
+	// closeAfter ends the connection once p is written (server-initiated DISCONNECT, a refused
+	// CONNACK).
+	closeAfter bool
+}
+
+// Conn is one client connection.
+type Conn struct {
+	env  *Env
+	opts *Options
+	nc   net.Conn
+	r    *packet.Reader
+	log  *slog.Logger
+
+	version packet.Version
+	client  hooks.Client
+	state   *State
+
+	keepAlive       time.Duration
+	clientRecvMax   uint16
+	clientMaxPacket uint32
+	clientAliasMax  uint16
+	problemInfo     bool
+	sessionExpiry   uint32 // as last requested by an MQTT 5 client
+	serverKeepAlive uint16
+	assignedID      bool
+	authMethod      string
+
+	aliasesIn  map[uint16]string
+	aliasesOut map[string]uint16
+
+	will      *message.Message
+	willDelay uint32
+
+	ctrl       chan outPacket
+	wake       chan struct{}
+	done       chan struct{}
+	writerDone chan struct{}
+	closed     chan struct{} // closed once the connection has fully detached
+	closeOnce  sync.Once
+
+	mu sync.Mutex
+	// kicked is set when the server ends the connection (takeover, shutdown); it decides the
+	// will and the DISCONNECT reason.
+	kicked     bool
+	kickReason packet.ReasonCode
+	// graceful is set by a client DISCONNECT that deletes the will.
+	graceful bool
+
+	rateTokens float64
+	rateLast   time.Time
+}
+
+// errClosedByServer ends the read loop after the server has queued its DISCONNECT.
+var errClosedByServer = errors.New("session: closed by server")
+
+// Serve runs the connection until it ends. It never panics the caller: a panic in the
+// protocol code for this client is logged, and only this connection is closed.
+func Serve(ctx context.Context, env *Env, opts *Options, nc net.Conn) {
+	c := &Conn{
+		env:        env,
+		opts:       opts,
+		nc:         nc,
+		log:        env.Log.With("peer", nc.RemoteAddr().String(), "listener", opts.Listener),
+		ctrl:       make(chan outPacket, max(opts.OutboundQueue, 16)),
+		wake:       make(chan struct{}, 1),
+		done:       make(chan struct{}),
+		writerDone: make(chan struct{}),
+		closed:     make(chan struct{}),
+	}
+	c.r = packet.NewReader(bufio.NewReaderSize(countingReader{nc, c}, 4096), opts.MaxPacketSize)
+	env.Metrics.Connections.Add(1)
+	defer env.Metrics.Connections.Add(-1)
+	defer func() {
+		if r := recover(); r != nil {
+			c.log.Error("connection handler panicked; closing this connection only", "panic", fmt.Sprint(r))
+			nc.Close()
+		}
+	}()
+	c.serve(ctx)
+}
+
+func (c *Conn) serve(ctx context.Context) {
+	defer c.nc.Close()
+	if !c.handshake(ctx) {
+		return
+	}
+	go c.writeLoop()
+	err := c.readLoop(ctx)
+	c.finish(err)
+}
+
+// readLoop handles packets until the connection ends, and returns why it ended.
+func (c *Conn) readLoop(ctx context.Context) error {
+	for {
+		if c.keepAlive > 0 {
+			// [MQTT-3.1.2-24] one and a half times the keep alive without a packet ends it.
+			c.nc.SetReadDeadline(time.Now().Add(c.keepAlive * 3 / 2))
+		}
+		p, err := c.r.ReadPacket(c.version)
+		if err != nil {
+			return err
+		}
+		c.env.Metrics.PacketsIn.Inc()
+		if err := c.handle(ctx, p); err != nil {
+			return err
+		}
+	}
+}
+
+func (c *Conn) handle(ctx context.Context, p packet.Packet) error {
+	switch p := p.(type) {
+	case *packet.Publish:
+		return c.handlePublish(ctx, p)
+	case *packet.Puback:
+		c.ackOut(p.PacketID, false)
+	case *packet.Pubrec:
+		c.handlePubrec(p)
+	case *packet.Pubrel:
+		c.handlePubrel(p)
+	case *packet.Pubcomp:
+		c.ackOut(p.PacketID, true)
+	case *packet.Subscribe:
+		return c.handleSubscribe(ctx, p)
+	case *packet.Unsubscribe:
+		return c.handleUnsubscribe(ctx, p)
+	case *packet.Pingreq:
+		c.send(&packet.Pingresp{})
+	case *packet.Disconnect:
+		return c.handleDisconnect(p)
+	case *packet.Auth:
+		return c.handleReauth(ctx, p)
+	case *packet.Connect:
+		// [MQTT-3.1.0-2] a second CONNECT is a protocol violation.
+		return c.protocolError(packet.ProtocolError, "second CONNECT on one connection")
+	default:
+		// Server-to-client packets (CONNACK, SUBACK, …) are not accepted from a client.
+		return c.protocolError(packet.ProtocolError, fmt.Sprintf("%s is not sent by clients", p.Type()))
+	}
+	return nil
+}
+
+// protocolError ends the connection for a packet the broker refuses: MQTT 5 clients are told
+// why in a DISCONNECT [MQTT-4.13.1-1]; 3.1.x clients are simply disconnected.
+func (c *Conn) protocolError(rc packet.ReasonCode, why string) error {
+	c.env.Metrics.ProtocolErrors.Inc()
+	c.log.Info("closing connection", "client_id", c.client.ClientID, "reason", rc.String(), "detail", why)
+	if c.version == packet.V5 {
+		d := &packet.Disconnect{ReasonCode: rc}
+		if c.problemInfo {
+			d.Properties.ReasonString = why
+			d.Properties.SetPresent(packet.PropReasonString)
+		}
+		c.sendClose(d)
+	}
+	return errClosedByServer
+}
+
+// send queues a control packet for the writer. It blocks when the writer is that far behind,
+// which slows only this client's reader.
+func (c *Conn) send(p packet.Packet) {
+	select {
+	case c.ctrl <- outPacket{p: p}:
+	case <-c.done:
+	}
+}
+
+func (c *Conn) sendClose(p packet.Packet) {
+	select {
+	case c.ctrl <- outPacket{p: p, closeAfter: true}:
+	case <-c.done:
+	}
+}
+
+// Kick ends the connection from the server side with reason (SessionTakenOver,
+// ServerShuttingDown, AdministrativeAction), telling MQTT 5 clients why.
+func (c *Conn) Kick(reason packet.ReasonCode) {
+	c.mu.Lock()
+	if c.kicked {
+		c.mu.Unlock()
+		return
+	}
+	c.kicked, c.kickReason = true, reason
+	c.mu.Unlock()
+	if c.version == packet.V5 {
+		select {
+		case c.ctrl <- outPacket{p: &packet.Disconnect{ReasonCode: reason}, closeAfter: true}:
+		default:
+			c.nc.Close()
+		}
+	} else {
+		c.nc.Close()
+	}
+	// A client that does not read its DISCONNECT must not hold the takeover up.
+	time.AfterFunc(2*time.Second, func() { c.nc.Close() })
+}
+
+// Closed is closed once the connection has ended and detached from its session.
+func (c *Conn) Closed() <-chan struct{} { return c.closed }
+
+func (c *Conn) handleDisconnect(d *packet.Disconnect) error {
+	if c.version == packet.V5 && d.Properties.Has(packet.PropSessionExpiry) {
+		// [MQTT-3.14.2-2] a session that was to end with the connection cannot be extended now.
+		if c.sessionExpiry == 0 && d.Properties.SessionExpiry != 0 {
+			return c.protocolError(packet.ProtocolError, "session expiry set on DISCONNECT after zero at CONNECT")
+		}
+		c.sessionExpiry = d.Properties.SessionExpiry
+		c.state.mu.Lock()
+		c.state.expiry = c.expiryFor(d.Properties.SessionExpiry, false)
+		c.state.mu.Unlock()
+	}
+	c.mu.Lock()
+	// [MQTT-3.14.4-3] a normal DISCONNECT deletes the will; 0x04 asks for it to be published.
+	c.graceful = !(c.version == packet.V5 && d.ReasonCode == packet.DisconnectWithWillMessage)
+	c.mu.Unlock()
+	return io.EOF
+}
+
+// finish stops the writer and detaches from the session state, publishing the will when the
+// connection ended abnormally.
+func (c *Conn) finish(readErr error) {
+	c.closeOnce.Do(func() { close(c.done) })
+	<-c.writerDone
+	c.nc.Close()
+	if readErr != nil && !errors.Is(readErr, io.EOF) && !errors.Is(readErr, errClosedByServer) && !errors.Is(readErr, net.ErrClosed) {
+		var ne net.Error
+		if errors.As(readErr, &ne) && ne.Timeout() {
+			c.log.Info("keep alive timeout", "client_id", c.client.ClientID)
+		} else if rc := packet.ReasonOf(readErr); rc != packet.UnspecifiedError {
+			// A malformed packet read after CONNECT: say why to MQTT 5 clients if we still can.
+			c.env.Metrics.ProtocolErrors.Inc()
+			c.log.Info("closing connection on bad packet", "client_id", c.client.ClientID, "error", readErr)
+			if c.version == packet.V5 {
+				c.writeDirect(&packet.Disconnect{ReasonCode: rc})
+			}
+		}
+	}
+	c.detach()
+	close(c.closed)
+}
+
+// writeDirect writes one packet synchronously after the writer has stopped.
+func (c *Conn) writeDirect(p packet.Packet) {
+	buf, err := packet.Encode(nil, c.version, p)
+	if err != nil {
+		return
+	}
+	c.nc.SetWriteDeadline(time.Now().Add(time.Second))
+	c.nc.Write(buf)
+}
+
+// countingReader counts bytes in for the metrics.
+type countingReader struct {
+	r io.Reader
+	c *Conn
+}
+
+func (cr countingReader) Read(p []byte) (int, error) {
+	n, err := cr.r.Read(p)
+	cr.c.env.Metrics.BytesIn.Add(int64(n))
+	return n, err
+}

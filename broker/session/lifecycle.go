@@ -1,0 +1,176 @@
+package session
+
+import (
+	"context"
+	"time"
+
+	"github.com/nautilus-mq/nautilus/broker/hooks"
+	"github.com/nautilus-mq/nautilus/broker/message"
+	"github.com/nautilus-mq/nautilus/broker/packet"
+	"github.com/nautilus-mq/nautilus/broker/queue"
+)
+
+// detach ends this connection's hold on its session: the will is published or scheduled, and
+// the state either ends now (clean session, expiry 0) or waits offline for its expiry.
+func (c *Conn) detach() {
+	s := c.state
+	if s == nil {
+		return
+	}
+	c.mu.Lock()
+	will := c.will
+	if c.graceful {
+		will = nil
+	}
+	willDelay := c.willDelay
+	c.mu.Unlock()
+
+	s.mu.Lock()
+	if s.conn != c {
+		s.mu.Unlock()
+		c.publishWill(will)
+		return
+	}
+	s.conn = nil
+	expiry := s.expiry
+	gen := s.attachGen
+	s.mu.Unlock()
+	s.Queue.SetOnline(false)
+	ctx := context.Background()
+	c.env.Hooks.ClientOffline(ctx, c.client)
+
+	if will != nil && willDelay > 0 && expiry != 0 {
+		// [MQTT-3.1.3-9] a delayed will waits for the delay or the end of the session,
+		// whichever comes first; a reconnect in time cancels it (see attach).
+		delay := time.Duration(willDelay) * time.Second
+		if expiry > 0 && expiry < delay {
+			delay = expiry
+		}
+		w := will
+		s.mu.Lock()
+		s.pendingWill = func() { c.publishWill(w) }
+		s.willTimer = time.AfterFunc(delay, func() {
+			if f := s.takeWill(); f != nil {
+				f()
+			}
+		})
+		s.mu.Unlock()
+		will = nil
+	}
+	c.publishWill(will)
+
+	switch {
+	case expiry == 0:
+		c.env.endSession(s, queue.DropSessionGone)
+		c.env.Hooks.ClientGone(ctx, c.client)
+	case expiry > 0:
+		s.mu.Lock()
+		s.expiryTimer = time.AfterFunc(expiry, func() {
+			s.mu.Lock()
+			expired := s.conn == nil && s.attachGen == gen
+			s.mu.Unlock()
+			if expired {
+				c.env.Log.Info("session expired", "client_id", s.ID.ClientID, "mountpoint", s.ID.Mountpoint)
+				c.env.endSession(s, queue.DropSessionGone)
+				c.env.Hooks.SessionExpired(context.Background(), s.ID.Mountpoint, s.ID.ClientID)
+			}
+		})
+		s.mu.Unlock()
+	}
+}
+
+func (c *Conn) publishWill(m *message.Message) {
+	if m == nil {
+		return
+	}
+	m.Arrived = c.env.Now()
+	if m.Props.HasExpiry {
+		m.ExpiresAt = m.Arrived.Add(time.Duration(m.Props.MessageExpiry) * time.Second)
+	}
+	if c.env.Hooks.HasAuthOnPublish() {
+		if rc, _ := c.authorizePublish(context.Background(), m); rc != packet.Success {
+			c.log.Info("will not published: not authorized", "topic", m.Topic)
+			return
+		}
+	}
+	c.env.Router.Publish(m)
+	c.env.Hooks.Published(context.Background(), c.client, m)
+}
+
+// endSession removes a session for good: its subscriptions leave the routing table, its
+// queued messages are dropped (and reported), and a pending will fires now.
+func (e *Env) endSession(s *State, reason queue.DropReason) {
+	if !e.Sessions.remove(s.ID, s) {
+		return
+	}
+	s.mu.Lock()
+	if s.expiryTimer != nil {
+		s.expiryTimer.Stop()
+		s.expiryTimer = nil
+	}
+	s.mu.Unlock()
+	// A session that ends before its will delay sends the will now [MQTT-3.1.3-9].
+	if f := s.takeWill(); f != nil {
+		f()
+	}
+	e.Router.RemoveSubscriber(s.ID)
+	s.Queue.Drain(reason)
+}
+
+// dropFunc counts a queue's drops and tells the on_message_drop hook.
+func (e *Env) dropFunc(id queue.SubscriberID) queue.DropFunc {
+	return func(d queue.Delivery, reason queue.DropReason) {
+		e.Metrics.Dropped.Inc()
+		switch reason {
+		case queue.DropQueueFull:
+			e.Metrics.DroppedQueueFull.Inc()
+		case queue.DropExpired:
+			e.Metrics.DroppedExpired.Inc()
+		}
+		e.Hooks.MessageDropped(context.Background(), id.Mountpoint, id.ClientID, d.Msg, string(reason))
+	}
+}
+
+// Shutdown ends every online connection with reason (ServerShuttingDown on a graceful stop)
+// and waits, up to ctx's deadline, for them to close.
+func (e *Env) Shutdown(ctx context.Context, reason packet.ReasonCode) {
+	var conns []*Conn
+	e.Sessions.Each(func(s *State) {
+		s.mu.Lock()
+		if s.conn != nil {
+			conns = append(conns, s.conn)
+		}
+		s.mu.Unlock()
+	})
+	for _, c := range conns {
+		c.Kick(reason)
+	}
+	for _, c := range conns {
+		select {
+		case <-c.Closed():
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// ClientInfo is the hook view of a session for callers outside a connection.
+func (s *State) ClientInfo() hooks.Client {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return hooks.Client{Mountpoint: s.ID.Mountpoint, ClientID: s.ID.ClientID, Username: s.username}
+}
+
+// takeWill removes the pending delayed will, if any, and returns the function that publishes
+// it; the caller decides whether to run it (session end) or drop it (resumed session).
+func (s *State) takeWill() func() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f := s.pendingWill
+	s.pendingWill = nil
+	if s.willTimer != nil {
+		s.willTimer.Stop()
+		s.willTimer = nil
+	}
+	return f
+}

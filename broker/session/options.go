@@ -1,0 +1,64 @@
+package session
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/nautilus-mq/nautilus/broker/hooks"
+	"github.com/nautilus-mq/nautilus/broker/message"
+	"github.com/nautilus-mq/nautilus/broker/metrics"
+	"github.com/nautilus-mq/nautilus/broker/queue"
+)
+
+// Options are the broker settings a connection obeys. The broker fills them from the
+// configuration; listener-specific values (mountpoint, anonymous override) are per listener.
+type Options struct {
+	Listener         string
+	Mountpoint       string
+	AllowAnonymous   bool
+	AllowedVersions  map[byte]bool // protocol levels incl. 131/132 for bridges; nil allows all
+	MaxClientIDSize  int
+	ConnectTimeout   time.Duration
+	MaxInflight      int    // max_inflight_messages; 0 means no limit beyond the client's receive maximum
+	ReceiveMaximum   uint16 // what MQTT 5 clients may have in flight towards the broker
+	MaxPacketSize    int    // max_message_size; 0 means the protocol's limit
+	TopicAliasMaxIn  uint16 // topic_alias_max_broker: aliases a client may use towards us
+	TopicAliasMaxOut uint16 // topic_alias_max_client: aliases we use towards a client at most
+	RetryInterval    time.Duration
+	UpgradeQoS       bool
+	MaxKeepAlive     uint16 // 0: accept what the client asks
+	TopicMaxDepth    int
+	Queue            queue.Policy
+	// PersistentExpiration bounds how long an offline persistent session lives; negative means
+	// never (VerneMQ's persistent_client_expiration = never).
+	PersistentExpiration time.Duration
+	SuppressLWTOnTakeover bool
+	MaxMessageRate        int // PUBLISH per second a client may send; 0 is unlimited
+	OutboundQueue         int // control packets buffered towards the writer
+}
+
+// Router is what a session needs of the routing layer: the registry implements it.
+type Router interface {
+	// Publish routes m to every matching subscriber (and stores or clears it as retained when
+	// m.Retain is set) and returns how many subscriptions matched.
+	Publish(m *message.Message) int
+	// Subscribe records subs for id and reports, for each, whether it is new.
+	Subscribe(id queue.SubscriberID, subs []Subscription) ([]bool, error)
+	// Unsubscribe removes filters and reports, for each, whether it existed.
+	Unsubscribe(id queue.SubscriberID, filters []string) ([]bool, error)
+	// RemoveSubscriber deletes every subscription of id.
+	RemoveSubscriber(id queue.SubscriberID)
+	// Retained calls fn for each retained message (in mountpoint) that matches filter.
+	Retained(mountpoint, filter string, fn func(*message.Message))
+}
+
+// Env is what every connection of a node shares.
+type Env struct {
+	Hooks    *hooks.Chain
+	Router   Router
+	Sessions *Table
+	Metrics  *metrics.Broker
+	Log      *slog.Logger
+	// Now is the clock; tests may replace it.
+	Now func() time.Time
+}

@@ -1,0 +1,217 @@
+package session
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/nautilus-mq/nautilus/broker/hooks"
+	"github.com/nautilus-mq/nautilus/broker/message"
+	"github.com/nautilus-mq/nautilus/broker/packet"
+	"github.com/nautilus-mq/nautilus/broker/topic"
+)
+
+// handlePublish accepts one PUBLISH from the client: resolves the topic alias, checks the
+// topic and the receive window, asks auth_on_publish, routes, and acknowledges.
+func (c *Conn) handlePublish(ctx context.Context, p *packet.Publish) error {
+	c.env.Metrics.PublishIn.Inc()
+	c.throttle()
+	name := p.Topic
+	if c.version == packet.V5 && p.Properties.Has(packet.PropTopicAlias) {
+		alias := p.Properties.TopicAlias
+		if alias == 0 || alias > c.opts.TopicAliasMaxIn {
+			// [MQTT-3.3.2-8] [MQTT-3.3.2-9] alias outside 1..Topic Alias Maximum.
+			return c.protocolError(packet.TopicAliasInvalid, "topic alias out of range")
+		}
+		if name != "" {
+			if c.aliasesIn == nil {
+				c.aliasesIn = map[uint16]string{}
+			}
+			c.aliasesIn[alias] = strings.Clone(name)
+		} else if name = c.aliasesIn[alias]; name == "" {
+			return c.protocolError(packet.ProtocolError, "unknown topic alias")
+		}
+	} else if name == "" {
+		return c.protocolError(packet.ProtocolError, "empty topic name without topic alias")
+	}
+	if err := topic.ValidateName(name, c.opts.TopicMaxDepth); err != nil {
+		return c.protocolError(packet.TopicNameInvalid, err.Error())
+	}
+	if p.QoS == 2 {
+		c.state.mu.Lock()
+		_, dup := c.state.inQoS2[p.PacketID]
+		if !dup && c.version == packet.V5 && len(c.state.inQoS2) >= int(c.receiveMaximum()) {
+			c.state.mu.Unlock()
+			// [MQTT-3.3.4-9] more unacknowledged QoS 2 than Receive Maximum.
+			return c.protocolError(packet.ReceiveMaximumExceeded, "receive maximum exceeded")
+		}
+		c.state.mu.Unlock()
+		if dup {
+			// [MQTT-4.3.3-10] already routed: acknowledge again, do not deliver twice.
+			c.send(&packet.Pubrec{PacketID: p.PacketID})
+			return nil
+		}
+	}
+
+	m := &message.Message{
+		ID: message.NextID(), Mountpoint: c.client.Mountpoint, Topic: strings.Clone(name),
+		Payload: append([]byte(nil), p.Payload...), QoS: p.QoS, Retain: p.Retain,
+		From: c.client.ClientID, Arrived: c.env.Now(),
+	}
+	if c.version == packet.V5 {
+		copyProperties(&m.Props, &p.Properties)
+		if m.Props.HasExpiry {
+			m.ExpiresAt = m.Arrived.Add(time.Duration(m.Props.MessageExpiry) * time.Second)
+		}
+	}
+	rc, reason := c.authorizePublish(ctx, m)
+	if rc == packet.Success {
+		if c.env.Router.Publish(m) == 0 && c.version == packet.V5 {
+			rc = packet.NoMatchingSubscribers
+		}
+		c.env.Hooks.Published(ctx, c.client, m)
+	}
+	c.ackPublish(p, rc, reason)
+	return nil
+}
+
+func (c *Conn) authorizePublish(ctx context.Context, m *message.Message) (packet.ReasonCode, string) {
+	if !c.env.Hooks.HasAuthOnPublish() {
+		return packet.Success, ""
+	}
+	hctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	res := c.env.Hooks.AuthOnPublish(hctx, &hooks.Publish{Client: c.client, Topic: m.Topic, Payload: m.Payload, QoS: m.QoS, Retain: m.Retain, Properties: &m.Props})
+	if res.Verdict != hooks.Allow {
+		rc := res.Reason
+		if !rc.Failure() {
+			rc = packet.NotAuthorized
+		}
+		return rc, res.ReasonString
+	}
+	if res.Topic != nil {
+		m.Topic = *res.Topic
+	}
+	if res.Payload != nil {
+		m.Payload = res.Payload
+	}
+	if res.QoS != nil {
+		m.QoS = *res.QoS
+	}
+	if res.Retain != nil {
+		m.Retain = *res.Retain
+	}
+	return packet.Success, ""
+}
+
+func (c *Conn) ackPublish(p *packet.Publish, rc packet.ReasonCode, reason string) {
+	if c.version != packet.V5 && rc.Failure() {
+		// MQTT 3.1.1 has no way to refuse a PUBLISH; like Mosquitto we acknowledge and drop it,
+		// so a client without the right does not reconnect in a loop.
+		rc = packet.Success
+	}
+	switch p.QoS {
+	case 1:
+		a := &packet.Puback{PacketID: p.PacketID, ReasonCode: rc}
+		c.reasonString(&a.Properties, reason)
+		c.send(a)
+	case 2:
+		if !rc.Failure() {
+			c.state.mu.Lock()
+			c.state.inQoS2[p.PacketID] = struct{}{}
+			c.state.mu.Unlock()
+		}
+		a := &packet.Pubrec{PacketID: p.PacketID, ReasonCode: rc}
+		c.reasonString(&a.Properties, reason)
+		c.send(a)
+	}
+}
+
+func (c *Conn) reasonString(pr *packet.Properties, s string) {
+	if s != "" && c.version == packet.V5 && c.problemInfo {
+		pr.ReasonString = s
+		pr.SetPresent(packet.PropReasonString)
+	}
+}
+
+func (c *Conn) receiveMaximum() uint16 {
+	if c.opts.ReceiveMaximum == 0 {
+		return 65535
+	}
+	return c.opts.ReceiveMaximum
+}
+
+// handlePubrel completes an incoming QoS 2 flow [MQTT-4.3.3-11].
+func (c *Conn) handlePubrel(p *packet.Pubrel) {
+	c.state.mu.Lock()
+	_, ok := c.state.inQoS2[p.PacketID]
+	delete(c.state.inQoS2, p.PacketID)
+	c.state.mu.Unlock()
+	rc := packet.Success
+	if !ok && c.version == packet.V5 {
+		rc = packet.PacketIdentifierNotFound
+	}
+	c.send(&packet.Pubcomp{PacketID: p.PacketID, ReasonCode: rc})
+}
+
+// handlePubrec moves an outgoing QoS 2 message to its second phase.
+func (c *Conn) handlePubrec(p *packet.Pubrec) {
+	c.state.mu.Lock()
+	f, ok := c.state.out[p.PacketID]
+	if ok && p.ReasonCode.Failure() {
+		// [MQTT-4.3.3] a failed PUBREC ends the flow: nothing more is sent for this id.
+		c.state.removeInflightLocked(p.PacketID)
+		c.state.mu.Unlock()
+		c.signalWriter()
+		return
+	}
+	if ok {
+		f.rel = true
+		f.sent = c.env.Now()
+	}
+	c.state.mu.Unlock()
+	rc := packet.Success
+	if !ok && c.version == packet.V5 {
+		rc = packet.PacketIdentifierNotFound
+	}
+	c.send(&packet.Pubrel{PacketID: p.PacketID, ReasonCode: rc})
+}
+
+// ackOut ends an outgoing flow on PUBACK (QoS 1) or PUBCOMP (QoS 2).
+func (c *Conn) ackOut(id uint16, comp bool) {
+	c.state.mu.Lock()
+	if f, ok := c.state.out[id]; ok && (f.d.QoS == 1) != comp {
+		c.state.removeInflightLocked(id)
+	}
+	c.state.mu.Unlock()
+	c.signalWriter()
+}
+
+func (c *Conn) signalWriter() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// throttle applies max_message_rate by delaying the reader: back-pressure on this socket, never
+// a drop.
+func (c *Conn) throttle() {
+	rate := c.opts.MaxMessageRate
+	if rate <= 0 {
+		return
+	}
+	now := time.Now()
+	if c.rateLast.IsZero() {
+		c.rateLast, c.rateTokens = now, float64(rate)
+	}
+	c.rateTokens = min(float64(rate), c.rateTokens+now.Sub(c.rateLast).Seconds()*float64(rate))
+	c.rateLast = now
+	if c.rateTokens < 1 {
+		wait := time.Duration((1 - c.rateTokens) / float64(rate) * float64(time.Second))
+		time.Sleep(wait)
+		c.rateTokens = 1
+		c.rateLast = time.Now()
+	}
+	c.rateTokens--
+}

@@ -1,0 +1,186 @@
+package session
+
+import (
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/nautilus-mq/nautilus/broker/queue"
+)
+
+// Subscription is one subscription of a session, with its MQTT 5 options.
+type Subscription struct {
+	// Filter is the filter as the client sent it, including any $share/<group>/ prefix.
+	Filter            string
+	QoS               byte
+	NoLocal           bool
+	RetainAsPublished bool
+	RetainHandling    byte
+	SubID             uint32
+}
+
+// inflight is one outgoing QoS 1 or 2 message the client has not finished acknowledging.
+type inflight struct {
+	id  uint16
+	d   queue.Delivery
+	rel bool // PUBREC received and PUBREL sent: only PUBCOMP is awaited
+	// sent is when the PUBLISH or PUBREL last went out, for retry_interval.
+	sent time.Time
+}
+
+// State is the part of a session that outlives its connections: the queue, the subscriptions,
+// the unacknowledged messages in both directions and the expiry. It is owned by the Table and
+// guarded by its own mutex; a connection attaches to it while it is online.
+type State struct {
+	ID    queue.SubscriberID
+	Queue *queue.Queue
+
+	mu       sync.Mutex
+	subs     map[string]Subscription
+	out      map[uint16]*inflight
+	outOrder []uint16
+	// inQoS2 holds the packet ids of QoS 2 messages received and routed but not yet released by
+	// PUBREL, so a resent PUBLISH with the same id is not routed twice [MQTT-4.3.3-10].
+	inQoS2 map[uint16]struct{}
+	lastID uint16
+	// expiry is how long the state lives after its connection ends; negative means never,
+	// zero means it ends with the connection.
+	expiry      time.Duration
+	conn        *Conn
+	attachGen   uint64
+	expiryTimer *time.Timer
+	willTimer   *time.Timer
+	pendingWill func()
+	// version is the protocol of the last connection, for hook calls once offline.
+	username string
+}
+
+func newState(id queue.SubscriberID, q *queue.Queue) *State {
+	return &State{ID: id, Queue: q, subs: map[string]Subscription{}, out: map[uint16]*inflight{}, inQoS2: map[uint16]struct{}{}}
+}
+
+// Subscriptions returns a copy of the session's subscriptions, sorted by filter.
+func (s *State) Subscriptions() []Subscription {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Subscription, 0, len(s.subs))
+	for _, sub := range s.subs {
+		out = append(out, sub)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Filter < out[j].Filter })
+	return out
+}
+
+// Online reports whether a connection is attached.
+func (s *State) Online() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.conn != nil
+}
+
+// nextPacketIDLocked returns a free outgoing packet id, or 0 when all 65535 are in flight.
+func (s *State) nextPacketIDLocked() uint16 {
+	for range 65535 {
+		s.lastID++
+		if s.lastID == 0 {
+			s.lastID = 1
+		}
+		if _, used := s.out[s.lastID]; !used {
+			return s.lastID
+		}
+	}
+	return 0
+}
+
+func (s *State) addInflightLocked(f *inflight) {
+	s.out[f.id] = f
+	s.outOrder = append(s.outOrder, f.id)
+}
+
+func (s *State) removeInflightLocked(id uint16) *inflight {
+	f, ok := s.out[id]
+	if !ok {
+		return nil
+	}
+	delete(s.out, id)
+	for i, v := range s.outOrder {
+		if v == id {
+			s.outOrder = append(s.outOrder[:i], s.outOrder[i+1:]...)
+			break
+		}
+	}
+	return f
+}
+
+// Table is the node's set of session states by subscriber id.
+type Table struct {
+	mu sync.Mutex
+	m  map[queue.SubscriberID]*State
+}
+
+// NewTable returns an empty table.
+func NewTable() *Table { return &Table{m: map[queue.SubscriberID]*State{}} }
+
+// Get returns the state for id, or nil.
+func (t *Table) Get(id queue.SubscriberID) *State {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.m[id]
+}
+
+// Queue returns the queue of id's session, or nil when the node holds no such session; the
+// router uses it to deliver.
+func (t *Table) Queue(id queue.SubscriberID) *queue.Queue {
+	if s := t.Get(id); s != nil {
+		return s.Queue
+	}
+	return nil
+}
+
+// Len is the number of sessions, online and offline.
+func (t *Table) Len() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.m)
+}
+
+// Each calls fn for a snapshot of the states.
+func (t *Table) Each(fn func(*State)) {
+	t.mu.Lock()
+	states := make([]*State, 0, len(t.m))
+	for _, s := range t.m {
+		states = append(states, s)
+	}
+	t.mu.Unlock()
+	for _, s := range states {
+		fn(s)
+	}
+}
+
+func (t *Table) getOrCreate(id queue.SubscriberID, mk func() *State) (s *State, existed bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if s, ok := t.m[id]; ok {
+		return s, true
+	}
+	s = mk()
+	t.m[id] = s
+	return s, false
+}
+
+// remove deletes id's entry if it is still s.
+func (t *Table) remove(id queue.SubscriberID, s *State) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.m[id] == s {
+		delete(t.m, id)
+		return true
+	}
+	return false
+}
+
+// Online reports whether id's session is on this node with a connection attached.
+func (t *Table) Online(id queue.SubscriberID) bool {
+	s := t.Get(id)
+	return s != nil && s.Online()
+}

@@ -1,0 +1,270 @@
+package session
+
+import (
+	"context"
+	"time"
+
+	"github.com/nautilus-mq/nautilus/broker/hooks"
+	"github.com/nautilus-mq/nautilus/broker/packet"
+	"github.com/nautilus-mq/nautilus/broker/queue"
+)
+
+// writeStall is how long one write may block before the client counts as gone; a consumer
+// that reads nothing for this long is disconnected rather than allowed to pin its queue.
+const writeStall = 60 * time.Second
+
+// writer is the state the write loop keeps between rounds.
+type writer struct {
+	buf     []byte
+	ds      []queue.Delivery
+	pending *outPacket
+	pub     packet.Publish
+}
+
+func (c *Conn) writeLoop() {
+	defer close(c.writerDone)
+	w := &writer{buf: make([]byte, 0, 8192), ds: make([]queue.Delivery, 0, 64)}
+	c.resendInflight(w, time.Time{})
+	var retry <-chan time.Time
+	if c.version != packet.V5 && c.opts.RetryInterval > 0 {
+		// MQTT 5 forbids resending within a connection [MQTT-4.4.0-1]; 3.1.x clients get
+		// VerneMQ's retry_interval.
+		t := time.NewTicker(c.opts.RetryInterval / 2)
+		defer t.Stop()
+		retry = t.C
+	}
+	for {
+		more, closeAfter := c.fillRound(w)
+		if len(w.buf) > 0 && !c.flush(w) {
+			<-c.done
+			return
+		}
+		if closeAfter {
+			c.nc.Close()
+			<-c.done
+			return
+		}
+		if more {
+			continue
+		}
+		select {
+		case op := <-c.ctrl:
+			w.pending = &op
+		case <-c.state.Queue.Ready():
+		case <-c.wake:
+		case <-retry:
+			c.resendInflight(w, c.env.Now().Add(-c.opts.RetryInterval))
+		case <-c.done:
+			return
+		}
+	}
+}
+
+// fillRound encodes one round of output into w.buf: deliveries are taken from the queue first,
+// then the control packets queued so far are encoded ahead of them (see the package doc for
+// why that order keeps SUBACK before its retained messages). It reports whether the queue may
+// have more to send right away, and whether the connection closes after this round.
+func (c *Conn) fillRound(w *writer) (more, closeAfter bool) {
+	room := c.window() - c.inflightLen()
+	w.ds = w.ds[:0]
+	if room > 0 {
+		w.ds = c.state.Queue.Take(w.ds, min(room, cap(w.ds)), c.env.Now())
+	}
+	if w.pending != nil {
+		closeAfter = c.encodeControl(w, w.pending)
+		w.pending = nil
+	}
+	for !closeAfter {
+		select {
+		case op := <-c.ctrl:
+			closeAfter = c.encodeControl(w, &op)
+			continue
+		default:
+		}
+		break
+	}
+	if closeAfter {
+		c.state.Queue.PushFront(w.ds)
+		return false, true
+	}
+	for _, d := range w.ds {
+		c.encodeDelivery(w, d)
+	}
+	return room > 0 && len(w.ds) == min(room, cap(w.ds)), false
+}
+
+func (c *Conn) encodeControl(w *writer, op *outPacket) bool {
+	buf, err := packet.Encode(w.buf, c.version, op.p)
+	if err != nil {
+		c.log.Error("cannot encode control packet", "type", op.p.Type().String(), "error", err)
+		return op.closeAfter
+	}
+	w.buf = buf
+	c.env.Metrics.PacketsOut.Inc()
+	return op.closeAfter
+}
+
+// window is how many QoS 1/2 messages may be unacknowledged towards the client: its Receive
+// Maximum [MQTT-3.3.4-7], bounded by max_inflight_messages.
+func (c *Conn) window() int {
+	n := int(c.clientRecvMax)
+	if c.opts.MaxInflight > 0 && c.opts.MaxInflight < n {
+		n = c.opts.MaxInflight
+	}
+	return n
+}
+
+func (c *Conn) inflightLen() int {
+	c.state.mu.Lock()
+	defer c.state.mu.Unlock()
+	return len(c.state.out)
+}
+
+// encodeDelivery turns one delivery into a PUBLISH in w.buf, registering it in flight for
+// QoS 1 and 2. A message larger than the client's Maximum Packet Size is dropped and counted,
+// never sent [MQTT-3.1.2-25].
+func (c *Conn) encodeDelivery(w *writer, d queue.Delivery) {
+	if c.env.Hooks.HasOnDeliver() {
+		res := c.env.Hooks.OnDeliver(context.Background(), &hooks.Deliver{Client: c.client, Topic: d.Msg.Topic, Payload: d.Msg.Payload, QoS: d.QoS, Retain: d.Retain})
+		if res.Verdict == hooks.Deny {
+			return
+		}
+		if res.Topic != nil || res.Payload != nil {
+			m := *d.Msg
+			if res.Topic != nil {
+				m.Topic = *res.Topic
+			}
+			if res.Payload != nil {
+				m.Payload = res.Payload
+			}
+			d.Msg = &m
+		}
+	}
+	var f *inflight
+	if d.QoS > 0 {
+		c.state.mu.Lock()
+		f = &inflight{id: c.state.nextPacketIDLocked(), d: d, sent: c.env.Now()}
+		c.state.addInflightLocked(f)
+		c.state.mu.Unlock()
+	}
+	start := len(w.buf)
+	c.buildPublish(&w.pub, d, f, false, true)
+	buf, err := packet.Encode(w.buf, c.version, &w.pub)
+	if err == nil && c.clientMaxPacket > 0 && len(buf)-start > int(c.clientMaxPacket) {
+		err = packet.PacketTooLarge
+	}
+	if err != nil {
+		w.buf = buf[:start]
+		if f != nil {
+			c.state.mu.Lock()
+			c.state.removeInflightLocked(f.id)
+			c.state.mu.Unlock()
+		}
+		c.env.Metrics.DroppedTooLarge.Inc()
+		c.env.Metrics.Dropped.Inc()
+		c.env.Hooks.MessageDropped(context.Background(), c.client.Mountpoint, c.client.ClientID, d.Msg, "too_large")
+		return
+	}
+	w.buf = buf
+	c.env.Metrics.PublishOut.Inc()
+	c.env.Metrics.PacketsOut.Inc()
+}
+
+// buildPublish fills p for delivery d. useAlias is false for resends, which must carry the
+// topic name because the alias mapping may not have survived.
+func (c *Conn) buildPublish(p *packet.Publish, d queue.Delivery, f *inflight, dup, useAlias bool) {
+	m := d.Msg
+	props := p.Properties
+	props.Reset()
+	*p = packet.Publish{Topic: m.Topic, Payload: m.Payload, QoS: d.QoS, Retain: d.Retain, Dup: dup, Properties: props}
+	if f != nil {
+		p.PacketID = f.id
+	}
+	if c.version != packet.V5 {
+		return
+	}
+	pr := &p.Properties
+	mp := &m.Props
+	if mp.HasPayloadFmt {
+		pr.PayloadFormat = mp.PayloadFormat
+		pr.SetPresent(packet.PropPayloadFormat)
+	}
+	if mp.ContentType != "" {
+		pr.ContentType = mp.ContentType
+		pr.SetPresent(packet.PropContentType)
+	}
+	if mp.ResponseTopic != "" {
+		pr.ResponseTopic = mp.ResponseTopic
+		pr.SetPresent(packet.PropResponseTopic)
+	}
+	if mp.CorrelationData != nil {
+		pr.CorrelationData = mp.CorrelationData
+		pr.SetPresent(packet.PropCorrelationData)
+	}
+	if secs, ok := m.RemainingExpiry(c.env.Now()); ok {
+		// [MQTT-3.3.2-6] forward the remaining lifetime, not the original one.
+		pr.MessageExpiry = secs
+		pr.SetPresent(packet.PropMessageExpiry)
+	}
+	for _, up := range mp.UserProperties {
+		pr.UserProperties = append(pr.UserProperties, packet.UserProperty{Key: up.Key, Value: up.Value})
+	}
+	pr.SubscriptionIDs = append(pr.SubscriptionIDs, d.SubIDs...)
+	if useAlias && c.clientAliasMax > 0 {
+		if alias, ok := c.aliasesOut[m.Topic]; ok {
+			p.Topic = ""
+			pr.TopicAlias = alias
+			pr.SetPresent(packet.PropTopicAlias)
+		} else if len(c.aliasesOut) < int(c.clientAliasMax) {
+			if c.aliasesOut == nil {
+				c.aliasesOut = map[string]uint16{}
+			}
+			alias := uint16(len(c.aliasesOut) + 1)
+			c.aliasesOut[m.Topic] = alias
+			pr.TopicAlias = alias
+			pr.SetPresent(packet.PropTopicAlias)
+		}
+	}
+}
+
+// resendInflight re-sends, in their original order, the unacknowledged messages sent before
+// olderThan (all of them when it is zero, as on reconnect): PUBLISH with DUP set, or PUBREL for
+// QoS 2 messages already received [MQTT-4.4.0-1] [MQTT-3.3.1-1].
+func (c *Conn) resendInflight(w *writer, olderThan time.Time) {
+	c.state.mu.Lock()
+	var due []*inflight
+	for _, id := range c.state.outOrder {
+		f := c.state.out[id]
+		if olderThan.IsZero() || f.sent.Before(olderThan) {
+			f.sent = c.env.Now()
+			due = append(due, f)
+		}
+	}
+	c.state.mu.Unlock()
+	for _, f := range due {
+		var p packet.Packet
+		if f.rel {
+			p = &packet.Pubrel{PacketID: f.id}
+		} else {
+			c.buildPublish(&w.pub, f.d, f, true, false)
+			p = &w.pub
+		}
+		if buf, err := packet.Encode(w.buf, c.version, p); err == nil {
+			w.buf = buf
+			c.env.Metrics.PacketsOut.Inc()
+		}
+	}
+}
+
+// flush writes w.buf in one call. It reports false when the connection is broken.
+func (c *Conn) flush(w *writer) bool {
+	c.nc.SetWriteDeadline(time.Now().Add(writeStall))
+	n, err := c.nc.Write(w.buf)
+	c.env.Metrics.BytesOut.Add(int64(n))
+	w.buf = w.buf[:0]
+	if err != nil {
+		c.nc.Close()
+		return false
+	}
+	return true
+}
