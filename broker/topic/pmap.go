@@ -101,7 +101,9 @@ func (n *hnode[K, V]) editable(o *owner, extra int) *hnode[K, V] {
 	if n.owner == o {
 		return n
 	}
-	return &hnode[K, V]{owner: o, bitmap: n.bitmap, slots: slices.Grow(slices.Clone(n.slots), extra)}
+	slots := make([]hslot[K, V], len(n.slots), len(n.slots)+extra)
+	copy(slots, n.slots)
+	return &hnode[K, V]{owner: o, bitmap: n.bitmap, slots: slots}
 }
 
 func (n *hnode[K, V]) insert(o *owner, shift uint, leaf hslot[K, V]) (*hnode[K, V], bool) {
