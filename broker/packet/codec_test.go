@@ -217,7 +217,7 @@ func TestDecodeBodyLengthMismatch(t *testing.T) {
 }
 
 func TestDecodeFixedHeaderIncomplete(t *testing.T) {
-	for _, b := range [][]byte{nil, {0x30}, {0x30, 0x80}, {0x30, 0x80, 0x80}, {0x30, 0xFF, 0xFF, 0xFF}} {
+	for _, b := range [][]byte{nil, {0x30}, {0x30}, {0x30, 0x80}, {0x30, 0x80, 0x80}, {0x30, 0xFF, 0xFF, 0xFF}} {
 		if _, _, err := DecodeFixedHeader(b); err != ErrIncomplete {
 			t.Errorf("% x: err = %v, want ErrIncomplete", b, err)
 		}

@@ -20,9 +20,11 @@ func (fh FixedHeader) PacketSize() int { return 1 + vbiLen(fh.RemainingLength) +
 // bytes. It does not know the protocol version, so AUTH in a 3.1.1 connection
 // is rejected later, by Decode.
 func DecodeFixedHeader(b []byte) (FixedHeader, int, error) {
-	if len(b) < 2 {
+	if len(b) == 0 {
 		return FixedHeader{}, 0, ErrIncomplete
 	}
+	// The first byte is checked as soon as it is here, like Reader does, so
+	// garbage is refused without waiting for more of it.
 	fh := FixedHeader{Type: Type(b[0] >> 4), Flags: b[0] & 0x0f}
 	if err := checkFlags(fh.Type, fh.Flags); err != nil {
 		return FixedHeader{}, 0, err

@@ -26,13 +26,17 @@ type Reader struct {
 // large packet should not pin its size of memory on an idle connection.
 const maxKeptBuffer = 64 << 10
 
+// growStep is the first allocation for a body larger than the bufio buffer.
+const growStep = 64 << 10
+
 // NewReader returns a Reader over r. If r is a *bufio.Reader it is used
 // directly (and must not be read by anyone else), otherwise r is wrapped in
 // one. maxPacketSize is the largest packet accepted, fixed header included,
 // as MQTT 5's Maximum Packet Size counts it; <= 0 means MaxPacketSize.
 //
 // Bodies that fit in the bufio.Reader's buffer are decoded in place, without
-// a copy; larger ones are read once into a buffer the Reader reuses.
+// a copy; larger ones are read into a buffer the Reader reuses (up to 64 KiB)
+// or, beyond 64 KiB, into one that grows as the bytes arrive.
 func NewReader(r io.Reader, maxPacketSize int) *Reader {
 	br, ok := r.(*bufio.Reader)
 	if !ok {
@@ -126,17 +130,31 @@ func (r *Reader) body(n int) ([]byte, error) {
 		_, _ = r.br.Discard(n)
 		return b[:n:n], nil
 	}
-	if cap(r.buf) < n {
-		r.buf = make([]byte, n)
+	buf := r.buf[:0]
+	if cap(buf) < n {
+		// Grow as the bytes arrive rather than trusting the announced length:
+		// a peer that claims 256 MB and then sends nothing must not cost 256 MB.
+		// Doubling keeps the extra copying below the packet's own size.
+		buf = make([]byte, 0, min(n, max(cap(buf), growStep)))
 	}
-	b := r.buf[:n:n]
-	if n > maxKeptBuffer {
+	for len(buf) < n {
+		if len(buf) == cap(buf) {
+			nb := make([]byte, len(buf), min(n, 2*cap(buf)))
+			copy(nb, buf)
+			buf = nb
+		}
+		m, err := io.ReadFull(r.br, buf[len(buf):min(n, cap(buf))])
+		buf = buf[:len(buf)+m]
+		if err != nil {
+			return nil, unexpectedEOF(err)
+		}
+	}
+	if cap(buf) <= maxKeptBuffer {
+		r.buf = buf
+	} else {
 		r.buf = nil
 	}
-	if _, err := io.ReadFull(r.br, b); err != nil {
-		return nil, unexpectedEOF(err)
-	}
-	return b, nil
+	return buf[:n:n], nil
 }
 
 func unexpectedEOF(err error) error {
