@@ -13,8 +13,7 @@ import (
 // subscriber's unbuffered channel. A slow or stuck subscriber therefore only
 // grows its own queue (visible in Queued) and never delays a writer or
 // another subscriber. Unbounded is deliberate: dropping an event would leave
-// a routing trie silently wrong, and the alternative of resynchronising a
-// subscriber by a fresh Fold is left to the subscriber.
+// a routing trie silently wrong, while a backlog is visible and recovers.
 //
 // Events reach each subscription in the order Publish was called; callers
 // that need commit order (all stores) call Publish in commit order, e.g.

@@ -129,10 +129,13 @@ func encode(v any) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// decode unmarshals exactly one msgpack value from b. Unlike
-// msgpack.Unmarshal it does not ask the decoder to preallocate from declared
-// lengths, which bounds what a hostile length prefix can make it allocate.
+// decode unmarshals exactly one msgpack value from b, after checkLengths
+// has vetted the declared lengths. Unlike msgpack.Unmarshal it does not ask
+// the decoder to preallocate from declared lengths.
 func decode(b []byte, v any) error {
+	if err := checkLengths(b); err != nil {
+		return fmt.Errorf("%w: %w", ErrMalformedValue, err)
+	}
 	r := bytes.NewReader(b)
 	dec := msgpack.GetDecoder()
 	defer msgpack.PutDecoder(dec)
