@@ -237,3 +237,29 @@ func TestMemoryPurgeTombstones(t *testing.T) {
 		t.Fatalf("Fold after second purge = %q", keys)
 	}
 }
+
+// PutRaw of a value that names this node is this node's own write: Local,
+// and hidden from skipLocal subscribers.
+func TestMemoryPutRawLocal(t *testing.T) {
+	m := metadata.NewMemory("n1", nil)
+	defer m.Close()
+	skip, cancelSkip := m.Subscribe(fp, true)
+	defer cancelSkip()
+	all, cancelAll := m.Subscribe(fp, false)
+	defer cancelAll()
+	if err := m.PutRaw(bg, fp, []byte("k"), metadata.Value{TS: 1, Node: "n1", Data: []byte("mine")}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.PutRaw(bg, fp, []byte("k"), metadata.Value{TS: 2, Node: "n2", Data: []byte("theirs")}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if e := <-all; !e.Local || string(e.New) != "mine" {
+		t.Fatalf("first event = %+v; want local \"mine\"", e)
+	}
+	if e := <-all; e.Local || string(e.New) != "theirs" {
+		t.Fatalf("second event = %+v; want remote \"theirs\"", e)
+	}
+	if e := <-skip; e.Local || string(e.Old) != "mine" || string(e.New) != "theirs" {
+		t.Fatalf("skipLocal subscriber got %+v; want only the remote change", e)
+	}
+}
