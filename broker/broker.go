@@ -124,8 +124,11 @@ func (b *Broker) newListener(lc config.Listener) *listener.Listener {
 		MaxInflight:           s.MaxInflightMessages,
 		ReceiveMaximum:        uint16(b.cfg.MQTT5.ReceiveMaxBroker),
 		MaxPacketSize:         int(s.MaxMessageSize),
-		TopicAliasMaxIn:       uint16(b.cfg.MQTT5.TopicAliasMaxBroker),
-		TopicAliasMaxOut:      uint16(b.cfg.MQTT5.TopicAliasMaxClient),
+		// As in VerneMQ (vmq_mqtt5_fsm) and docs/configuration.md: topic_alias_max_client is what
+		// clients may use towards the broker (sent in CONNACK), topic_alias_max_broker what the
+		// broker uses towards a client.
+		TopicAliasMaxIn:       uint16(b.cfg.MQTT5.TopicAliasMaxClient),
+		TopicAliasMaxOut:      uint16(b.cfg.MQTT5.TopicAliasMaxBroker),
 		RetryInterval:         s.RetryInterval,
 		UpgradeQoS:            s.UpgradeOutgoingQoS,
 		MaxKeepAlive:          uint16(s.MaxKeepalive / time.Second),

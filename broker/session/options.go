@@ -22,8 +22,8 @@ type Options struct {
 	MaxInflight      int    // max_inflight_messages; 0 means no limit beyond the client's receive maximum
 	ReceiveMaximum   uint16 // what MQTT 5 clients may have in flight towards the broker
 	MaxPacketSize    int    // max_message_size; 0 means the protocol's limit
-	TopicAliasMaxIn  uint16 // topic_alias_max_broker: aliases a client may use towards us
-	TopicAliasMaxOut uint16 // topic_alias_max_client: aliases we use towards a client at most
+	TopicAliasMaxIn  uint16 // topic_alias_max_client: aliases a client may use towards us
+	TopicAliasMaxOut uint16 // topic_alias_max_broker: aliases we use towards a client at most
 	RetryInterval    time.Duration
 	UpgradeQoS       bool
 	MaxKeepAlive     uint16 // 0: accept what the client asks
