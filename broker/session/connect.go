@@ -72,10 +72,14 @@ func (c *Conn) handshake(ctx context.Context) bool {
 		return false
 	}
 	present := c.attach(cp, mods)
-	connack.SessionPresent = present
+	// MQTT 3.1 has no Session Present flag: the first CONNACK byte is reserved, and the codec
+	// refuses to set it, so reporting a resumed 3.1 session would lose the CONNACK (MQTT 3.1
+	// §3.2; Session Present came with 3.1.1 [MQTT-3.2.2-2]).
+	connack.SessionPresent = present && c.version != packet.V31
 	c.fillConnackProperties(cp, connack)
 	c.env.Metrics.ConnectsAccepted.Inc()
 	if err := c.writeNow(connack); err != nil {
+		c.log.Warn("cannot send CONNACK", "error", err)
 		c.detach()
 		return false
 	}
