@@ -41,32 +41,32 @@ node picks the change up at its next vmq_passwd.password_reload_interval.
 func runPasswd(c *cli.Context) error {
 	create, del, update := c.Bool("c"), c.Bool("D"), c.Bool("U")
 	if n := btoi(create) + btoi(del) + btoi(update); n > 1 {
-		return cli.Exit("passwd: -c, -D and -U exclude each other", 2)
+		return errors.New("passwd: -c, -D and -U exclude each other")
 	}
 	args := c.Args().Slice()
 	out, errOut := c.App.Writer, c.App.ErrWriter
 	if update {
 		if len(args) != 1 {
-			return cli.Exit("usage: nautilus passwd -U FILE", 2)
+			return errors.New("usage: nautilus passwd -U FILE")
 		}
 		n, err := passwd.HashPlaintext(args[0])
 		if err != nil {
-			return cli.Exit("passwd: "+err.Error(), 1)
+			return fmt.Errorf("passwd: %w", err)
 		}
 		fmt.Fprintf(out, "hashed %d password(s) in %s\n", n, args[0])
 		return nil
 	}
 	if len(args) != 2 {
-		return cli.Exit("usage: nautilus passwd [-c | -D] FILE USERNAME", 2)
+		return errors.New("usage: nautilus passwd [-c | -D] FILE USERNAME")
 	}
 	file, user := args[0], args[1]
 	if err := passwd.ValidUsername(user); err != nil {
-		return cli.Exit("passwd: "+err.Error(), 2)
+		return fmt.Errorf("passwd: %w", err)
 	}
 	if del {
 		found, err := passwd.DeleteUser(file, user)
 		if err != nil {
-			return cli.Exit("passwd: "+err.Error(), 1)
+			return fmt.Errorf("passwd: %w", err)
 		}
 		if !found {
 			fmt.Fprintf(errOut, "warning: user %s not found in %s\n", user, file)
@@ -76,17 +76,17 @@ func runPasswd(c *cli.Context) error {
 	if !create {
 		// Fail before asking for a password that could not be stored.
 		if _, err := os.Stat(file); err != nil {
-			return cli.Exit(fmt.Sprintf("passwd: %v (use -c to create it)", err), 1)
+			return fmt.Errorf("passwd: %w (use -c to create it)", err)
 		}
 	} else if _, err := os.Stat(file); err == nil {
 		fmt.Fprintf(errOut, "%s exists and will be overwritten\n", file)
 	}
 	pw, err := readPassword(c.App.Reader, errOut)
 	if err != nil {
-		return cli.Exit("passwd: "+err.Error(), 1)
+		return fmt.Errorf("passwd: %w", err)
 	}
 	if err := passwd.SetPassword(file, user, pw, create); err != nil {
-		return cli.Exit("passwd: "+err.Error(), 1)
+		return fmt.Errorf("passwd: %w", err)
 	}
 	return nil
 }
@@ -119,7 +119,7 @@ func readPassword(in io.Reader, prompt io.Writer) ([]byte, error) {
 		return pw1, nil
 	}
 	line, err := bufio.NewReader(in).ReadString('\n')
-	if err != nil && !(errors.Is(err, io.EOF) && line != "") {
+	if err != nil && !errors.Is(err, io.EOF) {
 		return nil, fmt.Errorf("reading the password from standard input: %w", err)
 	}
 	pw := strings.TrimRight(line, "\r\n")
