@@ -183,6 +183,23 @@ func BenchmarkEncode(b *testing.B) {
 	}
 }
 
+// TestAckEncodeZeroAlloc: the session builds acknowledgements on the fly;
+// passing them through the Packet interface must not move them to the heap.
+func TestAckEncodeZeroAlloc(t *testing.T) {
+	buf := make([]byte, 0, 64)
+	id := uint16(1)
+	a := testing.AllocsPerRun(100, func() {
+		id++
+		buf, _ = Encode(buf[:0], V5, &Puback{PacketID: id, ReasonCode: NoMatchingSubscribers})
+		buf, _ = Encode(buf, V311, &Pubrec{PacketID: id})
+		buf, _ = Encode(buf, V5, &Pubcomp{PacketID: id})
+		buf, _ = Encode(buf, V5, &Pingresp{})
+	})
+	if a != 0 {
+		t.Fatalf("%v allocs", a)
+	}
+}
+
 // TestPublishZeroAlloc pins the hot path's allocation count, so a change
 // that makes PUBLISH allocate fails the tests, not just a benchmark.
 func TestPublishZeroAlloc(t *testing.T) {

@@ -75,5 +75,6 @@
 //
 // Encoders do not re-validate string contents (the strings come from decoded
 // packets or from the broker), but they do refuse structurally invalid
-// packets, so the codec never writes something its own decoder rejects.
+// packets: given valid strings, the codec never writes a packet its own
+// decoder rejects (FuzzRoundTrip checks this).
 package packet
