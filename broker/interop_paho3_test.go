@@ -133,6 +133,7 @@ func TestPaho3PersistentSessionFIFO(t *testing.T) {
 				wait(t, pub.Publish("off/"+v.name, byte(1+i%2), false, p)) // QoS 1 and 2 interleaved
 			}
 			wait(t, pub.Publish("off/"+v.name, 0, false, "qos0-dropped-offline"))
+			wait(t, pub.Publish("barrier", 1, false, "")) // the broker has routed the QoS 0 once this is acknowledged
 
 			in := newInbox()
 			_, present = pahoV(t, v.level, n.Addr, id, false, func(o *paho.ClientOptions) {

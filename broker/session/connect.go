@@ -157,6 +157,8 @@ func (c *Conn) checkClientID(cp *packet.Connect) (packet.ReasonCode, string) {
 		rand.Read(b[:])
 		cp.ClientID = "nautilus-" + hex.EncodeToString(b[:])
 		c.assignedID = true
+		// max_client_id_size limits what clients send, not the id the broker assigns.
+		return packet.Success, ""
 	}
 	if c.opts.MaxClientIDSize > 0 && len(cp.ClientID) > c.opts.MaxClientIDSize {
 		return packet.ClientIdentifierNotValid, "client identifier longer than max_client_id_size"
