@@ -587,3 +587,25 @@ func TestPropertyPlacement(t *testing.T) {
 		}
 	}
 }
+
+// TestUTF8Policy pins the documented choice: U+0000 and ill-formed UTF-8 are
+// refused; control characters and non-characters, which senders SHOULD NOT
+// use, are accepted; a byte order mark is kept [MQTT-1.5.4-3].
+func TestUTF8Policy(t *testing.T) {
+	for _, topic := range []string{"a\tb", "\u0001", "\u007f\u0085\u009f", "\ufdd0\uffff", "\U0010FFFF", "\ufeffbom"} {
+		wire, err := Encode(nil, V311, &Publish{Topic: topic})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := decodeWire(V311, wire)
+		if err != nil || p.(*Publish).Topic != topic {
+			t.Errorf("%q: %v", topic, err)
+		}
+	}
+	for _, bad := range []string{"\x00", "a\x00", "\xed\xbf\xbf", "\xf4\x90\x80\x80", "\xc1\x81", "\xe0\x80\xaf", "\xff"} {
+		wire, _ := Encode(nil, V311, &Publish{Topic: bad})
+		if _, err := decodeWire(V311, wire); ReasonOf(err) != MalformedPacket {
+			t.Errorf("%q: err = %v, want malformed", bad, err)
+		}
+	}
+}

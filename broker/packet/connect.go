@@ -155,18 +155,20 @@ func DecodeConnect(body []byte) (*Connect, error) {
 		p.Will = w
 	}
 	if p.UsernameFlag {
-		// [MQTT-3.1.2-17] present; [MQTT-3.1.3-12] UTF-8.
+		// Present: [MQTT-3.1.2-17] (5.0), [MQTT-3.1.2-19] (3.1.1).
+		// UTF-8: [MQTT-3.1.3-12] (5.0), [MQTT-3.1.3-11] (3.1.1).
 		if p.Username, err = c.str(); err != nil {
 			return nil, err
 		}
 	}
 	if p.PasswordFlag {
-		// [MQTT-3.1.2-19]
+		// [MQTT-3.1.2-19] (5.0), [MQTT-3.1.2-21] (3.1.1)
 		if p.Password, err = c.binary(); err != nil {
 			return nil, err
 		}
 	}
-	// [MQTT-3.1.2-16] [MQTT-3.1.2-18]: nothing may follow what the flags announce.
+	// Nothing may follow what the flags announce: [MQTT-3.1.2-16]
+	// [MQTT-3.1.2-18] (5.0), [MQTT-3.1.2-18] [MQTT-3.1.2-20] (3.1.1).
 	return p, c.end()
 }
 
