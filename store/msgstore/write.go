@@ -1,0 +1,228 @@
+package msgstore
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/nautilus-mq/nautilus/store"
+)
+
+// Enqueue stores msg once and appends an entry for it to every target queue, in one atomic
+// batch; each entry gets the next sequence of its queue. Enqueueing an id that is already
+// stored adds references to the stored copy (the payload is not rewritten).
+func (s *Store) Enqueue(msg Message, targets []Target) error {
+	if len(targets) == 0 {
+		return nil
+	}
+	val := appendMessage(nil, &msg)
+	ev := entryValue{msgID: msg.ID, expiresAt: msg.ExpiresAt}
+	var ebuf []byte
+
+	s.mu.Lock()
+	b := s.e.NewBatch()
+	if s.refs[msg.ID] == 0 {
+		b.Put(store.Messages, msgKey(msg.ID), val)
+	}
+	// Sequences are reserved locally and published only if the batch applies.
+	next := make(map[QueueID]uint64, min(len(targets), 64))
+	for _, t := range targets {
+		seq, ok := next[t.Queue]
+		if !ok {
+			seq = 1
+			if qs := s.queues[t.Queue]; qs != nil {
+				seq = qs.next
+			}
+		}
+		next[t.Queue] = seq + 1
+		ev.qos, ev.subIDs = t.QoS, t.SubIDs
+		ebuf = appendEntry(ebuf[:0], &ev)
+		b.Put(store.QueueIndex, indexKey(t.Queue, seq), ebuf)
+	}
+	if err := b.CommitNoSyncWait(); err != nil {
+		s.mu.Unlock()
+		return fmt.Errorf("msgstore: enqueue message %d to %d queues: %w", msg.ID, len(targets), err)
+	}
+	s.refs[msg.ID] += uint32(len(targets))
+	s.entries += len(targets)
+	for _, t := range targets {
+		qs := s.queues[t.Queue]
+		if qs == nil {
+			qs = &queueState{}
+			s.queues[t.Queue] = qs
+		}
+		qs.n++
+	}
+	for q, n := range next {
+		s.queues[q].next = n
+	}
+	s.noteExpiry(msg.ExpiresAt)
+	s.mu.Unlock()
+	if err := b.SyncWait(); err != nil {
+		return fmt.Errorf("msgstore: enqueue message %d: applied but not durable: %w", msg.ID, err)
+	}
+	return nil
+}
+
+// Delete removes entries of q by sequence (unknown ones are ignored) and the payloads whose
+// last reference they were, in one atomic batch. It returns how many entries it removed.
+func (s *Store) Delete(q QueueID, seqs ...uint64) (int, error) {
+	s.mu.Lock()
+	b := s.e.NewBatch()
+	n, drops, err := s.deleteLocked(b, q, seqs)
+	if err != nil || n == 0 {
+		s.mu.Unlock()
+		b.Close()
+		return 0, err
+	}
+	if err := b.CommitNoSyncWait(); err != nil {
+		s.mu.Unlock()
+		return 0, fmt.Errorf("msgstore: delete %d entries of %q: %w", n, q, err)
+	}
+	s.applyDrops(q, n, drops)
+	s.mu.Unlock()
+	if err := b.SyncWait(); err != nil {
+		return n, fmt.Errorf("msgstore: delete from %q: applied but not durable: %w", q, err)
+	}
+	return n, nil
+}
+
+// deleteLocked adds the deletes for seqs of q to b and returns the entry count and the
+// references dropped per message. Entries are read back (one point lookup each) because the
+// message id is in the entry; mu is held, so what it reads is the latest applied state.
+func (s *Store) deleteLocked(b store.Batch, q QueueID, seqs []uint64) (int, map[uint64]uint32, error) {
+	drops := map[uint64]uint32{}
+	seen := make(map[uint64]bool, len(seqs))
+	n := 0
+	for _, seq := range seqs {
+		if seen[seq] {
+			continue
+		}
+		seen[seq] = true
+		k := indexKey(q, seq)
+		v, err := s.e.Get(store.QueueIndex, k)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return 0, nil, fmt.Errorf("msgstore: delete from %q: %w", q, err)
+		}
+		ev, err := decodeEntry(v, false)
+		if err != nil {
+			return 0, nil, fmt.Errorf("msgstore: delete from %q seq %d: %w", q, seq, err)
+		}
+		b.Delete(store.QueueIndex, k)
+		drops[ev.msgID]++
+		n++
+	}
+	s.addPayloadDeletes(b, drops)
+	return n, drops, nil
+}
+
+// addPayloadDeletes deletes, in the same batch, every payload whose references all go.
+func (s *Store) addPayloadDeletes(b store.Batch, drops map[uint64]uint32) {
+	for id, d := range drops {
+		if s.refs[id] <= d {
+			b.Delete(store.Messages, msgKey(id))
+		}
+	}
+}
+
+// applyDrops publishes a committed delete to the in-memory state; mu held.
+func (s *Store) applyDrops(q QueueID, n int, drops map[uint64]uint32) {
+	for id, d := range drops {
+		if s.refs[id] <= d {
+			delete(s.refs, id)
+		} else {
+			s.refs[id] -= d
+		}
+	}
+	s.entries -= n
+	if qs := s.queues[q]; qs != nil {
+		qs.n -= n
+	}
+}
+
+// DeleteQueue removes every entry of q (one atomic batch, however long the queue) and forgets
+// its sequence counter.
+func (s *Store) DeleteQueue(q QueueID) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	qs := s.queues[q]
+	if qs == nil {
+		return 0, nil
+	}
+	lo, hi := queueBounds(q, 0, 0)
+	it, err := s.e.NewIterator(store.QueueIndex, lo, hi)
+	if err != nil {
+		return 0, fmt.Errorf("msgstore: delete queue %q: %w", q, err)
+	}
+	b := s.e.NewBatch()
+	drops := map[uint64]uint32{}
+	n := 0
+	for ok := it.First(); ok; ok = it.Next() {
+		ev, err := decodeEntry(it.Value(), false)
+		if err != nil {
+			it.Close()
+			b.Close()
+			return 0, fmt.Errorf("msgstore: delete queue %q: %w", q, err)
+		}
+		b.Delete(store.QueueIndex, it.Key())
+		drops[ev.msgID]++
+		n++
+	}
+	err = it.Error()
+	it.Close()
+	if err != nil {
+		b.Close()
+		return 0, fmt.Errorf("msgstore: delete queue %q: %w", q, err)
+	}
+	s.addPayloadDeletes(b, drops)
+	// The whole queue is one batch so a crash never leaves half a queue; SyncWait under mu
+	// is acceptable here because deleting a queue is rare (session expiry, takeover).
+	if err := b.Commit(); err != nil {
+		return 0, fmt.Errorf("msgstore: delete queue %q: %w", q, err)
+	}
+	s.applyDrops(q, n, drops)
+	delete(s.queues, q)
+	return n, nil
+}
+
+// SetDup marks entries as sent but unacknowledged, so a later delivery sets DUP. Only the
+// small index entries are rewritten.
+func (s *Store) SetDup(q QueueID, seqs ...uint64) error {
+	s.mu.Lock()
+	b := s.e.NewBatch()
+	for _, seq := range seqs {
+		k := indexKey(q, seq)
+		v, err := s.e.Get(store.QueueIndex, k)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			s.mu.Unlock()
+			b.Close()
+			return fmt.Errorf("msgstore: set dup in %q: %w", q, err)
+		}
+		ev, err := decodeEntry(v, true)
+		if err != nil {
+			s.mu.Unlock()
+			b.Close()
+			return fmt.Errorf("msgstore: set dup in %q seq %d: %w", q, seq, err)
+		}
+		if !ev.dup {
+			ev.dup = true
+			b.Put(store.QueueIndex, k, appendEntry(nil, &ev))
+		}
+	}
+	if b.Len() == 0 {
+		s.mu.Unlock()
+		b.Close()
+		return nil
+	}
+	err := b.CommitNoSyncWait()
+	s.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("msgstore: set dup in %q: %w", q, err)
+	}
+	return b.SyncWait()
+}
