@@ -48,6 +48,8 @@ type Broker struct {
 	cancel    context.CancelFunc
 	started   time.Time
 	sysDone   chan struct{}
+	overload  *overload
+	shed      *metrics.Counter
 }
 
 // New builds a broker from cfg; Start runs it.
@@ -58,6 +60,17 @@ func New(cfg *config.Config, opts Options) (*Broker, error) {
 	}
 	b := &Broker{cfg: cfg, log: log, metrics: metrics.NewRegistry(), meta: opts.Metadata}
 	b.counters = metrics.NewBroker(b.metrics)
+	b.shed = b.metrics.Counter("connections_shed", "CONNECTs refused because the node was overloaded")
+	b.overload = &overload{maxMemory: int64(cfg.Overload.MaxMemory), maxQueued: int64(cfg.Overload.MaxQueuedMessages),
+		onChange: func(shedding bool, heap, queued int64) {
+			if shedding {
+				log.Warn("overloaded: refusing new connections", "heap_bytes", heap, "queued_messages", queued,
+					"max_memory", cfg.Overload.MaxMemory, "max_queued_messages", cfg.Overload.MaxQueuedMessages)
+			} else {
+				log.Info("no longer overloaded: accepting new connections", "heap_bytes", heap, "queued_messages", queued)
+			}
+		}}
+	b.metrics.GaugeFunc("queue_messages", "messages queued node-wide", b.overload.queued.Load)
 	if b.meta == nil {
 		b.meta = metadata.NewMemory(cfg.Node.Nodename, nil)
 	}
@@ -102,7 +115,7 @@ func New(cfg *config.Config, opts Options) (*Broker, error) {
 
 func (b *Broker) newListener(lc config.Listener) *listener.Listener {
 	s := &b.cfg.Sessions
-	policy := queue.Policy{MaxOnline: s.MaxOnlineMessages, MaxOffline: s.MaxOfflineMessages, QoS0Offline: s.QueueQoS0Messages}
+	policy := queue.Policy{MaxOnline: s.MaxOnlineMessages, MaxOffline: s.MaxOfflineMessages, QoS0Offline: s.QueueQoS0Messages, Total: &b.overload.queued}
 	if s.QueueType == config.QueueLIFO {
 		policy.Type = queue.LIFO
 	}
@@ -137,7 +150,14 @@ func (b *Broker) newListener(lc config.Listener) *listener.Listener {
 		PersistentExpiration:  expiration,
 		SuppressLWTOnTakeover: s.SuppressLWTOnTakeover,
 		MaxMessageRate:        s.MaxMessageRate,
-		OutboundQueue:         256,
+		OutboundQueue:         64,
+		Admit: func() bool {
+			if b.overload.admit() {
+				return true
+			}
+			b.shed.Inc()
+			return false
+		},
 	}
 	handler := func(ctx context.Context, nc net.Conn) {
 		session.Serve(ctx, b.env, opts, nc)
@@ -158,6 +178,7 @@ func (b *Broker) Start(ctx context.Context) error {
 			return err
 		}
 	}
+	go b.overload.sample(ctx)
 	if b.cfg.SysTree.Enabled && b.cfg.SysTree.Interval > 0 {
 		b.sysDone = make(chan struct{})
 		go b.publishSysTree(ctx, b.cfg.SysTree.Interval)

@@ -7,6 +7,7 @@ package queue
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nautilus-mq/nautilus/broker/message"
@@ -50,6 +51,9 @@ type Policy struct {
 	// QoS0Offline keeps QoS 0 messages for offline sessions; MQTT allows either choice
 	// [MQTT-3.1.2-5 note], VerneMQ's default is to drop them.
 	QoS0Offline bool
+	// Total, when set, is shared by every queue of a node and holds the number of deliveries
+	// queued node-wide, so the overload guard can read it without visiting each queue.
+	Total *atomic.Int64
 }
 
 // DropFunc is told about every message a queue drops. It runs with the queue's lock released.
@@ -123,6 +127,9 @@ func (q *Queue) Enqueue(d Delivery) bool {
 		evicted = &old
 	}
 	q.items = append(q.items, d)
+	if evicted == nil {
+		q.addTotalLocked(1)
+	}
 	q.mu.Unlock()
 	if evicted != nil {
 		q.drop(*evicted, DropQueueFull)
@@ -135,6 +142,7 @@ func (q *Queue) Enqueue(d Delivery) bool {
 // messages are dropped on the way out rather than delivered [MQTT-3.3.2-5].
 func (q *Queue) Take(dst []Delivery, max int, now time.Time) []Delivery {
 	var expired []Delivery
+	before := len(dst)
 	q.mu.Lock()
 	for max > 0 && q.lenLocked() > 0 {
 		var d Delivery
@@ -157,6 +165,7 @@ func (q *Queue) Take(dst []Delivery, max int, now time.Time) []Delivery {
 		max--
 	}
 	q.compactLocked()
+	q.addTotalLocked(-int64(len(dst) - before + len(expired)))
 	q.mu.Unlock()
 	for _, d := range expired {
 		q.drop(d, DropExpired)
@@ -183,6 +192,7 @@ func (q *Queue) PushFront(ds []Delivery) {
 		q.items = append(items, live...)
 		q.head = 0
 	}
+	q.addTotalLocked(int64(len(ds)))
 	q.mu.Unlock()
 	q.signal()
 }
@@ -208,6 +218,7 @@ func (q *Queue) Drain(reason DropReason) {
 	items := append([]Delivery(nil), q.items[q.head:]...)
 	q.items, q.head = nil, 0
 	q.dropped += uint64(len(items))
+	q.addTotalLocked(-int64(len(items)))
 	q.mu.Unlock()
 	for _, d := range items {
 		q.drop(d, reason)
@@ -215,6 +226,12 @@ func (q *Queue) Drain(reason DropReason) {
 }
 
 func (q *Queue) lenLocked() int { return len(q.items) - q.head }
+
+func (q *Queue) addTotalLocked(n int64) {
+	if q.policy.Total != nil && n != 0 {
+		q.policy.Total.Add(n)
+	}
+}
 
 // compactLocked reclaims the consumed prefix once it dominates the slice, so a long-lived
 // FIFO does not grow without bound while staying amortised O(1) per operation.

@@ -2,6 +2,7 @@ package queue
 
 import (
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -186,5 +187,27 @@ func BenchmarkEnqueueTake(b *testing.B) {
 		if i%32 == 31 {
 			buf = q.Take(buf[:0], 64, now)
 		}
+	}
+}
+
+func TestTotalTracksNodeWideBacklog(t *testing.T) {
+	var total atomic.Int64
+	p := Policy{Type: LIFO, MaxOnline: 2, MaxOffline: 2, Total: &total}
+	a, b := New(p, nil), New(p, nil)
+	for i := range 3 { // the third evicts the oldest: the count stays at 2
+		a.Enqueue(del(i, 1))
+	}
+	b.Enqueue(del(10, 1))
+	if total.Load() != 3 {
+		t.Fatalf("total = %d after enqueues; want 3", total.Load())
+	}
+	taken := a.Take(nil, 1, time.Now())
+	if total.Load() != 2 {
+		t.Fatalf("total = %d after take; want 2", total.Load())
+	}
+	a.PushFront(taken)
+	b.Drain(DropSessionGone)
+	if total.Load() != 2 {
+		t.Fatalf("total = %d after push front and drain; want 2", total.Load())
 	}
 }

@@ -241,7 +241,6 @@ func (c *Conn) handleDisconnect(d *packet.Disconnect) error {
 func (c *Conn) finish(readErr error) {
 	c.closeOnce.Do(func() { close(c.done) })
 	<-c.writerDone
-	c.nc.Close()
 	if readErr != nil && !errors.Is(readErr, io.EOF) && !errors.Is(readErr, errClosedByServer) && !errors.Is(readErr, net.ErrClosed) {
 		var ne net.Error
 		if errors.As(readErr, &ne) && ne.Timeout() {
@@ -255,6 +254,9 @@ func (c *Conn) finish(readErr error) {
 			}
 		}
 	}
+	// The socket is closed after the DISCONNECT above is written, not before: closing first
+	// lost every DISCONNECT for a malformed packet [MQTT-4.13.1-1].
+	c.nc.Close()
 	c.detach()
 	close(c.closed)
 }

@@ -57,6 +57,13 @@ func (c *Conn) handshake(ctx context.Context) bool {
 		c.refuse(rc, why)
 		return false
 	}
+	// A client resuming a stored session is admitted even when overloaded: it drains the
+	// backlog that the overload guard counts.
+	resuming := !cp.CleanStart && c.env.Sessions.Get(queue.SubscriberID{Mountpoint: c.opts.Mountpoint, ClientID: cp.ClientID}) != nil
+	if c.opts.Admit != nil && !resuming && !c.opts.Admit() {
+		c.refuse(packet.ServerBusy, "server overloaded")
+		return false
+	}
 	c.applyConnectProperties(cp)
 	c.client = hooks.Client{Mountpoint: c.opts.Mountpoint, ClientID: cp.ClientID, Username: cp.Username,
 		Peer: c.nc.RemoteAddr().String(), Version: c.version, Listener: c.opts.Listener}
@@ -483,15 +490,18 @@ func (c *Conn) fillConnackProperties(cp *packet.Connect, ack *packet.Connack) {
 	}
 }
 
+// copyProperties copies the message properties of a decoded PUBLISH or will into dst. Decoded
+// strings alias the reader's buffer, which the next packet overwrites, so every string is
+// cloned: the message outlives the packet in subscriber queues.
 func copyProperties(dst *message.Properties, src *packet.Properties) {
 	if src.Has(packet.PropPayloadFormat) {
 		dst.PayloadFormat, dst.HasPayloadFmt = src.PayloadFormat, true
 	}
 	if src.Has(packet.PropContentType) {
-		dst.ContentType = src.ContentType
+		dst.ContentType = strings.Clone(src.ContentType)
 	}
 	if src.Has(packet.PropResponseTopic) {
-		dst.ResponseTopic = src.ResponseTopic
+		dst.ResponseTopic = strings.Clone(src.ResponseTopic)
 	}
 	if src.Has(packet.PropCorrelationData) {
 		dst.CorrelationData = append([]byte(nil), src.CorrelationData...)
@@ -502,7 +512,7 @@ func copyProperties(dst *message.Properties, src *packet.Properties) {
 	if len(src.UserProperties) > 0 {
 		dst.UserProperties = make([]message.UserProperty, len(src.UserProperties))
 		for i, up := range src.UserProperties {
-			dst.UserProperties[i] = message.UserProperty{Key: up.Key, Value: up.Value}
+			dst.UserProperties[i] = message.UserProperty{Key: strings.Clone(up.Key), Value: strings.Clone(up.Value)}
 		}
 	}
 }

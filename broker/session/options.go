@@ -35,6 +35,11 @@ type Options struct {
 	SuppressLWTOnTakeover bool
 	MaxMessageRate        int // PUBLISH per second a client may send; 0 is unlimited
 	OutboundQueue         int // control packets buffered towards the writer
+	// Admit, when set, is asked before a CONNECT is authenticated; false refuses the client
+	// with Server busy (0x89; 3.1.x: server unavailable), so an overloaded node sheds new
+	// connections before it harms the ones it has. Clients resuming a stored session are not
+	// asked about: they drain the backlog.
+	Admit func() bool
 }
 
 // Router is what a session needs of the routing layer: the registry implements it.

@@ -55,8 +55,30 @@ func (c *Conn) writeLoop() {
 		case <-retry:
 			c.resendInflight(w, c.env.Now().Add(-c.opts.RetryInterval))
 		case <-c.done:
+			c.flushControl(w)
 			return
 		}
+	}
+}
+
+// flushControl writes the control packets still queued when the reader ends the connection.
+// A DISCONNECT the reader queued just before returning (a protocol error) races with done in
+// the select above; without this it is lost half of the time and the client is closed without
+// the reason it must be told [MQTT-4.13.1-1].
+func (c *Conn) flushControl(w *writer) {
+	for {
+		select {
+		case op := <-c.ctrl:
+			if c.encodeControl(w, &op) {
+				c.nc.SetWriteDeadline(time.Now().Add(time.Second))
+				c.nc.Write(w.buf)
+				w.buf = w.buf[:0]
+				return
+			}
+			continue
+		default:
+		}
+		return
 	}
 }
 
