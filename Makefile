@@ -58,9 +58,14 @@ bench: setup
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
 # run starts one node in the foreground with the embedded defaults (data under ./data, MQTT on
-# 127.0.0.1:1883) and anonymous access on, for the quick start. Pass CONF=path to use a file.
+# 127.0.0.1:1883), anonymous access on and the ACL plugin off, so that any local client may
+# publish and subscribe for the quick start. Pass CONF=path to run with a file instead.
 run: build
-	$(BIN)/nautilus start --allow-anonymous $(if $(CONF),--config $(CONF))
+ifeq ($(CONF),)
+	NAUTILUS__PLUGINS__VMQ_ACL=off $(BIN)/nautilus start --allow-anonymous
+else
+	$(BIN)/nautilus start --config $(CONF)
+endif
 
 clean:
 	rm -rf $(BIN)
