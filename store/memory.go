@@ -142,7 +142,6 @@ type memOp struct {
 type memBatch struct {
 	m      *MemDB
 	ops    []memOp
-	err    error
 	done   bool
 	ticket uint64
 }

@@ -3,6 +3,7 @@ package msgstore
 import (
 	"fmt"
 	"slices"
+	"sync/atomic"
 	"testing"
 
 	"github.com/nautilus-mq/nautilus/store"
@@ -158,3 +159,7 @@ func seqs(es []Entry) []uint64 {
 	}
 	return out
 }
+
+type atomicID struct{ v atomic.Uint64 }
+
+func (a *atomicID) next() uint64 { return a.v.Add(1) }

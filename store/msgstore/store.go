@@ -224,4 +224,3 @@ func (s *Store) Stats() Stats {
 }
 
 func expired(exp int64, now time.Time) bool { return exp != 0 && exp <= now.UnixMilli() }
-
