@@ -151,6 +151,7 @@ func TestMQTT5SessionExpiryKeepsSession(t *testing.T) {
 	c := brokertest.ConnectPaho5(t, n.Addr, "keeper", withExpiry(2))
 	c.Sub(t, 0, sub("keep/#", 1))
 	c.Disconnect(&paho.Disconnect{})
+	waitSockets(t, n, 0)
 
 	pub := brokertest.ConnectPaho5(t, n.Addr, "keep-pub", nil)
 	pub.Pub(t, &paho.Publish{Topic: "keep/1", QoS: 1, Payload: []byte("while away")})

@@ -244,6 +244,7 @@ func TestMQTT5MessageExpiryOffline(t *testing.T) {
 	s := brokertest.ConnectPaho5(t, n.Addr, "exp", withExpiry(60))
 	s.Sub(t, 0, sub("exp/#", 1))
 	s.Disconnect(&paho.Disconnect{})
+	waitSockets(t, n, 0)
 	pub := brokertest.ConnectPaho5(t, n.Addr, "exp-pub", nil)
 	pub.Pub(t, &paho.Publish{Topic: "exp/short", QoS: 1, Payload: []byte("short"), Properties: &paho.PublishProperties{MessageExpiry: brokertest.U32(1)}})
 	pub.Pub(t, &paho.Publish{Topic: "exp/long", QoS: 1, Payload: []byte("long"), Properties: &paho.PublishProperties{MessageExpiry: brokertest.U32(10)}})

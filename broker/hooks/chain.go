@@ -93,10 +93,11 @@ func (c *Chain) AuthOnSubscribe(ctx context.Context, s *Subscribe) SubscribeResu
 	return SubscribeResult{Verdict: Deny}
 }
 
-// OnAuthM5 runs the chain until a plugin answers; all Next is Deny.
+// OnAuthM5 runs the chain until a plugin answers; all Next is Deny. Continue is an answer too
+// (the plugin owns the exchange), whatever Verdict it comes with.
 func (c *Chain) OnAuthM5(ctx context.Context, a *AuthRequest) AuthResult {
 	for _, h := range c.auth {
-		if res := h.OnAuthM5(ctx, a); res.Verdict != Next {
+		if res := h.OnAuthM5(ctx, a); res.Verdict != Next || res.Continue {
 			return res
 		}
 	}

@@ -269,7 +269,7 @@ func (c *Conn) enhancedAuth(ctx context.Context, cp *packet.Connect, connack *pa
 				connack.Properties.SetPresent(packet.PropAuthData)
 			}
 			return true
-		case res.Continue:
+		case res.Continue && res.Verdict != hooks.Deny:
 			a := &packet.Auth{ReasonCode: packet.ContinueAuthentication}
 			a.Properties.AuthMethod = c.authMethod
 			a.Properties.SetPresent(packet.PropAuthMethod)
@@ -320,7 +320,7 @@ func (c *Conn) handleReauth(ctx context.Context, a *packet.Auth) error {
 	defer cancel()
 	res := c.env.Hooks.OnAuthM5(hctx, &hooks.AuthRequest{Client: c.client, Method: c.authMethod, Data: append([]byte(nil), a.Properties.AuthData...), Reauth: true})
 	switch {
-	case res.Continue:
+	case res.Continue && res.Verdict != hooks.Deny:
 		out := &packet.Auth{ReasonCode: packet.ContinueAuthentication}
 		out.Properties.AuthMethod, out.Properties.AuthData = c.authMethod, res.Data
 		out.Properties.SetPresent(packet.PropAuthMethod)
