@@ -61,13 +61,12 @@ func pubFrame(v packet.Version, flags byte, topic []byte, id uint16, payload str
 }
 
 type badInputHarness struct {
-	t       *testing.T
-	n       *brokertest.Node
-	log     *brokertest.Log
-	sub     *brokertest.Raw
-	pub     *brokertest.Raw
-	nextID  uint16
-	witness int
+	t      *testing.T
+	n      *brokertest.Node
+	log    *brokertest.Log
+	sub    *brokertest.Raw
+	pub    *brokertest.Raw
+	nextID uint16
 }
 
 // check proves the witness session still works and the broker logged no panic.
@@ -194,8 +193,7 @@ func TestBadInput(t *testing.T) {
 				t.Fatalf("SUBACK % x; want return codes %02x 01 %02x", raw, byte(fail), byte(fail))
 			}
 			// The connection stays up and the good filter works.
-			c.Publish(9, 1, false, "ok/x", []byte("fine"))
-			if p := brokertest.ReadAs[*packet.Publish](t, c); string(p.Payload) != "fine" {
+			if p := selfPublish(t, c, 9, "ok/x", "fine"); string(p.Payload) != "fine" {
 				t.Fatalf("got %q", p.Payload)
 			}
 			h.check(t, v.String()+" bad filter")
