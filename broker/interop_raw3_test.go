@@ -348,3 +348,53 @@ func TestRawAnonymousRefusedWithoutAuthPlugin(t *testing.T) {
 		t.Fatalf("CONNACK bytes % x (%v), want 20 02 00 05", buf, err)
 	}
 }
+
+func TestRawUnsubscribe(t *testing.T) {
+	n := brokertest.Start(t, nil)
+	for _, v := range rawVersions {
+		t.Run(v.String(), func(t *testing.T) {
+			c, _ := brokertest.Connect(t, n.Addr, v, "unsub", nil)
+			c.Subscribe(1, 1, "u/a", "u/b")
+			c.Send(&packet.Unsubscribe{PacketID: 2, Filters: []string{"u/a", "never/subscribed"}})
+			if ack := brokertest.ReadAs[*packet.Unsuback](t, c); ack.PacketID != 2 {
+				t.Fatalf("UNSUBACK for %d", ack.PacketID)
+			}
+			pub, _ := brokertest.Connect(t, n.Addr, v, "unsub-pub", nil)
+			pub.Publish(1, 1, false, "u/a", []byte("gone"))
+			pub.Publish(2, 1, false, "u/b", []byte("kept"))
+			if p := brokertest.ReadAs[*packet.Publish](t, c); string(p.Payload) != "kept" {
+				t.Fatalf("after UNSUBSCRIBE u/a got %q on %s", p.Payload, p.Topic)
+			}
+		})
+	}
+}
+
+func TestRawTakeoverKeepsInflight(t *testing.T) {
+	n := brokertest.Start(t, nil)
+	for _, v := range rawVersions {
+		t.Run(v.String(), func(t *testing.T) {
+			persistent := func(c *packet.Connect) { c.CleanStart = false }
+			old, _ := brokertest.Connect(t, n.Addr, v, "tk"+v.String(), persistent)
+			old.Subscribe(1, 1, "tk")
+			pub, _ := brokertest.Connect(t, n.Addr, v, "tk-pub", nil)
+			pub.Publish(1, 1, false, "tk", []byte("unacked"))
+			first := brokertest.ReadAs[*packet.Publish](t, old)
+			// The takeover closes the old connection [MQTT-3.1.4-2]; the unacknowledged message
+			// goes to the new one with DUP set.
+			cur, ack := brokertest.Connect(t, n.Addr, v, "tk"+v.String(), persistent)
+			if want := v == packet.V311; ack.SessionPresent != want {
+				t.Fatalf("session present %v", ack.SessionPresent)
+			}
+			old.ExpectClosed()
+			p := brokertest.ReadAs[*packet.Publish](t, cur)
+			if !p.Dup || p.PacketID != first.PacketID || string(p.Payload) != "unacked" {
+				t.Fatalf("after takeover: %+v", p)
+			}
+			cur.Send(&packet.Puback{PacketID: p.PacketID})
+			pub.Publish(2, 1, false, "tk", []byte("next"))
+			if p := brokertest.ReadAs[*packet.Publish](t, cur); string(p.Payload) != "next" || p.Dup {
+				t.Fatalf("next: %+v", p)
+			}
+		})
+	}
+}
