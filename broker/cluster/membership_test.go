@@ -1,0 +1,88 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"testing"
+)
+
+func TestMembershipJoinLeaveFail(t *testing.T) {
+	nodes := startCluster(t, "a", "b", "c")
+	a, b, c := nodes[0], nodes[1], nodes[2]
+	if !slices.Equal(b.Members(), []string{"a", "b", "c"}) {
+		t.Fatalf("members %v", b.Members())
+	}
+	// Peers learn the link address from serf tags.
+	if m := a.serf.Members(); len(m) != 3 {
+		t.Fatalf("serf members %v", m)
+	}
+	for _, m := range a.serf.Members() {
+		if m.Tags[tagLink] == "" {
+			t.Fatalf("member %s has no link tag", m.Name)
+		}
+	}
+
+	evA, stopA := a.Watch()
+	defer stopA()
+	evB, stopB := b.Watch()
+	defer stopB()
+
+	// Graceful leave: the others see "leave".
+	if err := c.Leave(); err != nil {
+		t.Fatal(err)
+	}
+	watchUntil(t, evA, "c", "leave")
+	watchUntil(t, evB, "c", "leave")
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := a.Members(); !slices.Equal(got, []string{"a", "b"}) {
+		t.Fatalf("after leave: %v", got)
+	}
+	if err := a.Send("c", ChanRouting, []byte("x")); !errors.Is(err, ErrUnknownNode) {
+		t.Fatalf("send to a departed node: %v", err)
+	}
+
+	// Abrupt close: a sees "fail".
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	watchUntil(t, evA, "b", "fail")
+	if got := a.Members(); !slices.Equal(got, []string{"a"}) {
+		t.Fatalf("after fail: %v", got)
+	}
+	// A request to a node known dead fails without waiting.
+	if _, err := a.Request(context.Background(), "b", ChanMetaRPC, nil); !errors.Is(err, ErrUnknownNode) {
+		t.Fatalf("request to a dead node: %v", err)
+	}
+}
+
+func TestWatchStopClosesChannel(t *testing.T) {
+	a := startNode(t, "a", nil)
+	ch, stop := a.Watch()
+	stop()
+	for range ch {
+	}
+}
+
+func TestSeedsJoinInBackground(t *testing.T) {
+	a := startNode(t, "a", nil)
+	b := startNode(t, "b", func(o *Options) { o.Seeds = []string{a.GossipAddr()} })
+	waitFor(t, "b joined a via seeds", func() bool { return slices.Equal(b.Members(), []string{"a", "b"}) })
+}
+
+func TestOptionsDefaults(t *testing.T) {
+	o, err := Options{Name: "x", LinkAddr: "10.0.0.1:44053"}.withDefaults()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.GossipAddr != "10.0.0.1:44054" {
+		t.Fatalf("gossip address derived as %q, want the link port + 1", o.GossipAddr)
+	}
+	for _, bad := range []Options{{LinkAddr: ":1"}, {Name: "x"}, {Name: "x", LinkAddr: "nohost"}, {Name: "x", LinkAddr: ":65535"}} {
+		if _, err := bad.withDefaults(); err == nil {
+			t.Errorf("%+v accepted", bad)
+		}
+	}
+}

@@ -1,0 +1,158 @@
+package cluster
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/hashicorp/serf/serf"
+)
+
+// Options configure a Node. The zero value of every field but Name and LinkAddr has a working
+// default (see withDefaults); OptionsFromConfig fills them from nautilus.conf.
+type Options struct {
+	// Name is this node's name in the cluster (nodename). It must be unique.
+	Name string
+	// LinkAddr is where peer links are accepted (listener.vmq.<name>), host:port. Port 0 picks
+	// a free port (tests).
+	LinkAddr string
+	// AdvertiseLinkAddr is the address peers dial, published in the serf member tags. Empty:
+	// LinkAddr's bound address, with an unspecified host (0.0.0.0) replaced by the gossip
+	// advertise address.
+	AdvertiseLinkAddr string
+	// GossipAddr is serf's bind address (TCP and UDP), host:port (cluster.gossip). Empty: the
+	// host of LinkAddr and its port + 1, or port 0 when LinkAddr's port is 0.
+	GossipAddr string
+	// AdvertiseGossipAddr, when set, is the address other members gossip with (behind NAT).
+	AdvertiseGossipAddr string
+	// Seeds are gossip addresses joined at Start (cluster.seeds); Start keeps retrying in the
+	// background, with backoff, until one answers, so nodes may start in any order.
+	Seeds []string
+
+	// TLS, when set, wraps every peer link in mutual TLS: the same config serves accepted links
+	// (its ClientCAs, or RootCAs when nil, verify the dialer) and dialled ones (its RootCAs
+	// verify the acceptor, whose certificate must name the host of its link address unless
+	// ServerName is set). Nil: plain TCP.
+	TLS *tls.Config
+
+	// OutgoingBufferSize bounds the bytes queued for one peer (outgoing_clustering_buffer_size),
+	// including while its link is down. Send fails with ErrBufferFull past it.
+	OutgoingBufferSize int
+	// MaxFrameSize is the largest frame accepted from a peer; a bigger one closes the link.
+	MaxFrameSize int
+	// RequestTimeout bounds a Request whose context has no deadline.
+	RequestTimeout time.Duration
+	// DialTimeout bounds a TCP connect, HandshakeTimeout the TLS and protocol handshake.
+	DialTimeout      time.Duration
+	HandshakeTimeout time.Duration
+	// WriteTimeout bounds one batched write; a peer that reads nothing for this long loses its
+	// link (its queued messages stay in the buffer for the next one).
+	WriteTimeout time.Duration
+	// PingInterval is how often an idle link is probed; a link that receives nothing for
+	// IdleTimeout is closed and redialled.
+	PingInterval time.Duration
+	IdleTimeout  time.Duration
+	// BackoffMin and BackoffMax bound the exponential, jittered wait between dial attempts.
+	BackoffMin time.Duration
+	BackoffMax time.Duration
+
+	// Serf is the membership configuration to start from (nil: serf.DefaultConfig(), whose
+	// memberlist profile is DefaultLANConfig). New owns it afterwards and sets NodeName, Tags,
+	// EventCh, loggers and the bind/advertise addresses; everything else, failure detection
+	// timings included, is taken as given. Tests pass memberlist.DefaultLocalConfig() with
+	// short probe intervals.
+	Serf *serf.Config
+
+	// Logger receives this package's logs and serf's and memberlist's (nil: slog.Default()).
+	Logger *slog.Logger
+}
+
+// Defaults of Options. The buffer default matches config's outgoing_clustering_buffer_size.
+const (
+	DefaultOutgoingBufferSize = 16 << 20
+	DefaultMaxFrameSize       = 64 << 20
+	DefaultRequestTimeout     = 10 * time.Second
+	DefaultDialTimeout        = 5 * time.Second
+	DefaultHandshakeTimeout   = 5 * time.Second
+	DefaultWriteTimeout       = 10 * time.Second
+	DefaultPingInterval       = 2 * time.Second
+	DefaultIdleTimeout        = 10 * time.Second
+	DefaultBackoffMin         = 100 * time.Millisecond
+	DefaultBackoffMax         = 10 * time.Second
+)
+
+// withDefaults returns o with every unset field given its default, or an error naming the
+// first field that cannot work.
+func (o Options) withDefaults() (Options, error) {
+	if o.Name == "" {
+		return o, errors.New("cluster: Options.Name (nodename) is empty")
+	}
+	if o.LinkAddr == "" {
+		return o, errors.New("cluster: Options.LinkAddr (listener.vmq.*) is empty")
+	}
+	host, port, err := splitHostPort(o.LinkAddr)
+	if err != nil {
+		return o, fmt.Errorf("cluster: LinkAddr: %w", err)
+	}
+	if o.GossipAddr == "" {
+		gp := 0
+		if port != 0 {
+			gp = port + 1
+		}
+		if gp > 65535 {
+			return o, fmt.Errorf("cluster: LinkAddr %s: no port + 1 for the gossip address; set cluster.gossip", o.LinkAddr)
+		}
+		o.GossipAddr = net.JoinHostPort(host, strconv.Itoa(gp))
+	}
+	if _, _, err := splitHostPort(o.GossipAddr); err != nil {
+		return o, fmt.Errorf("cluster: GossipAddr: %w", err)
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	if o.OutgoingBufferSize <= 0 {
+		o.OutgoingBufferSize = DefaultOutgoingBufferSize
+	}
+	if o.MaxFrameSize <= 0 {
+		o.MaxFrameSize = DefaultMaxFrameSize
+	}
+	def(&o.RequestTimeout, DefaultRequestTimeout)
+	def(&o.DialTimeout, DefaultDialTimeout)
+	def(&o.HandshakeTimeout, DefaultHandshakeTimeout)
+	def(&o.WriteTimeout, DefaultWriteTimeout)
+	def(&o.PingInterval, DefaultPingInterval)
+	def(&o.IdleTimeout, DefaultIdleTimeout)
+	def(&o.BackoffMin, DefaultBackoffMin)
+	def(&o.BackoffMax, DefaultBackoffMax)
+	if o.IdleTimeout <= o.PingInterval {
+		return o, fmt.Errorf("cluster: IdleTimeout %v must exceed PingInterval %v", o.IdleTimeout, o.PingInterval)
+	}
+	if o.BackoffMax < o.BackoffMin {
+		o.BackoffMax = o.BackoffMin
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Serf == nil {
+		o.Serf = serf.DefaultConfig()
+	}
+	return o, nil
+}
+
+func splitHostPort(addr string) (string, int, error) {
+	host, ps, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, err
+	}
+	port, err := strconv.Atoi(ps)
+	if err != nil || port < 0 || port > 65535 {
+		return "", 0, fmt.Errorf("bad port in %q", addr)
+	}
+	return host, port, nil
+}
