@@ -18,6 +18,13 @@ type rocksBatch struct {
 func (d *DB) NewBatch() Batch { return &rocksBatch{d: d, wb: grocksdb.NewWriteBatch()} }
 
 func (b *rocksBatch) Put(ks Keyspace, key, value []byte) {
+	// The column family handles die with Close; a batch built after it must fail, not crash.
+	b.d.mu.RLock()
+	defer b.d.mu.RUnlock()
+	if b.d.closed {
+		b.setErr(ErrClosed)
+		return
+	}
 	h, err := b.d.cf(ks)
 	if err != nil {
 		b.setErr(err)
@@ -28,6 +35,12 @@ func (b *rocksBatch) Put(ks Keyspace, key, value []byte) {
 }
 
 func (b *rocksBatch) Delete(ks Keyspace, key []byte) {
+	b.d.mu.RLock()
+	defer b.d.mu.RUnlock()
+	if b.d.closed {
+		b.setErr(ErrClosed)
+		return
+	}
 	h, err := b.d.cf(ks)
 	if err != nil {
 		b.setErr(err)
