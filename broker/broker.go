@@ -5,6 +5,7 @@ package broker
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -105,15 +106,16 @@ func New(cfg *config.Config, opts Options) (*Broker, error) {
 		if !lc.Type.MQTT() {
 			continue
 		}
-		if lc.Type != config.ListenerTCP {
-			return nil, fmt.Errorf("broker: %s: listener type %q is not implemented yet", lc.Key(), lc.Type)
+		l, err := b.newListener(lc)
+		if err != nil {
+			return nil, err
 		}
-		b.listeners = append(b.listeners, b.newListener(lc))
+		b.listeners = append(b.listeners, l)
 	}
 	return b, nil
 }
 
-func (b *Broker) newListener(lc config.Listener) *listener.Listener {
+func (b *Broker) newListener(lc config.Listener) (*listener.Listener, error) {
 	s := &b.cfg.Sessions
 	policy := queue.Policy{MaxOnline: s.MaxOnlineMessages, MaxOffline: s.MaxOfflineMessages, QoS0Offline: s.QueueQoS0Messages, Total: &b.overload.queued}
 	if s.QueueType == config.QueueLIFO {
@@ -162,7 +164,46 @@ func (b *Broker) newListener(lc config.Listener) *listener.Listener {
 	handler := func(ctx context.Context, nc net.Conn) {
 		session.Serve(ctx, b.env, opts, nc)
 	}
-	return listener.New(listener.Config{Name: lc.Key(), Address: lc.Address, MaxConnections: lc.MaxConnections}, handler, b.log)
+	lcfg, err := listenerConfig(lc, s.MaxMessageSize)
+	if err != nil {
+		return nil, err
+	}
+	return listener.New(lcfg, handler, b.log)
+}
+
+// listenerConfig turns a configured listener into what broker/listener runs.
+func listenerConfig(lc config.Listener, maxMessageSize config.Size) (listener.Config, error) {
+	c := listener.Config{
+		Name: lc.Key(), Address: lc.Address, MaxConnections: lc.MaxConnections,
+		HandshakeTimeout: lc.ConnectTimeout,
+		ProxyProtocol:    lc.ProxyProtocol,
+		ProxyUseCN:       lc.ProxyProtocol && lc.ProxyProtocolUseCNAsUsername,
+	}
+	if lc.Type == config.ListenerUnix {
+		c.Network = "unix"
+	}
+	if lc.Type.TLS() {
+		c.TLS = &listener.TLSConfig{
+			CertFile: lc.CertFile, KeyFile: lc.KeyFile, KeyPasswd: lc.KeyPasswd,
+			CAFile: lc.CAFile, CRLFile: lc.CRLFile, Ciphers: lc.Ciphers,
+			MinVersion:            tls.VersionTLS12,
+			RequireCertificate:    lc.RequireCertificate,
+			UseIdentityAsUsername: lc.UseIdentityAsUsername,
+			Depth:                 lc.Depth,
+		}
+		if lc.TLSVersion == config.TLS13 {
+			c.TLS.MinVersion = tls.VersionTLS13
+		}
+	}
+	if lc.Type.WebSocket() {
+		trusted, err := config.ParseTrustedProxies(lc.ProxyXFFTrusted)
+		if err != nil {
+			return c, fmt.Errorf("broker: %s.proxy_xff_trusted_intermediate: %w", lc.Key(), err)
+		}
+		c.WebSocket = &listener.WebSocketConfig{Path: lc.WebSocketPath, MaxMessageSize: int64(maxMessageSize),
+			XFF: lc.ProxyXFFSupport, Trusted: trusted}
+	}
+	return c, nil
 }
 
 // Start opens every listener and starts the $SYS publisher.

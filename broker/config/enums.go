@@ -108,14 +108,20 @@ const (
 	ListenerWSS  ListenerType = "wss"  // MQTT over WebSocket over TLS
 	ListenerVMQ  ListenerType = "vmq"  // cluster peer links
 	ListenerHTTP ListenerType = "http" // admin API, status page and /metrics
+	ListenerUnix ListenerType = "unix" // MQTT over a unix domain socket, for local tools
 )
 
-func (ListenerType) Values() []string { return []string{"tcp", "ssl", "ws", "wss", "vmq", "http"} }
+func (ListenerType) Values() []string {
+	return []string{"tcp", "ssl", "ws", "wss", "vmq", "http", "unix"}
+}
 
 // TLS reports whether listeners of this type terminate TLS and so need certfile and keyfile.
 func (t ListenerType) TLS() bool { return t == ListenerSSL || t == ListenerWSS }
 
 // MQTT reports whether listeners of this type speak MQTT to clients.
 func (t ListenerType) MQTT() bool {
-	return t == ListenerTCP || t == ListenerSSL || t == ListenerWS || t == ListenerWSS
+	return t == ListenerTCP || t == ListenerSSL || t == ListenerWS || t == ListenerWSS || t == ListenerUnix
 }
+
+// WebSocket reports whether listeners of this type speak MQTT over WebSocket.
+func (t ListenerType) WebSocket() bool { return t == ListenerWS || t == ListenerWSS }

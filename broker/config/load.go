@@ -182,7 +182,7 @@ func (l *loader) setListener(key, raw string, src Source) {
 	case len(parts) == 3:
 		// A misspelt option would otherwise define a listener named after the typo and fail
 		// later with a confusing address error, so a non-address close to an option is a typo.
-		if _, _, err := net.SplitHostPort(strings.TrimSpace(raw)); err != nil && suggest(parts[2], optionNames()) != "" {
+		if _, _, err := net.SplitHostPort(strings.TrimSpace(raw)); err != nil && typ != ListenerUnix && suggest(parts[2], optionNames()) != "" {
 			l.unknown(key, src)
 			return
 		}

@@ -55,6 +55,8 @@ func listenerDoc(t ListenerType) string {
 		return "cluster peer listener address"
 	case ListenerHTTP:
 		return "admin HTTP API, status and /metrics listener address"
+	case ListenerUnix:
+		return "MQTT over a unix domain socket: the socket's path"
 	}
 	return "listener address"
 }

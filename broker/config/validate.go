@@ -1,7 +1,9 @@
 package config
 
 import (
+	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"reflect"
 	"slices"
@@ -84,6 +86,18 @@ func (c *Config) validateListeners(errs *errorList) {
 		if ln.Name == "" || !validKey(ln.Name) || strings.Contains(ln.Name, ".") {
 			errs.add(src, key, "listener name %q must be lower-case letters, digits, _ or -", ln.Name)
 		}
+		if ln.Type == ListenerUnix {
+			// The address is the socket's path; two unix listeners may not share one.
+			if strings.TrimSpace(ln.Address) == "" {
+				errs.add(src, key, "expected the path of a unix socket, got %q", ln.Address)
+			}
+			for _, other := range byPort["unix:"+ln.Address] {
+				errs.add(src, key, "socket %s is also used by %s (%s)", ln.Address, other.key, c.Source(other.key))
+			}
+			byPort["unix:"+ln.Address] = append(byPort["unix:"+ln.Address], bound{key, ""})
+			c.validateListenerOptions(ln, errs)
+			continue
+		}
 		host, port, err := net.SplitHostPort(ln.Address)
 		if err == nil {
 			if p, perr := strconv.Atoi(port); perr != nil || p < 0 || p > 65535 {
@@ -101,20 +115,58 @@ func (c *Config) validateListeners(errs *errorList) {
 			}
 			byPort[port] = append(byPort[port], bound{key, host})
 		}
-		opts := reflect.ValueOf(&ln.ListenerOptions).Elem()
-		for _, f := range schema().options {
-			if !f.appliesTo(ln.Type) {
-				continue
-			}
-			k := key + "." + f.Key
-			if err := f.checkRange(opts.FieldByIndex(f.index[len(f.index)-1:])); err != nil {
-				errs.add(c.Source(k), k, "%v", err)
-			}
+		c.validateListenerOptions(ln, errs)
+	}
+}
+
+func (c *Config) validateListenerOptions(ln Listener, errs *errorList) {
+	key := ln.Key()
+	opts := reflect.ValueOf(&ln.ListenerOptions).Elem()
+	for _, f := range schema().options {
+		if !f.appliesTo(ln.Type) {
+			continue
 		}
-		if ln.Type.TLS() {
-			c.validateTLS(ln, errs)
+		k := key + "." + f.Key
+		if err := f.checkRange(opts.FieldByIndex(f.index[len(f.index)-1:])); err != nil {
+			errs.add(c.Source(k), k, "%v", err)
 		}
 	}
+	if ln.Type.TLS() {
+		c.validateTLS(ln, errs)
+	}
+	if ln.Type.WebSocket() {
+		if !strings.HasPrefix(ln.WebSocketPath, "/") {
+			k := key + ".path"
+			errs.add(c.Source(k), k, "expected an absolute HTTP path such as /mqtt, got %q", ln.WebSocketPath)
+		}
+		if _, err := ParseTrustedProxies(ln.ProxyXFFTrusted); err != nil {
+			k := key + ".proxy_xff_trusted_intermediate"
+			errs.add(c.Source(k), k, "%v", err)
+		}
+	}
+}
+
+// ParseTrustedProxies reads proxy_xff_trusted_intermediate: comma-separated IP addresses or
+// CIDR prefixes.
+func ParseTrustedProxies(raw string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for part := range strings.SplitSeq(raw, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		if p, err := netip.ParsePrefix(part); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(part)
+		if err != nil {
+			return nil, fmt.Errorf("expected comma-separated IP addresses or CIDRs (10.0.0.0/8), got %q", part)
+		}
+		a = a.Unmap()
+		out = append(out, netip.PrefixFrom(a, a.BitLen()))
+	}
+	return out, nil
 }
 
 func (c *Config) validateTLS(ln Listener, errs *errorList) {

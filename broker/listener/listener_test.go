@@ -11,7 +11,7 @@ import (
 
 func TestMaxConnectionsRefusesCleanly(t *testing.T) {
 	release := make(chan struct{})
-	l := New(Config{Name: "tcp.test", Address: "127.0.0.1:0", MaxConnections: 1}, func(_ context.Context, nc net.Conn) {
+	l := mustNew(t, Config{Name: "tcp.test", Address: "127.0.0.1:0", MaxConnections: 1}, func(_ context.Context, nc net.Conn) {
 		<-release
 		nc.Close()
 	}, slog.New(slog.NewTextHandler(io.Discard, nil)))
@@ -43,7 +43,7 @@ func TestMaxConnectionsRefusesCleanly(t *testing.T) {
 }
 
 func TestStopAndRestart(t *testing.T) {
-	l := New(Config{Name: "tcp.test", Address: "127.0.0.1:0", MaxConnections: -1}, func(_ context.Context, nc net.Conn) { nc.Close() },
+	l := mustNew(t, Config{Name: "tcp.test", Address: "127.0.0.1:0", MaxConnections: -1}, func(_ context.Context, nc net.Conn) { nc.Close() },
 		slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err := l.Start(context.Background()); err != nil {
 		t.Fatal(err)
@@ -74,4 +74,13 @@ func waitFor(t *testing.T, cond func() bool) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+func mustNew(t testing.TB, cfg Config, h Handler, log *slog.Logger) *Listener {
+	t.Helper()
+	l, err := New(cfg, h, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
 }

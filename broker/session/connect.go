@@ -67,6 +67,9 @@ func (c *Conn) handshake(ctx context.Context) bool {
 	c.applyConnectProperties(cp)
 	c.client = hooks.Client{Mountpoint: c.opts.Mountpoint, ClientID: cp.ClientID, Username: cp.Username,
 		Peer: c.nc.RemoteAddr().String(), Version: c.version, Listener: c.opts.Listener}
+	if u := c.identityUsername(); u != "" {
+		cp.Username, c.client.Username = u, u
+	}
 	c.log = c.log.With("client_id", cp.ClientID)
 
 	connack := &packet.Connack{}
@@ -207,6 +210,10 @@ func (c *Conn) applyConnectProperties(cp *packet.Connect) {
 func (c *Conn) authenticate(ctx context.Context, cp *packet.Connect, connack *packet.Connack) (*hooks.RegisterResult, bool) {
 	if c.version == packet.V5 && cp.Properties.Has(packet.PropAuthMethod) {
 		return nil, c.enhancedAuth(ctx, cp, connack)
+	}
+	if c.identityUsername() != "" {
+		// Pre-authenticated by the listener's certificate check, as in VerneMQ: no auth_on_register.
+		return nil, true
 	}
 	if c.opts.AllowAnonymous {
 		// As in VerneMQ, allow_anonymous turns registration checks off altogether.
@@ -515,4 +522,15 @@ func copyProperties(dst *message.Properties, src *packet.Properties) {
 			dst.UserProperties[i] = message.UserProperty{Key: strings.Clone(up.Key), Value: strings.Clone(up.Value)}
 		}
 	}
+}
+
+// identityUsername is the username the listener established before MQTT (broker/listener):
+// the CN of a verified client certificate (use_identity_as_username) or the CN a TLS-terminating
+// proxy passed in a PROXY v2 header (proxy_protocol_use_cn_as_username); empty when none.
+// The listener also makes RemoteAddr the client's real address, so Peer needs nothing here.
+func (c *Conn) identityUsername() string {
+	if id, ok := c.nc.(interface{ IdentityUsername() string }); ok {
+		return id.IdentityUsername()
+	}
+	return ""
 }
