@@ -1,8 +1,9 @@
 // Package metadatatest is the contract suite for metadata.Store: a backend
-// is correct when it passes it. Run checks one node on its own; the
-// multi-node checks (a simulated network with partitions, convergence, no
-// resurrection) will be a second entry point over a cluster factory, and
-// Run takes Options so that both can grow without breaking callers.
+// is correct when it passes it. Run checks one node on its own; RunCluster
+// checks N nodes over a Cluster (a simulated network, or real nodes):
+// replication, siblings, deletes without resurrection, events, convergence
+// after partitions, restart, join and leave, and a seeded property test
+// against metadata.Memory as the model.
 //
 // The suite forges concurrent writes with PutRaw under node names starting
 // with "metadatatest-", so the store under test must not use such a name.
