@@ -6,12 +6,14 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"math/big"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -338,3 +340,17 @@ func dialTCP(t testing.TB, addr string) net.Conn {
 	t.Cleanup(func() { nc.Close() })
 	return nc
 }
+
+// tlsClient runs a TLS client handshake on nc trusting the PKI's CA.
+func tlsClient(t testing.TB, nc net.Conn, p *testPKI) net.Conn {
+	t.Helper()
+	tc := tls.Client(nc, clientTLS(t, p))
+	tc.SetDeadline(time.Now().Add(5 * time.Second))
+	if err := tc.Handshake(); err != nil {
+		t.Fatalf("TLS handshake: %v", err)
+	}
+	tc.SetDeadline(time.Time{})
+	return tc
+}
+
+func lookPath(name string) (string, error) { return exec.LookPath(name) }
