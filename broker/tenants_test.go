@@ -234,4 +234,3 @@ func TestTenantMountpointModifierAndACL(t *testing.T) {
 		t.Fatalf("SUBACK %v: want data/tenant-a granted, data/tenant-b refused", ack.ReasonCodes)
 	}
 }
-
