@@ -14,7 +14,7 @@ RACE_PKGS   := ./broker/... ./store/... ./plumtree/... ./swc/...
 FUZZTIME    ?= 20s
 CONF        ?=
 
-.PHONY: all setup build build-swc test test-go test-swc test-race lint vet staticcheck fuzz bench run clean
+.PHONY: all setup build build-swc test test-go test-swc test-race lint vet staticcheck fuzz bench bench-go run clean
 
 all: build
 
@@ -54,7 +54,19 @@ staticcheck: $(STATICCHECK)
 fuzz: setup
 	@bash scripts/fuzz.sh $(FUZZTIME)
 
-bench: setup
+# bench is the quick whole-system comparison (a few minutes): nautilus-bench compare runs every
+# MQTT scenario against bin/nautilus and Debian's mosquitto, interleaved over BENCH_ROUNDS
+# rounds, and rewrites docs/benchmarks.md (keeping its notes section) and docs/img/*.png.
+# Only the ratios of one run mean anything on a shared machine. The replication half is not
+# built yet (nautilus-bench replication says so). The Go testing.B benchmarks are bench-go.
+BENCH_ROUNDS   ?= 3
+BENCH_DURATION ?= 2s
+bench: build
+	$(GO) build -o $(BIN)/nautilus-bench ./cmd/nautilus-bench
+	$(BIN)/nautilus-bench compare --nautilus $(BIN)/nautilus --rounds $(BENCH_ROUNDS) --duration $(BENCH_DURATION) \
+		--json $(BIN)/bench.jsonl --plot docs/img --doc docs/benchmarks.md
+
+bench-go: setup
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
 # run starts one node in the foreground with the embedded defaults (data under ./data, MQTT on

@@ -1,0 +1,5 @@
+package stats
+
+import "os"
+
+func osGetpid() int { return os.Getpid() }

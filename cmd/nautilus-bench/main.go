@@ -1,0 +1,318 @@
+// Command nautilus-bench is the Nautilus benchmark suite: MQTT load against any broker
+// (`mqtt`), a side-by-side comparison of Nautilus and Mosquitto (`compare`), and, once the
+// backends exist, the replication comparison (`replication`). See docs/benchmarks.md.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/urfave/cli/v2"
+	"golang.org/x/term"
+
+	"github.com/nautilus-mq/nautilus/bench/mqttload"
+	"github.com/nautilus-mq/nautilus/broker/packet"
+)
+
+func main() {
+	if err := newApp(os.Stdout, os.Stderr).Run(os.Args); err != nil {
+		fmt.Fprintln(os.Stderr, "nautilus-bench:", err)
+		os.Exit(1)
+	}
+}
+
+func newApp(stdout, stderr io.Writer) *cli.App {
+	return &cli.App{
+		Name:      "nautilus-bench",
+		Usage:     "measure MQTT brokers and Nautilus's replication backends",
+		Writer:    stdout,
+		ErrWriter: stderr,
+		Commands:  []*cli.Command{mqttCommand(), compareCommand(), replicationCommand()},
+	}
+}
+
+func versionFlag(c *cli.Context) (packet.Version, error) {
+	switch c.String("mqtt") {
+	case "3.1.1", "4":
+		return packet.V311, nil
+	case "5", "5.0":
+		return packet.V5, nil
+	}
+	return 0, fmt.Errorf("--mqtt %q: want 3.1.1 or 5", c.String("mqtt"))
+}
+
+var scenarioUsage = map[string]string{
+	mqttload.FanIn:     "P publishers → 1 subscriber on a wildcard",
+	mqttload.FanOut:    "1 publisher → S subscribers",
+	mqttload.Pairs:     "N independent publisher/subscriber pairs",
+	mqttload.Shared:    "P publishers → a $share group of S subscribers",
+	mqttload.Latency:   "fixed --rate, latency percentiles",
+	mqttload.Connect:   "connection storm: connects/s and handshake latency",
+	mqttload.Idle:      "idle connections: broker RSS per connection (needs --pid)",
+	mqttload.Retained:  "store R retained messages, then time a # subscription",
+	mqttload.CrossNode: "publish on one node, subscribe on another (not available yet: needs clustering)",
+}
+
+// mqttCommand has one subcommand per scenario, so that flags may follow the scenario name
+// (`nautilus-bench mqtt fan-in --addr …`): urfave/cli stops parsing flags at the first argument.
+func mqttCommand() *cli.Command {
+	var subs []*cli.Command
+	for _, name := range append(append([]string(nil), mqttload.Scenarios...), mqttload.CrossNode) {
+		subs = append(subs, &cli.Command{Name: name, Usage: scenarioUsage[name], Flags: mqttFlags(),
+			Action: func(c *cli.Context) error { return runMQTT(c, name) }})
+	}
+	return &cli.Command{
+		Name:        "mqtt",
+		Usage:       "run one MQTT load scenario against a broker",
+		ArgsUsage:   "<scenario> --addr host:port [--pid PID] [flags]",
+		Subcommands: subs,
+	}
+}
+
+func mqttFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "addr", Value: "127.0.0.1:1883", Usage: "broker host:port"},
+		&cli.IntFlag{Name: "pid", Usage: "broker process id: broker CPU (/proc/PID/stat) and RSS (/proc/PID/status)"},
+		&cli.StringFlag{Name: "label", Usage: "broker name in the output (default: the address)"},
+		&cli.StringFlag{Name: "mqtt", Value: "3.1.1", Usage: "protocol version: 3.1.1 or 5"},
+		&cli.IntFlag{Name: "qos", Usage: "QoS of publishes and subscriptions (0, 1, 2)"},
+		&cli.IntFlag{Name: "payload", Value: 64, Usage: "payload bytes (at least 20: publisher, sequence, timestamp)"},
+		&cli.DurationFlag{Name: "duration", Value: 5 * time.Second, Usage: "publishing time"},
+		&cli.IntFlag{Name: "publishers", Aliases: []string{"P"}, Usage: "publishers (fan-in, shared, latency; default 8, latency 1)"},
+		&cli.IntFlag{Name: "subscribers", Aliases: []string{"S"}, Usage: "subscribers (fan-out, shared; default 8, shared 4)"},
+		&cli.IntFlag{Name: "pairs", Aliases: []string{"N"}, Usage: "pairs (default 8)"},
+		&cli.IntFlag{Name: "rate", Usage: "total messages/s, 0 = as fast as possible (latency default 1000)"},
+		&cli.IntFlag{Name: "inflight", Value: 100, Usage: "QoS 1/2 window per publisher (capped by the broker's Receive Maximum)"},
+		&cli.IntFlag{Name: "connections", Value: 1000, Usage: "connections (connect, idle)"},
+		&cli.IntFlag{Name: "dialers", Value: 8, Usage: "concurrent connects (connect, idle)"},
+		&cli.IntFlag{Name: "retained", Value: 1000, Usage: "retained messages (retained)"},
+		&cli.DurationFlag{Name: "drain", Value: 15 * time.Second, Usage: "longest wait for deliveries after publishing"},
+		&cli.StringFlag{Name: "json", Usage: "append the result as a JSON line to `FILE`"},
+		&cli.StringFlag{Name: "plot", Usage: "write PNG plots (latency percentiles, delivery rate) into `DIR`"},
+	}
+}
+
+func runMQTT(c *cli.Context, scenario string) error {
+	v, err := versionFlag(c)
+	if err != nil {
+		return err
+	}
+	if q := c.Int("qos"); q < 0 || q > 2 {
+		return fmt.Errorf("--qos %d: want 0, 1 or 2", q)
+	}
+	cfg := mqttload.Config{Addr: c.String("addr"), PID: c.Int("pid"), Label: c.String("label"), Version: v,
+		QoS: byte(c.Int("qos")), PayloadSize: c.Int("payload"), Duration: c.Duration("duration"),
+		Publishers: c.Int("publishers"), Subscribers: c.Int("subscribers"), Pairs: c.Int("pairs"), Rate: c.Int("rate"),
+		Inflight: c.Int("inflight"), Connections: c.Int("connections"), Dialers: c.Int("dialers"),
+		Retained: c.Int("retained"), Drain: c.Duration("drain"), Timeline: c.String("plot") != ""}
+	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	r, err := mqttload.Run(ctx, scenario, cfg)
+	if err != nil {
+		return err
+	}
+	if err := mqttload.WriteTable(c.App.Writer, []*mqttload.Result{r}); err != nil {
+		return err
+	}
+	if r.GenSaturated {
+		fmt.Fprintln(c.App.Writer, "warning: the generator used nearly all the cores it may use; the broker was not the bottleneck")
+	}
+	if f := c.String("json"); f != "" {
+		if err := appendJSON(f, []*mqttload.Result{r}); err != nil {
+			return err
+		}
+	}
+	if d := c.String("plot"); d != "" {
+		files, err := mqttload.WriteRunPlots(d, r)
+		if err != nil {
+			return err
+		}
+		for _, f := range files {
+			fmt.Fprintln(c.App.Writer, "plot:", filepath.Join(d, f))
+		}
+	}
+	return nil
+}
+
+func appendJSON(path string, rs []*mqttload.Result) error {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return fmt.Errorf("open --json file: %w", err)
+	}
+	for _, r := range rs {
+		if err := r.WriteJSON(f); err != nil {
+			f.Close()
+			return err
+		}
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("close --json file: %w", err)
+	}
+	return nil
+}
+
+func compareCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "compare",
+		Usage: "run every scenario against Nautilus and Mosquitto, interleaved, and print medians and ratios",
+		Description: "Starts bin/nautilus (built first if missing) and Debian's mosquitto, each on its own free loopback port\n" +
+			"with a temporary config and data directory, runs the scenarios against each over several rounds,\n" +
+			"prints medians and nautilus/mosquitto ratios, and stops both. " + mqttload.Caveat,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "nautilus", Value: "bin/nautilus", Usage: "nautilus binary (built with go build ./cmd/nautilus when it is bin/nautilus and missing)"},
+			&cli.StringFlag{Name: "mosquitto", Value: "mosquitto", Usage: "mosquitto binary (scripts/setup.sh installs Debian's)"},
+			&cli.IntFlag{Name: "rounds", Value: 3, Usage: "rounds; medians are taken over them"},
+			&cli.DurationFlag{Name: "duration", Value: 2 * time.Second, Usage: "publishing time of each throughput run"},
+			&cli.StringFlag{Name: "scenarios", Usage: "comma-separated subset of the scenario names (default: all)"},
+			&cli.StringFlag{Name: "mqtt", Value: "3.1.1", Usage: "protocol version: 3.1.1 or 5"},
+			&cli.StringFlag{Name: "json", Usage: "append every run as a JSON line to `FILE`"},
+			&cli.StringFlag{Name: "plot", Usage: "write PNG plots into `DIR`"},
+			&cli.StringFlag{Name: "doc", Usage: "rewrite this markdown `FILE` (docs/benchmarks.md) with the tables, keeping its notes section"},
+		},
+		Action: func(c *cli.Context) error {
+			v, err := versionFlag(c)
+			if err != nil {
+				return err
+			}
+			specs := mqttload.DefaultSpecs()
+			if s := c.String("scenarios"); s != "" {
+				want := map[string]bool{}
+				for _, n := range strings.Split(s, ",") {
+					want[strings.TrimSpace(n)] = true
+				}
+				var sel []mqttload.Spec
+				for _, sp := range specs {
+					if want[sp.Name] || want[sp.Scenario] {
+						sel = append(sel, sp)
+					}
+				}
+				if len(sel) == 0 {
+					return fmt.Errorf("--scenarios %q matches none of the scenarios", s)
+				}
+				specs = sel
+			}
+			naut := c.String("nautilus")
+			if err := ensureNautilus(c, naut); err != nil {
+				return err
+			}
+			mosq, err := exec.LookPath(c.String("mosquitto"))
+			if err != nil {
+				return fmt.Errorf("mosquitto not found (run scripts/setup.sh): %w", err)
+			}
+			ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			prog := newProgress(c.App.ErrWriter)
+			cmp, err := mqttload.Compare(ctx, mqttload.CompareOptions{Nautilus: naut, Mosquitto: mosq, Rounds: c.Int("rounds"),
+				Duration: c.Duration("duration"), Specs: specs, Version: v, Progress: prog.update,
+				Log: func(f string, a ...any) { prog.log(fmt.Sprintf(f, a...)) }})
+			if err != nil && cmp == nil {
+				return err
+			}
+			if err2 := mqttload.WriteTable(c.App.Writer, cmp.Results); err2 != nil {
+				return err2
+			}
+			cmp.WriteTable(c.App.Writer)
+			if f := c.String("json"); f != "" {
+				if err := appendJSON(f, cmp.Results); err != nil {
+					return err
+				}
+			}
+			var plots []string
+			if d := c.String("plot"); d != "" {
+				if plots, err = cmp.WritePlots(d); err != nil {
+					return err
+				}
+			}
+			if f := c.String("doc"); f != "" {
+				rel := "img"
+				if d := c.String("plot"); d != "" {
+					if r, err := filepath.Rel(filepath.Dir(f), d); err == nil {
+						rel = r
+					}
+				}
+				cmd := "nautilus-bench compare " + strings.Join(os.Args[2:], " ")
+				if err := cmp.WriteMarkdown(f, rel, plots, strings.TrimSpace(cmd)); err != nil {
+					return err
+				}
+				fmt.Fprintln(c.App.Writer, "wrote", f)
+			}
+			return err
+		},
+	}
+}
+
+// ensureNautilus builds bin/nautilus when it is the default path and missing, so that
+// `nautilus-bench compare` works from a fresh checkout.
+func ensureNautilus(c *cli.Context, path string) error {
+	if _, err := os.Stat(path); err == nil {
+		return nil
+	}
+	if path != "bin/nautilus" {
+		return fmt.Errorf("--nautilus %s: not found", path)
+	}
+	fmt.Fprintln(c.App.ErrWriter, "building bin/nautilus")
+	cmd := exec.CommandContext(c.Context, "go", "build", "-o", path, "./cmd/nautilus")
+	cmd.Stdout, cmd.Stderr = c.App.ErrWriter, c.App.ErrWriter
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("build bin/nautilus (run from the repository root, or pass --nautilus): %w", err)
+	}
+	return nil
+}
+
+// errNotAvailable is the replication half's seam: the Plumtree and SWC backends are still
+// being built, so the command exists, says so, and fails rather than pretending.
+var errNotAvailable = errors.New("replication benchmarks are not available yet: they need the plumtree and swc backends (see docs/benchmarks.md)")
+
+func replicationCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "replication",
+		Usage:     "compare the Plumtree and SWC metadata backends (not available yet)",
+		ArgsUsage: "[scenario]",
+		Action: func(c *cli.Context) error {
+			fmt.Fprintln(c.App.Writer, "nautilus-bench replication: not available yet")
+			return cli.Exit(errNotAvailable.Error(), 2)
+		},
+	}
+}
+
+// progress shows a one-line progress bar on a terminal and plain lines otherwise (logs, CI).
+type progress struct {
+	w   io.Writer
+	tty bool
+}
+
+func newProgress(w io.Writer) *progress {
+	p := &progress{w: w}
+	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		p.tty = true
+	}
+	return p
+}
+
+func (p *progress) update(done, total int, what string) {
+	if p.tty {
+		const width = 30
+		fill := width * done / max(total, 1)
+		fmt.Fprintf(p.w, "\r[%s%s] %3d/%d %-40s", strings.Repeat("#", fill), strings.Repeat(".", width-fill), done, total, what)
+		if done == total {
+			fmt.Fprintln(p.w)
+		}
+		return
+	}
+	fmt.Fprintf(p.w, "[%d/%d] %s\n", done, total, what)
+}
+
+func (p *progress) log(s string) {
+	if p.tty {
+		fmt.Fprint(p.w, "\r\033[K")
+	}
+	fmt.Fprintln(p.w, s)
+}
