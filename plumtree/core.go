@@ -307,7 +307,7 @@ func (c *Core) Get(fp metadata.FullPrefix, key []byte) ([]byte, bool, error) {
 // (and no event) changes and the siblings vanish wherever it spreads.
 func (c *Core) collapse(o *object) view {
 	v := viewOf(o.clock)
-	if o.clock.siblings() > 1 {
+	if len(o.clock.distinct()) > 1 {
 		c.writeLocal(o, o.clock.join(), v.winner, false)
 	}
 	return v
@@ -341,7 +341,7 @@ func (c *Core) GetRaw(fp metadata.FullPrefix, key []byte) ([]metadata.Value, met
 	if o == nil || len(o.clock) == 0 {
 		return nil, nil, nil
 	}
-	return o.clock.values(), encodeContext(o.clock.join()), nil
+	return o.clock.distinct(), encodeContext(o.clock.join()), nil
 }
 
 // PutRaw implements sim.LocalAPI. The write takes a dot of this node

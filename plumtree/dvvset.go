@@ -54,13 +54,27 @@ func (d dvv) values() []metadata.Value {
 	return out
 }
 
-// siblings counts the current values.
-func (d dvv) siblings() int {
-	n := 0
-	for _, e := range d {
-		n += len(e.vals)
+// distinct returns the current values with duplicates removed. Two nodes
+// that read the same siblings at the same time both write the winner back,
+// each with a dot of its own: the merged object then holds the same value
+// twice. Those copies are one version to a reader, so GetRaw shows it once
+// and a read does not write it back again (which would only race again).
+func (d dvv) distinct() []metadata.Value {
+	vals := d.values()
+	out := vals[:0]
+	for _, v := range vals {
+		dup := false
+		for _, u := range out {
+			if metadata.Compare(u, v) == 0 && u.Tomb == v.Tomb {
+				dup = true
+				break
+			}
+		}
+		if !dup {
+			out = append(out, v)
+		}
 	}
-	return n
+	return out
 }
 
 // update records a write of v by actor self that has seen ctx: values of
