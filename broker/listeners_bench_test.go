@@ -34,7 +34,7 @@ func BenchmarkListenerPublish(b *testing.B) {
 		{"wss", "wss://" + addrOf(b, n, "listener.wss.default") + "/mqtt"},
 	} {
 		b.Run(k.name, func(b *testing.B) {
-			o := paho.NewClientOptions().AddBroker(k.url).SetClientID("bench-"+k.name).SetProtocolVersion(4).
+			o := paho.NewClientOptions().AddBroker(k.url).SetClientID("bench-" + k.name).SetProtocolVersion(4).
 				SetTLSConfig(clientTLS(b, pki)).SetAutoReconnect(false).SetWriteTimeout(10 * time.Second)
 			c := paho.NewClient(o)
 			if tok := c.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
