@@ -20,9 +20,11 @@ import (
 	"github.com/nautilus-mq/nautilus/broker/metadata"
 	"github.com/nautilus-mq/nautilus/broker/metrics"
 	"github.com/nautilus-mq/nautilus/broker/packet"
+	"github.com/nautilus-mq/nautilus/broker/persist"
 	"github.com/nautilus-mq/nautilus/broker/queue"
 	"github.com/nautilus-mq/nautilus/broker/registry"
 	"github.com/nautilus-mq/nautilus/broker/session"
+	"github.com/nautilus-mq/nautilus/store"
 )
 
 // Options are what the caller supplies besides the configuration.
@@ -32,6 +34,8 @@ type Options struct {
 	Metadata metadata.Store
 	// Plugins are the enabled plugins in hook order.
 	Plugins []any
+	// Keyspaces are extra store keyspaces a replication backend needs in the node's database.
+	Keyspaces []store.Keyspace
 }
 
 // Broker is one running node.
@@ -43,6 +47,10 @@ type Broker struct {
 	meta     metadata.Store
 	reg      *registry.Registry
 	env      *session.Env
+
+	db      *store.DB
+	persist *persist.Store
+	policy  queue.Policy
 
 	mu        sync.Mutex
 	listeners []*listener.Listener
@@ -72,8 +80,22 @@ func New(cfg *config.Config, opts Options) (*Broker, error) {
 			}
 		}}
 	b.metrics.GaugeFunc("queue_messages", "messages queued node-wide", b.overload.queued.Load)
+	db, err := openStore(cfg, opts.Keyspaces)
+	if err != nil {
+		return nil, err
+	}
+	b.db = db
+	if b.persist, err = persist.Open(db); err != nil {
+		db.Close()
+		return nil, err
+	}
 	if b.meta == nil {
-		b.meta = metadata.NewMemory(cfg.Node.Nodename, nil)
+		m, err := persist.OpenMetadata(db, cfg.Node.Nodename)
+		if err != nil {
+			db.Close()
+			return nil, err
+		}
+		b.meta = m
 	}
 	sessions := session.NewTable()
 	reg, err := registry.New(context.Background(), registry.Options{
@@ -82,6 +104,7 @@ func New(cfg *config.Config, opts Options) (*Broker, error) {
 		UpgradeQoS:   cfg.Sessions.UpgradeOutgoingQoS,
 	}, b.meta, sessions, log)
 	if err != nil {
+		db.Close()
 		return nil, err
 	}
 	b.reg = reg
@@ -92,6 +115,7 @@ func New(cfg *config.Config, opts Options) (*Broker, error) {
 		Metrics:  b.counters,
 		Log:      log,
 		Now:      time.Now,
+		Persist:  persister{b.persist},
 	}
 	b.metrics.GaugeFunc("retain_messages", "retained messages", func() int64 { return int64(reg.RetainedCount()) })
 	b.metrics.GaugeFunc("router_subscriptions", "subscriptions in the routing table", func() int64 { return int64(reg.Subscriptions()) })
@@ -102,6 +126,11 @@ func New(cfg *config.Config, opts Options) (*Broker, error) {
 		}
 		return int64(time.Since(b.started) / time.Second)
 	})
+	b.policy = b.queuePolicy()
+	if err := b.restoreSessions(context.Background(), b.policy); err != nil {
+		b.Shutdown(context.Background())
+		return nil, err
+	}
 	for _, lc := range cfg.Listeners {
 		if !lc.Type.MQTT() {
 			continue
@@ -117,10 +146,7 @@ func New(cfg *config.Config, opts Options) (*Broker, error) {
 
 func (b *Broker) newListener(lc config.Listener) (*listener.Listener, error) {
 	s := &b.cfg.Sessions
-	policy := queue.Policy{MaxOnline: s.MaxOnlineMessages, MaxOffline: s.MaxOfflineMessages, QoS0Offline: s.QueueQoS0Messages, Total: &b.overload.queued}
-	if s.QueueType == config.QueueLIFO {
-		policy.Type = queue.LIFO
-	}
+	policy := b.policy
 	expiration := time.Duration(-1)
 	if s.PersistentClientExpiration > 0 {
 		expiration = s.PersistentClientExpiration
@@ -130,15 +156,15 @@ func (b *Broker) newListener(lc config.Listener) (*listener.Listener, error) {
 		versions[byte(v)] = true
 	}
 	opts := &session.Options{
-		Listener:              lc.Key(),
-		Mountpoint:            lc.Mountpoint,
-		AllowAnonymous:        b.cfg.Auth.AllowAnonymous || lc.AllowAnonymousOverride,
-		AllowedVersions:       versions,
-		MaxClientIDSize:       s.MaxClientIDSize,
-		ConnectTimeout:        lc.ConnectTimeout,
-		MaxInflight:           s.MaxInflightMessages,
-		ReceiveMaximum:        uint16(b.cfg.MQTT5.ReceiveMaxBroker),
-		MaxPacketSize:         int(s.MaxMessageSize),
+		Listener:        lc.Key(),
+		Mountpoint:      lc.Mountpoint,
+		AllowAnonymous:  b.cfg.Auth.AllowAnonymous || lc.AllowAnonymousOverride,
+		AllowedVersions: versions,
+		MaxClientIDSize: s.MaxClientIDSize,
+		ConnectTimeout:  lc.ConnectTimeout,
+		MaxInflight:     s.MaxInflightMessages,
+		ReceiveMaximum:  uint16(b.cfg.MQTT5.ReceiveMaxBroker),
+		MaxPacketSize:   int(s.MaxMessageSize),
 		// As in VerneMQ (vmq_mqtt5_fsm) and docs/configuration.md: topic_alias_max_client is what
 		// clients may use towards the broker (sent in CONNACK), topic_alias_max_broker what the
 		// broker uses towards a client.
@@ -206,6 +232,15 @@ func listenerConfig(lc config.Listener, maxMessageSize config.Size) (listener.Co
 	return c, nil
 }
 
+func (b *Broker) queuePolicy() queue.Policy {
+	s := &b.cfg.Sessions
+	policy := queue.Policy{MaxOnline: s.MaxOnlineMessages, MaxOffline: s.MaxOfflineMessages, QoS0Offline: s.QueueQoS0Messages, Total: &b.overload.queued}
+	if s.QueueType == config.QueueLIFO {
+		policy.Type = queue.LIFO
+	}
+	return policy
+}
+
 // Start opens every listener and starts the $SYS publisher.
 func (b *Broker) Start(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
@@ -220,6 +255,7 @@ func (b *Broker) Start(ctx context.Context) error {
 		}
 	}
 	go b.overload.sample(ctx)
+	go b.sweepExpired(ctx)
 	if b.cfg.SysTree.Enabled && b.cfg.SysTree.Interval > 0 {
 		b.sysDone = make(chan struct{})
 		go b.publishSysTree(ctx, b.cfg.SysTree.Interval)
@@ -240,6 +276,20 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 		l.Stop()
 	}
 	b.env.Shutdown(ctx, packet.ServerShuttingDown)
+	// Connections still in their handshake are not sessions yet: wait for every connection a
+	// listener accepted before the store they write to closes.
+	waited := make(chan struct{})
+	go func() {
+		for _, l := range b.listeners {
+			l.Wait()
+		}
+		close(waited)
+	}()
+	select {
+	case <-waited:
+	case <-ctx.Done():
+		b.log.Warn("shutdown timeout: closing with connections still open")
+	}
 	b.mu.Lock()
 	if b.cancel != nil {
 		b.cancel()
@@ -252,6 +302,10 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 	var errs []error
 	if c, ok := b.meta.(interface{ Close() error }); ok {
 		errs = append(errs, c.Close())
+	}
+	if b.db != nil {
+		errs = append(errs, b.db.Close())
+		b.db = nil
 	}
 	return errors.Join(errs...)
 }

@@ -20,6 +20,11 @@ type Delivery struct {
 	QoS    byte
 	Retain bool
 	SubIDs []uint32
+	// Seq identifies a delivery read from the queue's backing store (0: held in memory only);
+	// the session acknowledges it with Ack once the client has.
+	Seq uint64
+	// Dup is set on a stored delivery that was sent before a restart.
+	Dup bool
 }
 
 // Type orders a queue.
@@ -41,6 +46,8 @@ const (
 	DropExpired     DropReason = "expired"
 	DropOfflineQoS0 DropReason = "offline_qos0"
 	DropSessionGone DropReason = "session_gone"
+	// DropStoreError: the message store refused the write (disk full, I/O error).
+	DropStoreError DropReason = "store_error"
 )
 
 // Policy bounds a queue. A negative maximum means unbounded.
@@ -70,6 +77,14 @@ type Queue struct {
 	notify  chan struct{}
 	onDrop  DropFunc
 	dropped uint64
+
+	backing Backing
+	stored  int                 // stored deliveries not yet taken
+	cursor  uint64              // FIFO: Seq of the last stored delivery taken
+	taken   map[uint64]struct{} // LIFO: stored deliveries taken and not yet acknowledged
+	// expiredStored counts stored deliveries found expired since the last report; the store
+	// drops them without reading them back, so they are reported without their content.
+	expiredStored int
 }
 
 // New returns an offline queue.
@@ -85,6 +100,9 @@ func (q *Queue) Ready() <-chan struct{} { return q.notify }
 func (q *Queue) SetOnline(online bool) {
 	q.mu.Lock()
 	q.online = online
+	if !online && q.backing != nil {
+		q.spillLocked()
+	}
 	q.mu.Unlock()
 	if online {
 		q.signal()
@@ -107,6 +125,25 @@ func (q *Queue) Enqueue(d Delivery) bool {
 		q.mu.Unlock()
 		q.drop(d, DropOfflineQoS0)
 		return false
+	}
+	if !q.online && q.backing != nil {
+		kept, evicted, reason := q.storeLocked(d)
+		if !kept {
+			q.dropped++
+		}
+		if evicted != nil {
+			q.dropped++
+		}
+		q.mu.Unlock()
+		if evicted != nil {
+			q.drop(*evicted, DropQueueFull)
+		}
+		if !kept {
+			q.drop(d, reason)
+			return false
+		}
+		q.signal()
+		return true
 	}
 	max := q.policy.MaxOffline
 	if q.online {
@@ -142,8 +179,14 @@ func (q *Queue) Enqueue(d Delivery) bool {
 // messages are dropped on the way out rather than delivered [MQTT-3.3.2-5].
 func (q *Queue) Take(dst []Delivery, max int, now time.Time) []Delivery {
 	var expired []Delivery
-	before := len(dst)
 	q.mu.Lock()
+	if q.policy.Type == FIFO {
+		// Stored deliveries are older than anything in memory.
+		n := len(dst)
+		dst = q.takeStoredLocked(dst, max, now)
+		max -= len(dst) - n
+	}
+	before := len(dst)
 	for max > 0 && q.lenLocked() > 0 {
 		var d Delivery
 		if q.policy.Type == LIFO {
@@ -166,6 +209,13 @@ func (q *Queue) Take(dst []Delivery, max int, now time.Time) []Delivery {
 	}
 	q.compactLocked()
 	q.addTotalLocked(-int64(len(dst) - before + len(expired)))
+	if q.policy.Type == LIFO {
+		// Stored deliveries are older than anything in memory.
+		dst = q.takeStoredLocked(dst, max, now)
+	}
+	for ; q.expiredStored > 0; q.expiredStored-- {
+		expired = append(expired, Delivery{Msg: &message.Message{}})
+	}
 	q.mu.Unlock()
 	for _, d := range expired {
 		q.drop(d, DropExpired)
@@ -180,6 +230,15 @@ func (q *Queue) PushFront(ds []Delivery) {
 		return
 	}
 	q.mu.Lock()
+	mem := ds[:0:0]
+	for _, d := range ds {
+		if d.Seq != 0 {
+			q.untakeLocked(d)
+		} else {
+			mem = append(mem, d)
+		}
+	}
+	ds = mem
 	if q.policy.Type == LIFO {
 		// The front of a LIFO is its end; restore the original order there.
 		for i := len(ds) - 1; i >= 0; i-- {
@@ -201,7 +260,7 @@ func (q *Queue) PushFront(ds []Delivery) {
 func (q *Queue) Len() int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return q.lenLocked()
+	return q.lenLocked() + q.stored
 }
 
 // Dropped is the number of messages this queue has dropped.
@@ -219,6 +278,13 @@ func (q *Queue) Drain(reason DropReason) {
 	q.items, q.head = nil, 0
 	q.dropped += uint64(len(items))
 	q.addTotalLocked(-int64(len(items)))
+	if q.backing != nil {
+		// Stored deliveries are not read back just to report them: they are counted.
+		q.dropped += uint64(q.stored)
+		q.addTotalLocked(-int64(q.stored))
+		q.stored, q.cursor, q.taken = 0, 0, nil
+		q.backing.Clear()
+	}
 	q.mu.Unlock()
 	for _, d := range items {
 		q.drop(d, reason)

@@ -60,11 +60,11 @@ type subKey struct {
 
 // subValue is what routing needs of a subscription.
 type subValue struct {
-	Node  string
-	QoS   byte
+	Node         string
+	QoS          byte
 	NoLocal, RAP bool
-	SubID uint32
-	Group string
+	SubID        uint32
+	Group        string
 }
 
 // tenant is the routing state of one mountpoint.

@@ -3,10 +3,10 @@ package session
 import (
 	"bytes"
 	"context"
-	"strings"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/nautilus-mq/nautilus/broker/hooks"
@@ -447,6 +447,10 @@ func (c *Conn) attach(cp *packet.Connect, mods *hooks.RegisterResult) bool {
 		s.Queue.SetPolicy(policy)
 		c.state = s
 		s.mu.Unlock()
+		if expiry != 0 && c.env.Persist != nil && !s.Queue.Persistent() {
+			s.Queue.SetBacking(c.env.Persist.Backing(id))
+		}
+		c.env.save(s, time.Time{})
 		s.Queue.SetOnline(true)
 		return existed
 	}

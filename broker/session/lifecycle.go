@@ -35,6 +35,9 @@ func (c *Conn) detach() {
 	expiry := s.expiry
 	gen := s.attachGen
 	s.mu.Unlock()
+	if expiry != 0 {
+		c.storeInflight(s)
+	}
 	s.Queue.SetOnline(false)
 	ctx := context.Background()
 	c.env.Hooks.ClientOffline(ctx, c.client)
@@ -64,18 +67,25 @@ func (c *Conn) detach() {
 		c.env.endSession(s, queue.DropSessionGone)
 		c.env.Hooks.ClientGone(ctx, c.client)
 	case expiry > 0:
+		// The deadline is absolute and persisted, so expiry holds across a restart.
+		c.env.save(s, c.env.Now().Add(expiry))
 		s.mu.Lock()
-		s.expiryTimer = time.AfterFunc(expiry, func() {
-			s.mu.Lock()
-			expired := s.conn == nil && s.attachGen == gen
-			s.mu.Unlock()
-			if expired {
-				c.env.Log.Info("session expired", "client_id", s.ID.ClientID, "mountpoint", s.ID.Mountpoint)
-				c.env.endSession(s, queue.DropSessionGone)
-				c.env.Hooks.SessionExpired(context.Background(), s.ID.Mountpoint, s.ID.ClientID)
-			}
-		})
+		s.expiryTimer = time.AfterFunc(expiry, func() { c.env.expire(s, gen) })
 		s.mu.Unlock()
+	default:
+		c.env.save(s, time.Time{})
+	}
+}
+
+// expire ends an offline session whose expiry came, unless a connection attached since.
+func (e *Env) expire(s *State, gen uint64) {
+	s.mu.Lock()
+	expired := s.conn == nil && s.attachGen == gen
+	s.mu.Unlock()
+	if expired {
+		e.Log.Info("session expired", "client_id", s.ID.ClientID, "mountpoint", s.ID.Mountpoint)
+		e.endSession(s, queue.DropSessionGone)
+		e.Hooks.SessionExpired(context.Background(), s.ID.Mountpoint, s.ID.ClientID)
 	}
 }
 
@@ -115,6 +125,11 @@ func (e *Env) endSession(s *State, reason queue.DropReason) {
 	}
 	e.Router.RemoveSubscriber(s.ID)
 	s.Queue.Drain(reason)
+	if e.Persist != nil && s.Queue.Persistent() {
+		if err := e.Persist.DeleteSession(s.ID); err != nil {
+			e.Log.Error("cannot delete persisted session", "client_id", s.ID.ClientID, "error", err)
+		}
+	}
 }
 
 // dropFunc counts a queue's drops and tells the on_message_drop hook.
@@ -173,4 +188,30 @@ func (s *State) takeWill() func() {
 		s.willTimer = nil
 	}
 	return f
+}
+
+// storeInflight writes the unacknowledged deliveries that were sent from memory to the
+// session's store, before the queue spills its backlog after them, so a restart keeps them in
+// their order. In this process they stay in flight and are resent with their packet ids on
+// reconnect [MQTT-4.4.0-1]; after a restart they come back from the store with DUP set.
+func (c *Conn) storeInflight(s *State) {
+	s.mu.Lock()
+	var ds []queue.Delivery
+	var fs []*inflight
+	for _, id := range s.outOrder {
+		if f := s.out[id]; !f.rel && f.d.Seq == 0 {
+			ds = append(ds, f.d)
+			fs = append(fs, f)
+		}
+	}
+	s.mu.Unlock()
+	if len(ds) == 0 {
+		return
+	}
+	ds = s.Queue.StoreInflight(ds)
+	s.mu.Lock()
+	for i, f := range fs {
+		f.d.Seq = ds[i].Seq
+	}
+	s.mu.Unlock()
 }

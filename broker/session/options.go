@@ -31,7 +31,7 @@ type Options struct {
 	Queue            queue.Policy
 	// PersistentExpiration bounds how long an offline persistent session lives; negative means
 	// never (VerneMQ's persistent_client_expiration = never).
-	PersistentExpiration time.Duration
+	PersistentExpiration  time.Duration
 	SuppressLWTOnTakeover bool
 	MaxMessageRate        int // PUBLISH per second a client may send; 0 is unlimited
 	OutboundQueue         int // control packets buffered towards the writer
@@ -66,4 +66,6 @@ type Env struct {
 	Log      *slog.Logger
 	// Now is the clock; tests may replace it.
 	Now func() time.Time
+	// Persist, when set, keeps persistent sessions across restarts.
+	Persist Persister
 }

@@ -120,6 +120,7 @@ func (c *Conn) ackPublish(p *packet.Publish, rc packet.ReasonCode, reason string
 			c.state.mu.Lock()
 			c.state.inQoS2[p.PacketID] = struct{}{}
 			c.state.mu.Unlock()
+			c.env.save(c.state, time.Time{})
 		}
 		a := &packet.Pubrec{PacketID: p.PacketID, ReasonCode: rc}
 		c.reasonString(&a.Properties, reason)
@@ -147,6 +148,9 @@ func (c *Conn) handlePubrel(p *packet.Pubrel) {
 	_, ok := c.state.inQoS2[p.PacketID]
 	delete(c.state.inQoS2, p.PacketID)
 	c.state.mu.Unlock()
+	if ok {
+		c.env.save(c.state, time.Time{})
+	}
 	rc := packet.Success
 	if !ok && c.version == packet.V5 {
 		rc = packet.PacketIdentifierNotFound
@@ -162,6 +166,7 @@ func (c *Conn) handlePubrec(p *packet.Pubrec) {
 		// [MQTT-4.3.3] a failed PUBREC ends the flow: nothing more is sent for this id.
 		c.state.removeInflightLocked(p.PacketID)
 		c.state.mu.Unlock()
+		c.state.Queue.Ack(f.d.Seq)
 		c.signalWriter()
 		return
 	}
@@ -179,11 +184,17 @@ func (c *Conn) handlePubrec(p *packet.Pubrec) {
 
 // ackOut ends an outgoing flow on PUBACK (QoS 1) or PUBCOMP (QoS 2).
 func (c *Conn) ackOut(id uint16, comp bool) {
+	var seq uint64
 	c.state.mu.Lock()
 	if f, ok := c.state.out[id]; ok && (f.d.QoS == 1) != comp {
 		c.state.removeInflightLocked(id)
+		seq = f.d.Seq
 	}
 	c.state.mu.Unlock()
+	// A stored delivery leaves the store only once the client has it [MQTT-4.3.2-3].
+	if err := c.state.Queue.Ack(seq); err != nil {
+		c.log.Warn("cannot remove acknowledged message from the store", "error", err)
+	}
 	c.signalWriter()
 }
 

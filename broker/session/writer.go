@@ -19,6 +19,8 @@ type writer struct {
 	ds      []queue.Delivery
 	pending *outPacket
 	pub     packet.Publish
+	// sent are the store sequences of stored deliveries encoded since the last flush.
+	sent []uint64
 }
 
 func (c *Conn) writeLoop() {
@@ -188,6 +190,9 @@ func (c *Conn) encodeDelivery(w *writer, d queue.Delivery) {
 		return
 	}
 	w.buf = buf
+	if d.Seq != 0 && d.QoS > 0 && !d.Dup {
+		w.sent = append(w.sent, d.Seq)
+	}
 	c.env.Metrics.PublishOut.Inc()
 	c.env.Metrics.PacketsOut.Inc()
 }
@@ -198,7 +203,8 @@ func (c *Conn) buildPublish(p *packet.Publish, d queue.Delivery, f *inflight, du
 	m := d.Msg
 	props := p.Properties
 	props.Reset()
-	*p = packet.Publish{Topic: m.Topic, Payload: m.Payload, QoS: d.QoS, Retain: d.Retain, Dup: dup, Properties: props}
+	// A stored delivery sent before a restart goes out again with DUP [MQTT-3.3.1-1].
+	*p = packet.Publish{Topic: m.Topic, Payload: m.Payload, QoS: d.QoS, Retain: d.Retain, Dup: dup || (d.Dup && d.QoS > 0), Properties: props}
 	if f != nil {
 		p.PacketID = f.id
 	}
@@ -287,6 +293,13 @@ func (c *Conn) flush(w *writer) bool {
 	if err != nil {
 		c.nc.Close()
 		return false
+	}
+	if len(w.sent) > 0 {
+		// Marked after the write, so a restart redelivers them with DUP set.
+		if err := c.state.Queue.MarkSent(w.sent); err != nil {
+			c.log.Warn("cannot mark stored messages sent", "error", err)
+		}
+		w.sent = w.sent[:0]
 	}
 	return true
 }

@@ -271,3 +271,25 @@ func TestConcurrentUse(t *testing.T) {
 		checkConsistent(t, s, e)
 	})
 }
+
+func TestAppendReturnsTheEntrySequence(t *testing.T) {
+	engines(t, func(t *testing.T, loc location) {
+		{
+			s, _, _ := openStore(t, loc, store.Options{})
+			q := QueueID("q")
+			for i := 1; i <= 3; i++ {
+				seq, err := s.Append(Message{ID: uint64(i), Topic: "t", Payload: []byte("p")}, Target{Queue: q, QoS: 1})
+				if err != nil || seq != uint64(i) {
+					t.Fatalf("Append %d = %d, %v", i, seq, err)
+				}
+			}
+			if n, err := s.Delete(q, 2); n != 1 || err != nil {
+				t.Fatalf("Delete(2) = %d, %v", n, err)
+			}
+			es, _ := s.Read(q, 10, FIFO, time.Now())
+			if len(es) != 2 || es[0].Seq != 1 || es[1].Seq != 3 {
+				t.Fatalf("after deleting seq 2: %+v", es)
+			}
+		}
+	})
+}

@@ -11,8 +11,24 @@ import (
 // batch; each entry gets the next sequence of its queue. Enqueueing an id that is already
 // stored adds references to the stored copy (the payload is not rewritten).
 func (s *Store) Enqueue(msg Message, targets []Target) error {
+	_, err := s.enqueue(msg, targets)
+	return err
+}
+
+// Append enqueues msg to one queue and returns the sequence its entry got, so the caller can
+// later delete or mark exactly that entry.
+func (s *Store) Append(msg Message, t Target) (uint64, error) {
+	next, err := s.enqueue(msg, []Target{t})
+	if err != nil {
+		return 0, err
+	}
+	return next[t.Queue] - 1, nil
+}
+
+// enqueue implements Enqueue and returns, per queue, the sequence after the last entry added.
+func (s *Store) enqueue(msg Message, targets []Target) (map[QueueID]uint64, error) {
 	if len(targets) == 0 {
-		return nil
+		return nil, nil
 	}
 	val := appendMessage(nil, &msg)
 	ev := entryValue{msgID: msg.ID, expiresAt: msg.ExpiresAt}
@@ -40,7 +56,7 @@ func (s *Store) Enqueue(msg Message, targets []Target) error {
 	}
 	if err := b.CommitNoSyncWait(); err != nil {
 		s.mu.Unlock()
-		return fmt.Errorf("msgstore: enqueue message %d to %d queues: %w", msg.ID, len(targets), err)
+		return nil, fmt.Errorf("msgstore: enqueue message %d to %d queues: %w", msg.ID, len(targets), err)
 	}
 	s.refs[msg.ID] += uint32(len(targets))
 	s.entries += len(targets)
@@ -58,9 +74,9 @@ func (s *Store) Enqueue(msg Message, targets []Target) error {
 	s.noteExpiry(msg.ExpiresAt)
 	s.mu.Unlock()
 	if err := b.SyncWait(); err != nil {
-		return fmt.Errorf("msgstore: enqueue message %d: applied but not durable: %w", msg.ID, err)
+		return next, fmt.Errorf("msgstore: enqueue message %d: applied but not durable: %w", msg.ID, err)
 	}
-	return nil
+	return next, nil
 }
 
 // Delete removes entries of q by sequence (unknown ones are ignored) and the payloads whose

@@ -1,0 +1,211 @@
+// Package persist keeps what a node must not lose in a restart: the offline part of every
+// persistent session's queue (in the message store, one payload copy however many queues hold
+// it), the session records (expiry deadline, QoS 2 receive state), and, for a node that runs
+// without a replication backend, its metadata. It adapts store/ and store/msgstore to the
+// interfaces the broker's packages define (queue.Backing, metadata.Store).
+package persist
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/nautilus-mq/nautilus/broker/message"
+	"github.com/nautilus-mq/nautilus/broker/metadata"
+	"github.com/nautilus-mq/nautilus/broker/queue"
+	"github.com/nautilus-mq/nautilus/store"
+	"github.com/nautilus-mq/nautilus/store/msgstore"
+)
+
+// Sessions is the keyspace of session records.
+const Sessions store.Keyspace = "sessions"
+
+// Keyspaces are the keyspaces this package needs beyond store's defaults.
+var Keyspaces = []store.Keyspace{Sessions, singleNodeMetadata}
+
+// Store is the broker's persistent state on one node.
+type Store struct {
+	eng  store.Engine
+	msgs *msgstore.Store
+}
+
+// Open opens the message store on eng (which must have been opened with Keyspaces).
+func Open(eng store.Engine) (*Store, error) {
+	ms, err := msgstore.Open(eng, msgstore.Options{})
+	if err != nil {
+		return nil, fmt.Errorf("persist: %w", err)
+	}
+	return &Store{eng: eng, msgs: ms}, nil
+}
+
+// Messages exposes the message store, for sweeping and statistics.
+func (s *Store) Messages() *msgstore.Store { return s.msgs }
+
+func queueID(id queue.SubscriberID) msgstore.QueueID {
+	return msgstore.QueueID(metadata.SubscriberKey{Mountpoint: id.Mountpoint, ClientID: id.ClientID}.Encode())
+}
+
+// Backing returns the stored queue of id.
+func (s *Store) Backing(id queue.SubscriberID) queue.Backing {
+	return &backing{s: s.msgs, q: queueID(id)}
+}
+
+// Record is what survives of a session besides its queue and subscriptions.
+type Record struct {
+	Mountpoint string `msgpack:"m"`
+	ClientID   string `msgpack:"c"`
+	Username   string `msgpack:"u,omitempty"`
+	// Expiry is how long the session lives offline, in seconds; -1 is never.
+	Expiry int64 `msgpack:"e"`
+	// Deadline is when an offline session expires (unix ms); 0 while online or never.
+	Deadline int64 `msgpack:"d,omitempty"`
+	// InQoS2 are the packet ids of QoS 2 messages received but not released [MQTT-4.3.3-10].
+	InQoS2 []uint16 `msgpack:"q,omitempty"`
+}
+
+// SaveSession writes rec.
+func (s *Store) SaveSession(rec Record) error {
+	v, err := msgpack.Marshal(&rec)
+	if err != nil {
+		return fmt.Errorf("persist: encode session %q: %w", rec.ClientID, err)
+	}
+	b := s.eng.NewBatch()
+	b.Put(Sessions, []byte(queueID(queue.SubscriberID{Mountpoint: rec.Mountpoint, ClientID: rec.ClientID})), v)
+	if err := b.Commit(); err != nil {
+		return fmt.Errorf("persist: save session %q: %w", rec.ClientID, err)
+	}
+	return nil
+}
+
+// DeleteSession removes id's record and its stored queue.
+func (s *Store) DeleteSession(id queue.SubscriberID) error {
+	b := s.eng.NewBatch()
+	b.Delete(Sessions, []byte(queueID(id)))
+	err := b.Commit()
+	if _, qerr := s.msgs.DeleteQueue(queueID(id)); qerr != nil {
+		err = errors.Join(err, qerr)
+	}
+	if err != nil {
+		return fmt.Errorf("persist: delete session %q: %w", id.ClientID, err)
+	}
+	return nil
+}
+
+// LoadSessions returns every session record.
+func (s *Store) LoadSessions() ([]Record, error) {
+	it, err := s.eng.NewIterator(Sessions, nil, nil)
+	if err != nil {
+		return nil, fmt.Errorf("persist: read sessions: %w", err)
+	}
+	defer it.Close()
+	var out []Record
+	for ok := it.First(); ok; ok = it.Next() {
+		var r Record
+		if err := msgpack.Unmarshal(it.Value(), &r); err != nil {
+			return nil, fmt.Errorf("persist: session record %x: %w", it.Key(), err)
+		}
+		out = append(out, r)
+	}
+	return out, it.Error()
+}
+
+// backing is one queue of the message store.
+type backing struct {
+	s *msgstore.Store
+	q msgstore.QueueID
+}
+
+// storedProps are the message properties kept with a stored message.
+type storedProps struct {
+	PF  *byte                  `msgpack:"pf,omitempty"`
+	CT  string                 `msgpack:"ct,omitempty"`
+	RT  string                 `msgpack:"rt,omitempty"`
+	CD  []byte                 `msgpack:"cd,omitempty"`
+	UP  []message.UserProperty `msgpack:"up,omitempty"`
+	ME  *uint32                `msgpack:"me,omitempty"`
+	MP  string                 `msgpack:"mp,omitempty"`
+	Frm string                 `msgpack:"f,omitempty"`
+	Arr int64                  `msgpack:"a,omitempty"`
+}
+
+func (b *backing) Append(d queue.Delivery) (uint64, error) {
+	m := d.Msg
+	sp := storedProps{CT: m.Props.ContentType, RT: m.Props.ResponseTopic, CD: m.Props.CorrelationData, UP: m.Props.UserProperties,
+		MP: m.Mountpoint, Frm: m.From, Arr: m.Arrived.UnixMilli()}
+	if m.Props.HasPayloadFmt {
+		pf := m.Props.PayloadFormat
+		sp.PF = &pf
+	}
+	if m.Props.HasExpiry {
+		me := m.Props.MessageExpiry
+		sp.ME = &me
+	}
+	props, err := msgpack.Marshal(&sp)
+	if err != nil {
+		return 0, fmt.Errorf("persist: encode message %d: %w", m.ID, err)
+	}
+	sm := msgstore.Message{ID: m.ID, Topic: m.Topic, Payload: m.Payload, QoS: m.QoS, Retain: d.Retain, Properties: props}
+	if !m.ExpiresAt.IsZero() {
+		sm.ExpiresAt = m.ExpiresAt.UnixMilli()
+	}
+	return b.s.Append(sm, msgstore.Target{Queue: b.q, QoS: d.QoS, SubIDs: d.SubIDs})
+}
+
+func (b *backing) Page(after uint64, n int, lifo bool, now time.Time) ([]queue.Delivery, int, error) {
+	order := msgstore.FIFO
+	if lifo {
+		order = msgstore.LIFO
+	}
+	if now.IsZero() {
+		now = time.Now()
+	}
+	// The queue serializes its calls, so what the read removed is what had expired.
+	before := b.s.Len(b.q)
+	es, err := b.s.ReadAfter(b.q, after, n, order, now)
+	expired := before - b.s.Len(b.q)
+	if err != nil {
+		return nil, expired, err
+	}
+	out := make([]queue.Delivery, 0, len(es))
+	for _, e := range es {
+		m := &message.Message{ID: e.Message.ID, Topic: e.Message.Topic, Payload: e.Message.Payload, QoS: e.Message.QoS}
+		var sp storedProps
+		if len(e.Message.Properties) > 0 {
+			if err := msgpack.Unmarshal(e.Message.Properties, &sp); err != nil {
+				return nil, expired, fmt.Errorf("persist: decode message %d: %w", m.ID, err)
+			}
+		}
+		m.Mountpoint, m.From = sp.MP, sp.Frm
+		if sp.Arr != 0 {
+			m.Arrived = time.UnixMilli(sp.Arr)
+		}
+		m.Props = message.Properties{ContentType: sp.CT, ResponseTopic: sp.RT, CorrelationData: sp.CD, UserProperties: sp.UP}
+		if sp.PF != nil {
+			m.Props.PayloadFormat, m.Props.HasPayloadFmt = *sp.PF, true
+		}
+		if sp.ME != nil {
+			m.Props.MessageExpiry, m.Props.HasExpiry = *sp.ME, true
+		}
+		if e.Message.ExpiresAt != 0 {
+			m.ExpiresAt = time.UnixMilli(e.Message.ExpiresAt)
+		}
+		out = append(out, queue.Delivery{Msg: m, QoS: e.QoS, Retain: e.Message.Retain, SubIDs: e.SubIDs, Seq: e.Seq, Dup: e.Dup})
+	}
+	return out, expired, nil
+}
+
+func (b *backing) Remove(seqs ...uint64) error {
+	_, err := b.s.Delete(b.q, seqs...)
+	return err
+}
+
+func (b *backing) MarkSent(seqs ...uint64) error { return b.s.SetDup(b.q, seqs...) }
+
+func (b *backing) Len() int { return b.s.Len(b.q) }
+
+func (b *backing) Clear() error {
+	_, err := b.s.DeleteQueue(b.q)
+	return err
+}
