@@ -15,8 +15,17 @@ func newSimCluster(t *testing.T, cfg metadatatest.ClusterConfig) metadatatest.Cl
 	return newSim(t, cfg.Seed, names...)
 }
 
+// regressionSeeds once failed the property test; they always run.
+var regressionSeeds = []uint64{
+	// 4 nodes, lossy: VerneMQ's "optimized" exchange peer selection paired
+	// n1<->n3 and n2<->n4 for good, so a lost eager push from n4 never
+	// reached n1 and n3 (fixed in exchangeTick).
+	41,
+}
+
 // TestClusterContract runs the multi-node contract, property test included,
 // over the simulator.
 func TestClusterContract(t *testing.T) {
-	metadatatest.RunCluster(t, newSimCluster, metadatatest.WithSeeds(propertySeeds))
+	metadatatest.RunCluster(t, newSimCluster,
+		metadatatest.WithSeeds(propertySeeds), metadatatest.WithRegressionSeeds(regressionSeeds...))
 }

@@ -9,22 +9,28 @@ import (
 // b of level l covers children b·W .. b·W+W−1 of level l+1; the children of
 // the last level are the segments; level 0 holds one bucket, the top hash.
 //
-// Upstream preallocates every segment and bucket (a root tree has 65 536
-// segments). Here everything is sparse: only non-empty segments and buckets
-// exist, and a hash of 0 means empty, so a tree costs memory in proportion
-// to its keys and a small simulated cluster can afford the real shapes.
-//
-// Inserts only mark a segment dirty; update (run lazily before any read of
-// hashes) rehashes dirty segments and the buckets above them, bottom-up.
+// Two deviations from upstream, both for cost:
+//   - Everything is sparse: only non-empty segments and buckets exist, and
+//     a hash of 0 means empty, so a tree costs memory in proportion to its
+//     keys (upstream preallocates 65 536 to 1 048 576 segments per tree),
+//     and a small simulated cluster can afford the real shapes.
+//   - Hashes are additive: a segment's hash is the sum (mod 2^64) of a mix
+//     of each (key, hash) pair, and a bucket's the sum of a mix of each
+//     (child index, child hash). An insert then updates its segment and its
+//     ancestors by difference, O(levels), instead of marking the segment
+//     dirty and rehashing it and W children per level later (upstream's
+//     "update" step, which a 1024-wide index makes slow). A set hash of
+//     this kind (AdHash) is not collision-resistant against an adversary;
+//     the trees only compare replicas of one cluster, which do not forge.
 type hashTree struct {
 	segments uint32
 	width    uint32
 	levels   int // bucket levels above the segments
 
-	segs    map[uint32]map[string]uint64 // segment → key → hash
-	segHash map[uint32]uint64            // segment → hash of its pairs
-	buckets []map[uint32]uint64          // level → bucket → hash
-	dirty   map[uint32]struct{}          // segments changed since update
+	segs     map[uint32]map[string]uint64   // segment → key → hash
+	segHash  map[uint32]uint64              // segment → hash
+	children []map[uint32]map[uint32]uint64 // level → bucket → child → hash
+	bhash    []map[uint32]uint64            // level → bucket → hash
 }
 
 // TreeShape is the segment count and index width of one kind of tree.
@@ -50,87 +56,80 @@ func newHashTree(s TreeShape) *hashTree {
 		levels:   levels,
 		segs:     map[uint32]map[string]uint64{},
 		segHash:  map[uint32]uint64{},
-		buckets:  make([]map[uint32]uint64, levels),
-		dirty:    map[uint32]struct{}{},
+		children: make([]map[uint32]map[uint32]uint64, levels),
+		bhash:    make([]map[uint32]uint64, levels),
 	}
-	for i := range t.buckets {
-		t.buckets[i] = map[uint32]uint64{}
+	for i := range levels {
+		t.children[i] = map[uint32]map[uint32]uint64{}
+		t.bhash[i] = map[uint32]uint64{}
 	}
 	return t
 }
 
-// segmentOf places a key. FNV-1a is stable across processes, so every node
-// puts a key in the same segment (a keyed hash like maphash would not).
-func (t *hashTree) segmentOf(key string) uint32 {
-	return uint32(fnvString(fnvOffset, key) % uint64(t.segments))
-}
+// segmentOf places a key whose FNV hash is kh. FNV-1a is stable across
+// processes, so every node puts a key in the same segment (a keyed hash
+// like maphash would not).
+func (t *hashTree) segmentOf(kh uint64) uint32 { return uint32(kh % uint64(t.segments)) }
 
 // insert sets key's hash (0 removes the key).
 func (t *hashTree) insert(key string, h uint64) {
-	s := t.segmentOf(key)
+	kh := fnvString(fnvOffset, key)
+	s := t.segmentOf(kh)
 	seg := t.segs[s]
+	old := seg[key]
+	if old == h {
+		return
+	}
 	if h == 0 {
-		if _, ok := seg[key]; !ok {
-			return
-		}
 		delete(seg, key)
 	} else {
 		if seg == nil {
 			seg = map[string]uint64{}
 			t.segs[s] = seg
 		}
-		if seg[key] == h {
-			return
-		}
 		seg[key] = h
 	}
-	t.dirty[s] = struct{}{}
+	oh := t.segHash[s]
+	nh := oh - mixPair(kh, old) + mixPair(kh, h)
+	if len(seg) == 0 {
+		nh = 0
+		delete(t.segs, s)
+		delete(t.segHash, s)
+	} else {
+		t.segHash[s] = nh
+	}
+	t.propagate(s, oh, nh)
 }
 
-// update rehashes what changed since the last update.
-func (t *hashTree) update() {
-	if len(t.dirty) == 0 {
-		return
-	}
-	changed := make([]uint32, 0, len(t.dirty))
-	for s := range t.dirty {
-		changed = append(changed, s)
-		h := t.hashSegment(s)
-		if h == 0 {
-			delete(t.segHash, s)
-			delete(t.segs, s)
+// propagate carries a child's hash change from old to new up to the top.
+func (t *hashTree) propagate(idx uint32, old, new uint64) {
+	for l := t.levels - 1; l >= 0 && old != new; l-- {
+		b := idx / t.width
+		ch := t.children[l][b]
+		if new == 0 {
+			delete(ch, idx)
 		} else {
-			t.segHash[s] = h
-		}
-	}
-	clear(t.dirty)
-	// Walk up: each level's dirty buckets are the parents of the changed
-	// children below.
-	below := t.segHash
-	for l := t.levels - 1; l >= 0; l-- {
-		parents := make(map[uint32]struct{}, len(changed))
-		for _, c := range changed {
-			parents[c/t.width] = struct{}{}
-		}
-		changed = changed[:0]
-		for b := range parents {
-			changed = append(changed, b)
-			h := hashChildren(b, t.width, below)
-			if h == 0 {
-				delete(t.buckets[l], b)
-			} else {
-				t.buckets[l][b] = h
+			if ch == nil {
+				ch = map[uint32]uint64{}
+				t.children[l][b] = ch
 			}
+			ch[idx] = new
 		}
-		below = t.buckets[l]
+		ob := t.bhash[l][b]
+		nb := ob - mixPair(uint64(idx), old) + mixPair(uint64(idx), new)
+		if len(ch) == 0 {
+			nb = 0
+			delete(t.children[l], b)
+			delete(t.bhash[l], b)
+		} else {
+			t.bhash[l][b] = nb
+		}
+		idx, old, new = b, ob, nb
 	}
 }
 
 // top returns the tree's top hash (0 when empty).
-func (t *hashTree) top() uint64 {
-	t.update()
-	return t.buckets[0][0]
-}
+func (t *hashTree) top() uint64 { return t.bhash[0][0] }
 
 // child is one non-empty child of a bucket: its index and hash.
 type child struct {
@@ -140,20 +139,23 @@ type child struct {
 
 // bucket returns the non-empty children of bucket b at level l, by index.
 func (t *hashTree) bucket(l int, b uint32) []child {
-	t.update()
 	if l < 0 || l >= t.levels {
 		return nil
 	}
-	below := t.segHash
-	if l+1 < t.levels {
-		below = t.buckets[l+1]
+	ch := t.children[l][b]
+	out := make([]child, 0, len(ch))
+	for i, h := range ch {
+		out = append(out, child{i, h})
 	}
-	var out []child
-	for i := b * t.width; i < b*t.width+t.width; i++ {
-		if h, ok := below[i]; ok {
-			out = append(out, child{i, h})
+	slices.SortFunc(out, func(a, b child) int {
+		switch {
+		case a.idx < b.idx:
+			return -1
+		case a.idx > b.idx:
+			return 1
 		}
-	}
+		return 0
+	})
 	return out
 }
 
@@ -170,43 +172,23 @@ func (t *hashTree) segment(s uint32) []keyHash {
 	for k, h := range seg {
 		out = append(out, keyHash{k, h})
 	}
-	slices.SortFunc(out, func(a, b keyHash) int {
-		switch {
-		case a.key < b.key:
-			return -1
-		case a.key > b.key:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(out, func(a, b keyHash) int { return compareStrings(a.key, b.key) })
 	return out
 }
 
-func (t *hashTree) hashSegment(s uint32) uint64 {
-	pairs := t.segment(s)
-	if len(pairs) == 0 {
+// mixPair hashes one (id, hash) pair for an additive sum; an absent pair
+// (hash 0) contributes 0. The finalizer is splitmix64's.
+func mixPair(id, h uint64) uint64 {
+	if h == 0 {
 		return 0
 	}
-	h := fnvOffset
-	for _, p := range pairs {
-		h = fnvString(h, p.key)
-		h = fnvUint64(h, p.hash)
-	}
-	return nonZero(h)
-}
-
-func hashChildren(b, width uint32, below map[uint32]uint64) uint64 {
-	h, any := fnvOffset, false
-	for i := b * width; i < b*width+width; i++ {
-		if c, ok := below[i]; ok {
-			h = fnvUint64(fnvUint64(h, uint64(i)), c)
-			any = true
-		}
-	}
-	if !any {
-		return 0
-	}
-	return nonZero(h)
+	x := id*0x9e3779b97f4a7c15 ^ h
+	x ^= x >> 30
+	x *= 0xbf58476d1ce4e5b9
+	x ^= x >> 27
+	x *= 0x94d049bb133111eb
+	x ^= x >> 31
+	return x
 }
 
 // keys returns the number of keys in the tree.
@@ -238,15 +220,6 @@ func fnvBytes(h uint64, p []byte) uint64 {
 	for _, c := range p {
 		h ^= uint64(c)
 		h *= fnvPrime
-	}
-	return h
-}
-
-func fnvUint64(h, v uint64) uint64 {
-	for range 8 {
-		h ^= v & 0xff
-		h *= fnvPrime
-		v >>= 8
 	}
 	return h
 }

@@ -102,7 +102,7 @@ func TestTreeRemove(t *testing.T) {
 	for i := range 100 {
 		tr.insert(fmt.Sprint(i), 0)
 	}
-	if tr.top() != 0 || len(tr.segs) != 0 || len(tr.buckets[0]) != 0 {
+	if tr.top() != 0 || len(tr.segs) != 0 || len(tr.bhash[0]) != 0 || len(tr.children[0]) != 0 {
 		t.Fatalf("tree not empty after removing every key")
 	}
 }

@@ -42,7 +42,6 @@ func (ts *treeSet) update() {
 		ts.root.insert(id, ts.leaves[id].top())
 	}
 	clear(ts.dirty)
-	ts.root.update()
 }
 
 // tree returns the up-to-date tree with id ("" is the root), or an empty
