@@ -36,6 +36,8 @@ type Options struct {
 	Plugins []any
 	// Keyspaces are extra store keyspaces a replication backend needs in the node's database.
 	Keyspaces []store.Keyspace
+	// StoreFaults, for tests, injects write and sync failures into the node's database.
+	StoreFaults store.Injector
 }
 
 // Broker is one running node.
@@ -80,7 +82,7 @@ func New(cfg *config.Config, opts Options) (*Broker, error) {
 			}
 		}}
 	b.metrics.GaugeFunc("queue_messages", "messages queued node-wide", b.overload.queued.Load)
-	db, err := openStore(cfg, opts.Keyspaces)
+	db, err := openStore(cfg, opts.Keyspaces, opts.StoreFaults)
 	if err != nil {
 		return nil, err
 	}

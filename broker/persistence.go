@@ -16,7 +16,7 @@ import (
 
 // openStore opens the node's RocksDB database under platform_data_dir/store with the
 // configured sync policy and tuning.
-func openStore(cfg *config.Config, extra []store.Keyspace) (*store.DB, error) {
+func openStore(cfg *config.Config, extra []store.Keyspace, faults store.Injector) (*store.DB, error) {
 	db, err := store.Open(store.Options{
 		Dir:             filepath.Join(cfg.Node.PlatformDataDir, "store"),
 		Sync:            store.SyncPolicy(cfg.Store.Sync),
@@ -24,6 +24,7 @@ func openStore(cfg *config.Config, extra []store.Keyspace) (*store.DB, error) {
 		WriteBufferSize: uint64(cfg.Store.WriteBufferSize),
 		Compression:     store.Compression(cfg.Store.Compression),
 		ExtraKeyspaces:  append(append([]store.Keyspace(nil), persist.Keyspaces...), extra...),
+		Injector:        faults,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("broker: %w", err)

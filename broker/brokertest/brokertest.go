@@ -29,6 +29,15 @@ type Node struct {
 // a free loopback port, and mutate applied; it is shut down when the test ends.
 func Start(t testing.TB, mutate func(*config.Config), plugins ...any) *Node {
 	t.Helper()
+	n, _ := StartWith(t, mutate, broker.Options{Plugins: plugins})
+	return n
+}
+
+// StartWith is Start with the broker's options (plugins, fault injection) given in full. The
+// broker's log (debug level) is kept in memory for assertions, and copied to standard error
+// when NAUTILUS_TEST_LOG is set.
+func StartWith(t testing.TB, mutate func(*config.Config), opts broker.Options) (*Node, *Log) {
+	t.Helper()
 	cfg := config.Default()
 	cfg.Auth.AllowAnonymous = true
 	cfg.Node.PlatformDataDir = t.TempDir()
@@ -37,13 +46,13 @@ func Start(t testing.TB, mutate func(*config.Config), plugins ...any) *Node {
 	if mutate != nil {
 		mutate(cfg)
 	}
-	var log *slog.Logger
+	l := &Log{}
+	var w io.Writer = &l.buf
 	if os.Getenv("NAUTILUS_TEST_LOG") != "" {
-		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	} else {
-		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+		w = io.MultiWriter(w, os.Stderr)
 	}
-	b, err := broker.New(cfg, broker.Options{Log: log, Plugins: plugins})
+	opts.Log = slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	b, err := broker.New(cfg, opts)
 	if err != nil {
 		t.Fatalf("broker.New: %v", err)
 	}
@@ -55,7 +64,7 @@ func Start(t testing.TB, mutate func(*config.Config), plugins ...any) *Node {
 		defer cancel()
 		b.Shutdown(ctx)
 	})
-	return &Node{Broker: b, Addr: b.Listeners()[0].Addr().String(), Cfg: cfg}
+	return &Node{Broker: b, Addr: b.Listeners()[0].Addr().String(), Cfg: cfg}, l
 }
 
 // Raw is a minimal MQTT client on a socket that sends exactly what the test says.

@@ -119,12 +119,19 @@ func (q *Queue) SetPolicy(p Policy) {
 // Enqueue adds d, or drops it (or an older message, for LIFO) by the policy. It reports
 // whether d itself was kept.
 func (q *Queue) Enqueue(d Delivery) bool {
+	kept, _ := q.Offer(d)
+	return kept
+}
+
+// Offer is Enqueue that also says why d was dropped, so the router can tell a full queue
+// (the policy working) from a store that failed (which the publisher must hear about).
+func (q *Queue) Offer(d Delivery) (kept bool, reason DropReason) {
 	q.mu.Lock()
 	if !q.online && d.QoS == 0 && !q.policy.QoS0Offline {
 		q.dropped++
 		q.mu.Unlock()
 		q.drop(d, DropOfflineQoS0)
-		return false
+		return false, DropOfflineQoS0
 	}
 	if !q.online && q.backing != nil {
 		kept, evicted, reason := q.storeLocked(d)
@@ -140,10 +147,10 @@ func (q *Queue) Enqueue(d Delivery) bool {
 		}
 		if !kept {
 			q.drop(d, reason)
-			return false
+			return false, reason
 		}
 		q.signal()
-		return true
+		return true, ""
 	}
 	max := q.policy.MaxOffline
 	if q.online {
@@ -155,7 +162,7 @@ func (q *Queue) Enqueue(d Delivery) bool {
 			q.dropped++
 			q.mu.Unlock()
 			q.drop(d, DropQueueFull)
-			return false
+			return false, DropQueueFull
 		}
 		old := q.items[q.head]
 		q.items[q.head] = Delivery{}
@@ -172,7 +179,7 @@ func (q *Queue) Enqueue(d Delivery) bool {
 		q.drop(*evicted, DropQueueFull)
 	}
 	q.signal()
-	return true
+	return true, ""
 }
 
 // Take removes up to max deliveries in the queue's order and appends them to dst. Expired

@@ -12,6 +12,7 @@ package registry
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -167,8 +168,12 @@ func (r *Registry) RetainedCount() int {
 
 var _ session.Router = (*Registry)(nil)
 
+// ErrStore reports that at least one persistent subscriber's queue could not store the
+// message: the publisher must not be told it was delivered.
+var ErrStore = errors.New("registry: message store write failed")
+
 // Publish implements session.Router.
-func (r *Registry) Publish(m *message.Message) int {
+func (r *Registry) Publish(m *message.Message) (int, error) {
 	if m.Retain {
 		r.storeRetained(m)
 	}
@@ -178,8 +183,9 @@ func (r *Registry) Publish(m *message.Message) int {
 	entries := t.subs.Match(m.Topic, (*ep)[:0])
 	*ep = entries
 	if len(entries) == 0 {
-		return 0
+		return 0, nil
 	}
+	var failed bool
 	matched := len(entries)
 	var groups map[groupKey][]topic.Entry[subKey, subValue]
 	// Non-shared entries are merged per subscriber: sort so one subscriber's entries are adjacent.
@@ -234,15 +240,20 @@ func (r *Registry) Publish(m *message.Message) int {
 			}
 			have = true
 		}
-		if have {
-			r.deliver(e.Key.ID, d)
+		if have && !r.deliver(e.Key.ID, d) {
+			failed = true
 		}
 		i = j
 	}
 	for _, members := range groups {
-		r.deliverShared(m, members)
+		if !r.deliverShared(m, members) {
+			failed = true
+		}
 	}
-	return matched
+	if failed {
+		return matched, ErrStore
+	}
+	return matched, nil
 }
 
 type groupKey struct{ group, filter string }
@@ -254,16 +265,19 @@ func (r *Registry) grantQoS(msgQoS, subQoS byte) byte {
 	return min(msgQoS, subQoS)
 }
 
-func (r *Registry) deliver(id queue.SubscriberID, d queue.Delivery) {
+// deliver hands d to id's queue; it reports false only when the queue's store failed.
+func (r *Registry) deliver(id queue.SubscriberID, d queue.Delivery) bool {
 	if q := r.queues.Queue(id); q != nil {
-		q.Enqueue(d)
+		_, reason := q.Offer(d)
+		return reason != queue.DropStoreError
 	}
+	return true
 }
 
 // deliverShared gives the message to one member of a shared subscription group. Online
 // members are preferred so that an offline member does not pin messages; an offline member
 // receives only when no member is online (its queue keeps QoS 1/2 for it).
-func (r *Registry) deliverShared(m *message.Message, members []topic.Entry[subKey, subValue]) {
+func (r *Registry) deliverShared(m *message.Message, members []topic.Entry[subKey, subValue]) bool {
 	var online []topic.Entry[subKey, subValue]
 	for _, e := range members {
 		if r.queues.Online(e.Key.ID) {
@@ -277,9 +291,10 @@ func (r *Registry) deliverShared(m *message.Message, members []topic.Entry[subKe
 		}
 	}
 	if len(pool) == 0 {
-		return
+		return true
 	}
 	// Try members in random order until one queue accepts, so a full queue re-dispatches.
+	storeFailed := false
 	start := rand.IntN(len(pool))
 	for k := range pool {
 		e := pool[(start+k)%len(pool)]
@@ -291,10 +306,13 @@ func (r *Registry) deliverShared(m *message.Message, members []topic.Entry[subKe
 		if e.Value.SubID != 0 {
 			d.SubIDs = []uint32{e.Value.SubID}
 		}
-		if q.Enqueue(d) {
-			return
+		if kept, reason := q.Offer(d); kept {
+			return true
+		} else if reason == queue.DropStoreError {
+			storeFailed = true
 		}
 	}
+	return !storeFailed
 }
 
 // Retained implements session.Router.

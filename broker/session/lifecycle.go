@@ -103,7 +103,9 @@ func (c *Conn) publishWill(m *message.Message) {
 			return
 		}
 	}
-	c.env.Router.Publish(m)
+	if _, err := c.env.Router.Publish(m); err != nil {
+		c.log.Error("will not stored for every persistent subscriber", "topic", m.Topic, "error", err)
+	}
 	c.env.Hooks.Published(context.Background(), c.client, m)
 }
 

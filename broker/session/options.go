@@ -45,8 +45,9 @@ type Options struct {
 // Router is what a session needs of the routing layer: the registry implements it.
 type Router interface {
 	// Publish routes m to every matching subscriber (and stores or clears it as retained when
-	// m.Retain is set) and returns how many subscriptions matched.
-	Publish(m *message.Message) int
+	// m.Retain is set) and returns how many subscriptions matched. An error means a persistent
+	// subscriber's store refused the message: the publisher must not be told it is safe.
+	Publish(m *message.Message) (int, error)
 	// Subscribe records subs for id and reports, for each, whether it is new.
 	Subscribe(id queue.SubscriberID, subs []Subscription) ([]bool, error)
 	// Unsubscribe removes filters and reports, for each, whether it existed.

@@ -66,10 +66,25 @@ func (c *Conn) handlePublish(ctx context.Context, p *packet.Publish) error {
 	}
 	rc, reason := c.authorizePublish(ctx, m)
 	if rc == packet.Success {
-		if c.env.Router.Publish(m) == 0 && c.version == packet.V5 {
+		n, err := c.env.Router.Publish(m)
+		if err != nil {
+			// The store refused the message for a persistent subscriber (disk full, I/O
+			// error): the publisher must keep it. MQTT 5 hears why; a 3.1.x client has no
+			// negative acknowledgement, so it is disconnected and resends with DUP later.
+			c.log.Error("message not stored for a persistent subscriber; refusing it", "topic", m.Topic, "error", err)
+			if c.version != packet.V5 || p.QoS == 0 {
+				if c.version != packet.V5 {
+					return errClosedByServer
+				}
+				return nil
+			}
+			rc, reason = packet.UnspecifiedError, "message store unavailable"
+		} else if n == 0 && c.version == packet.V5 {
 			rc = packet.NoMatchingSubscribers
 		}
-		c.env.Hooks.Published(ctx, c.client, m)
+		if err == nil {
+			c.env.Hooks.Published(ctx, c.client, m)
+		}
 	}
 	c.ackPublish(p, rc, reason)
 	return nil

@@ -3,7 +3,9 @@ package main
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -93,9 +95,32 @@ func TestOfflineMessagesSurviveRestart(t *testing.T) {
 // subscriber with store.sync = always and kills the broker with SIGKILL mid-stream: after a
 // restart, every message whose PUBACK or PUBCOMP the publisher received is delivered.
 func TestAcknowledgedMessagesSurviveKill(t *testing.T) {
+	acked, lost := killAndCount(t, "always")
+	if lost != 0 {
+		t.Fatalf("%d of %d acknowledged messages lost with store.sync = always", lost, acked)
+	}
+}
+
+// TestLossFigures measures the same crash for every sync policy and logs the figures that
+// docs/storage.md records; it asserts nothing beyond the run completing. Run it with
+// NAUTILUS_LOSS_FIGURES=1 go test -run TestLossFigures -v ./cmd/nautilus.
+func TestLossFigures(t *testing.T) {
+	if os.Getenv("NAUTILUS_LOSS_FIGURES") == "" {
+		t.Skip("set NAUTILUS_LOSS_FIGURES=1 to measure loss per sync policy")
+	}
+	for _, policy := range []string{"always", "batch", "off"} {
+		acked, lost := killAndCount(t, policy)
+		t.Logf("store.sync = %-6s acknowledged %4d, lost after kill -9: %d", policy, acked, lost)
+	}
+}
+
+// killAndCount runs the crash scenario under a sync policy and returns how many messages the
+// publisher saw acknowledged and how many of those the subscriber never received.
+func killAndCount(t *testing.T, policy string) (acked, lost int) {
+	t.Helper()
 	dir := t.TempDir()
 	addr := freePort(t)
-	conf := writeNodeConf(t, dir, addr, "store.sync = always\n")
+	conf := writeNodeConf(t, dir, addr, "store.sync = "+policy+"\n")
 	n := startNode(t, conf, addr)
 	sub, _ := dialClient(t, addr, packet.V5, "durable", false, 3600)
 	sub.send(&packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{{Filter: "crash/#", QoS: 2}}})
@@ -104,7 +129,7 @@ func TestAcknowledgedMessagesSurviveKill(t *testing.T) {
 	sub.nc.Close()
 
 	pub, _ := dialClient(t, addr, packet.V5, "crash-pub", true, 0)
-	acked := map[string]bool{}
+	ackedSet := map[string]bool{}
 	killAt := 150
 	for i := 0; ; i++ {
 		if i == killAt {
@@ -112,7 +137,8 @@ func TestAcknowledgedMessagesSurviveKill(t *testing.T) {
 		}
 		payload := fmt.Sprintf("c%04d", i)
 		qos := byte(1 + i%2)
-		buf, _ := packet.Encode(nil, packet.V5, &packet.Publish{Topic: "crash/x", QoS: qos, PacketID: uint16(i%60000 + 1), Payload: []byte(payload)})
+		id := uint16(i%60000 + 1)
+		buf, _ := packet.Encode(nil, packet.V5, &packet.Publish{Topic: "crash/x", QoS: qos, PacketID: id, Payload: []byte(payload)})
 		if _, err := pub.nc.Write(buf); err != nil {
 			break
 		}
@@ -125,7 +151,7 @@ func TestAcknowledgedMessagesSurviveKill(t *testing.T) {
 			if _, ok := p.(*packet.Pubrec); !ok {
 				break
 			}
-			buf, _ = packet.Encode(nil, packet.V5, &packet.Pubrel{PacketID: uint16(i%60000 + 1)})
+			buf, _ = packet.Encode(nil, packet.V5, &packet.Pubrel{PacketID: id})
 			if _, err := pub.nc.Write(buf); err != nil {
 				break
 			}
@@ -133,11 +159,11 @@ func TestAcknowledgedMessagesSurviveKill(t *testing.T) {
 				break
 			}
 		}
-		acked[payload] = true
+		ackedSet[payload] = true
 	}
 	<-n.done
-	if len(acked) < 10 {
-		t.Fatalf("only %d messages acknowledged before the kill", len(acked))
+	if len(ackedSet) < 10 {
+		t.Fatalf("only %d messages acknowledged before the kill", len(ackedSet))
 	}
 
 	startNode(t, conf, addr)
@@ -145,43 +171,64 @@ func TestAcknowledgedMessagesSurviveKill(t *testing.T) {
 	if !ack.SessionPresent {
 		t.Fatal("session lost in the crash")
 	}
-	// Messages published but not acknowledged may or may not be there; every acknowledged one
-	// must be.
+	// Messages published but not acknowledged may or may not be there; every acknowledged
+	// one must be. Reading stops when the broker has nothing more to send.
 	got := map[string]bool{}
-	deadline := time.Now().Add(20 * time.Second)
-	back.nc.SetReadDeadline(time.Now().Add(20 * time.Second))
-	for missing := len(acked); missing > 0; {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d acknowledged messages lost in the crash", missing)
-		}
+	for {
+		back.nc.SetReadDeadline(time.Now().Add(3 * time.Second))
 		p, err := back.r.ReadPacket(packet.V5)
 		if err != nil {
-			var lost []string
-			for s := range acked {
-				if !got[s] {
-					lost = append(lost, s)
-				}
-			}
-			t.Fatalf("%d of %d acknowledged messages lost in the crash (%v); received %d: %v", missing, len(acked), lost, len(got), err)
+			break
 		}
 		switch p := p.(type) {
 		case *packet.Publish:
-			s := string(p.Payload)
 			if p.QoS == 1 {
 				back.send(&packet.Puback{PacketID: p.PacketID})
 			} else {
 				back.send(&packet.Pubrec{PacketID: p.PacketID})
 			}
-			if acked[s] && !got[s] {
-				missing--
-			}
-			got[s] = true
+			got[string(p.Payload)] = true
 		case *packet.Pubrel:
 			back.send(&packet.Pubcomp{PacketID: p.PacketID})
 		}
 	}
-	data, _ := os.ReadDir(filepath.Join(dir, "data", "store"))
-	if len(data) == 0 {
-		t.Fatal("no store files under platform_data_dir/store")
+	for s := range ackedSet {
+		if !got[s] {
+			lost++
+		}
+	}
+	return len(ackedSet), lost
+}
+
+// TestDataDirectoryErrorsStopStartup: a second broker on a data directory in use, and a broker
+// on a corrupt database, refuse to start with a message that says which and what to do;
+// nothing is wiped.
+func TestDataDirectoryErrorsStopStartup(t *testing.T) {
+	dir := t.TempDir()
+	addr := freePort(t)
+	conf := writeNodeConf(t, dir, addr, "")
+	first := startNode(t, conf, addr)
+
+	// A second node with its own port and config file but the same data directory.
+	other := writeNodeConf(t, dir, freePort(t), "")
+	os.Rename(other, other+".second")
+	other += ".second"
+	writeNodeConf(t, dir, addr, "") // restore the first node's file
+	out, err := exec.Command(binary(t), "start", "--config", other).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "locked") {
+		t.Fatalf("second broker on the same data dir: err = %v\n%s", err, out)
+	}
+	first.stop()
+
+	current := filepath.Join(dir, "data", "store", "CURRENT")
+	if err := os.WriteFile(current, []byte("garbage\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err = exec.Command(binary(t), "start", "--config", conf).CombinedOutput()
+	if err == nil || !strings.Contains(strings.ToLower(string(out)), "corrupt") {
+		t.Fatalf("broker on a corrupt database: err = %v\n%s", err, out)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "data", "store")); err != nil {
+		t.Fatalf("the store directory is gone: %v", err)
 	}
 }

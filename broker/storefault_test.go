@@ -1,0 +1,72 @@
+package broker_test
+
+import (
+	"errors"
+	"sync/atomic"
+	"testing"
+
+	"github.com/nautilus-mq/nautilus/broker"
+	"github.com/nautilus-mq/nautilus/broker/brokertest"
+	"github.com/nautilus-mq/nautilus/broker/packet"
+	"github.com/nautilus-mq/nautilus/store"
+)
+
+// diskFull fails every write once switched on, as a full disk would.
+type diskFull struct{ on atomic.Bool }
+
+func (d *diskFull) MaybeError(op store.Op) error {
+	if d.on.Load() && op == store.OpWrite {
+		return errors.New("injected: no space left on device")
+	}
+	return nil
+}
+
+// TestStoreFailureRefusesPersistentMessages: when the message store cannot write, a message
+// for an offline persistent subscriber is refused — PUBACK/PUBREC 0x80 for MQTT 5, a closed
+// connection for 3.1.1 (which has no negative acknowledgement) — with a log line; other
+// traffic goes on, and the broker recovers when the disk does.
+func TestStoreFailureRefusesPersistentMessages(t *testing.T) {
+	faults := &diskFull{}
+	n, log := brokertest.StartWith(t, nil, broker.Options{StoreFaults: faults})
+	sub, _ := brokertest.Connect(t, n.Addr, packet.V311, "offline", func(c *packet.Connect) { c.CleanStart = false })
+	sub.Subscribe(1, 1, "disk/#")
+	sub.Send(&packet.Disconnect{})
+	sub.ExpectClosed()
+
+	live, _ := brokertest.Connect(t, n.Addr, packet.V5, "live", nil)
+	live.Subscribe(1, 0, "other/#")
+
+	faults.on.Store(true)
+	pub5, _ := brokertest.Connect(t, n.Addr, packet.V5, "pub5", nil)
+	pub5.Send(&packet.Publish{Topic: "disk/1", QoS: 1, PacketID: 1, Payload: []byte("x")})
+	if a, ok := pub5.Read().(*packet.Puback); !ok || a.ReasonCode != packet.UnspecifiedError {
+		t.Fatalf("PUBACK while the store fails = %+v; want 0x80", a)
+	}
+	pub5.Send(&packet.Publish{Topic: "disk/2", QoS: 2, PacketID: 2, Payload: []byte("y")})
+	if r, ok := pub5.Read().(*packet.Pubrec); !ok || r.ReasonCode != packet.UnspecifiedError {
+		t.Fatalf("PUBREC while the store fails = %+v; want 0x80", r)
+	}
+	pub3, _ := brokertest.Connect(t, n.Addr, packet.V311, "pub3", nil)
+	pub3.Send(&packet.Publish{Topic: "disk/3", QoS: 1, PacketID: 1, Payload: []byte("z")})
+	if got := pub3.ExpectClosed(); len(got) != 0 {
+		t.Fatalf("3.1.1 publisher got %v; want the connection closed without PUBACK", got)
+	}
+	// A message nobody persistent wants still flows.
+	pub5.Send(&packet.Publish{Topic: "other/1", Payload: []byte("fine")})
+	if p, ok := live.Read().(*packet.Publish); !ok || string(p.Payload) != "fine" {
+		t.Fatalf("unrelated traffic stopped: %+v", p)
+	}
+	if !log.Contains("message not stored for a persistent subscriber") {
+		t.Fatalf("no log line for the refused message:\n%s", log.String())
+	}
+
+	faults.on.Store(false)
+	pub5.Send(&packet.Publish{Topic: "disk/4", QoS: 1, PacketID: 3, Payload: []byte("ok")})
+	if a, ok := pub5.Read().(*packet.Puback); !ok || a.ReasonCode != packet.Success {
+		t.Fatalf("PUBACK after recovery = %+v", a)
+	}
+	back, _ := brokertest.Connect(t, n.Addr, packet.V311, "offline", func(c *packet.Connect) { c.CleanStart = false })
+	if p, ok := back.Read().(*packet.Publish); !ok || string(p.Payload) != "ok" {
+		t.Fatalf("after recovery the subscriber got %+v; want only the stored message", p)
+	}
+}
