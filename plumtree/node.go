@@ -155,6 +155,11 @@ type handler struct{ n *Node }
 
 func (h handler) HandleMessage(from string, msg []byte) {
 	n := h.n
+	select {
+	case <-n.stop:
+		return // closed: nobody would drain the queue
+	default:
+	}
 	// Overload guard (plumtree.drop_i_have_threshold): i-haves are re-sent
 	// every lazy tick until acknowledged, so they are the safe ones to shed.
 	if IsIHave(msg) && n.backlog.Load() > int64(n.cfg.DropIHaveThreshold) {
