@@ -264,3 +264,24 @@ func TestBadInput(t *testing.T) {
 	// Nothing above may have left a session or connection behind.
 	brokertest.Eventually(t, 5*time.Second, "only the witnesses connected", func() bool { return n.Counter("socket_open") == 2 })
 }
+
+// TestMalformedMQTT5ConnectGetsReason: a CONNECT that announces MQTT 5 and is malformed after
+// its version is answered with CONNACK carrying the reason before the close.
+func TestMalformedMQTT5ConnectGetsReason(t *testing.T) {
+	n := brokertest.Start(t, nil)
+	c := brokertest.Dial(t, n.Addr, packet.V5)
+	good, err := packet.Encode(nil, packet.V5, &packet.Connect{ProtocolName: "MQTT", ProtocolVersion: packet.V5, ClientID: "x", CleanStart: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := append([]byte(nil), good...)
+	bad[9] |= 0x01 // the reserved connect flag [MQTT-3.1.2-3]
+	c.SendBytes(bad)
+	got := c.ExpectClosed()
+	if len(got) != 1 {
+		t.Fatalf("got %v; want one CONNACK then the close", got)
+	}
+	if ack, ok := got[0].(*packet.Connack); !ok || ack.ReasonCode != packet.MalformedPacket {
+		t.Fatalf("got %+v; want CONNACK 0x81", got[0])
+	}
+}

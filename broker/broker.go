@@ -180,7 +180,7 @@ func (b *Broker) newListener(lc config.Listener) (*listener.Listener, error) {
 		PersistentExpiration:  expiration,
 		SuppressLWTOnTakeover: s.SuppressLWTOnTakeover,
 		MaxMessageRate:        s.MaxMessageRate,
-		OutboundQueue:         64,
+		OutboundQueue:         16,
 		Admit: func() bool {
 			if b.overload.admit() {
 				return true

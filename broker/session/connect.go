@@ -22,8 +22,17 @@ func (c *Conn) handshake(ctx context.Context) bool {
 	if c.opts.ConnectTimeout > 0 {
 		c.nc.SetReadDeadline(time.Now().Add(c.opts.ConnectTimeout))
 	}
-	p, err := c.r.ReadPacket(0)
+	fh, body, err := c.r.ReadRaw()
+	var p packet.Packet
+	if err == nil {
+		p, err = packet.Decode(0, fh, body)
+	}
 	if err != nil {
+		// An MQTT 5 client whose CONNECT is malformed past its version hears why
+		// [MQTT-4.13.1-1]; anything earlier only gets a close.
+		if v, ok := packet.ConnectVersion(body); ok && fh.Type == packet.CONNECT && v == packet.V5 {
+			c.version = packet.V5
+		}
 		c.refuseDecode(err)
 		return false
 	}
@@ -120,8 +129,7 @@ func (c *Conn) refuseDecode(err error) {
 	}
 	c.env.Metrics.ProtocolErrors.Inc()
 	c.log.Info("refusing malformed CONNECT", "error", err)
-	if ve, ok := err.(interface{ ConnectVersion() packet.Version }); ok && ve.ConnectVersion() == packet.V5 {
-		c.version = packet.V5
+	if c.version == packet.V5 {
 		c.writeNow(&packet.Connack{ReasonCode: rc})
 	}
 }

@@ -2,6 +2,7 @@ package session
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"github.com/nautilus-mq/nautilus/broker/hooks"
@@ -12,6 +13,41 @@ import (
 // writeStall is how long one write may block before the client counts as gone; a consumer
 // that reads nothing for this long is disconnected rather than allowed to pin its queue.
 const writeStall = 60 * time.Second
+
+// deliveryBatch is how many deliveries one write round takes from the queue at most.
+const deliveryBatch = 64
+
+// Write buffers are pooled across connections: most connections are idle most of the time,
+// and an idle connection should cost its socket and little else.
+var (
+	bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 8192); return &b }}
+	dsPool  = sync.Pool{New: func() any { d := make([]queue.Delivery, 0, deliveryBatch); return &d }}
+)
+
+// acquire takes buffers from the pools for a round of writing.
+func (w *writer) acquire() {
+	if w.buf == nil {
+		w.buf = (*bufPool.Get().(*[]byte))[:0]
+	}
+	if w.ds == nil {
+		w.ds = (*dsPool.Get().(*[]queue.Delivery))[:0]
+	}
+}
+
+// release returns the buffers once everything in them is written.
+func (w *writer) release() {
+	if w.buf != nil && len(w.buf) == 0 && cap(w.buf) <= 1<<20 {
+		b := w.buf
+		bufPool.Put(&b)
+		w.buf = nil
+	}
+	if w.ds != nil {
+		clear(w.ds[:cap(w.ds)]) // drop message references before pooling
+		d := w.ds[:0]
+		dsPool.Put(&d)
+		w.ds = nil
+	}
+}
 
 // writer is the state the write loop keeps between rounds.
 type writer struct {
@@ -25,7 +61,8 @@ type writer struct {
 
 func (c *Conn) writeLoop() {
 	defer close(c.writerDone)
-	w := &writer{buf: make([]byte, 0, 8192), ds: make([]queue.Delivery, 0, 64)}
+	w := &writer{}
+	w.acquire()
 	c.resendInflight(w, time.Time{})
 	var retry <-chan time.Time
 	if c.version != packet.V5 && c.opts.RetryInterval > 0 {
@@ -36,6 +73,7 @@ func (c *Conn) writeLoop() {
 		retry = t.C
 	}
 	for {
+		w.acquire()
 		more, closeAfter := c.fillRound(w)
 		if len(w.buf) > 0 && !c.flush(w) {
 			<-c.done
@@ -49,6 +87,8 @@ func (c *Conn) writeLoop() {
 		if more {
 			continue
 		}
+		// An idle connection holds no buffers: they go back to the pools while it waits.
+		w.release()
 		select {
 		case op := <-c.ctrl:
 			w.pending = &op
@@ -92,7 +132,7 @@ func (c *Conn) fillRound(w *writer) (more, closeAfter bool) {
 	room := c.window() - c.inflightLen()
 	w.ds = w.ds[:0]
 	if room > 0 {
-		w.ds = c.state.Queue.Take(w.ds, min(room, cap(w.ds)), c.env.Now())
+		w.ds = c.state.Queue.Take(w.ds, min(room, deliveryBatch), c.env.Now())
 	}
 	if w.pending != nil {
 		closeAfter = c.encodeControl(w, w.pending)
@@ -114,7 +154,7 @@ func (c *Conn) fillRound(w *writer) (more, closeAfter bool) {
 	for _, d := range w.ds {
 		c.encodeDelivery(w, d)
 	}
-	return room > 0 && len(w.ds) == min(room, cap(w.ds)), false
+	return room > 0 && len(w.ds) == min(room, deliveryBatch), false
 }
 
 func (c *Conn) encodeControl(w *writer, op *outPacket) bool {
