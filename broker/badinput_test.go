@@ -285,3 +285,20 @@ func TestMalformedMQTT5ConnectGetsReason(t *testing.T) {
 		t.Fatalf("got %+v; want CONNACK 0x81", got[0])
 	}
 }
+
+// TestClientPublishWithSubscriptionIdentifier: a client may not send a Subscription
+// Identifier in PUBLISH [MQTT-3.3.4-6]; the broker answers DISCONNECT 0x82.
+func TestClientPublishWithSubscriptionIdentifier(t *testing.T) {
+	n := brokertest.Start(t, nil)
+	c, _ := brokertest.Connect(t, n.Addr, packet.V5, "subid-pub", nil)
+	p := &packet.Publish{Topic: "a", QoS: 1, PacketID: 1, Payload: []byte("x")}
+	p.Properties.SubscriptionIDs = []uint32{5}
+	c.Send(p)
+	got := c.ExpectClosed()
+	if len(got) != 1 {
+		t.Fatalf("got %v; want one DISCONNECT", got)
+	}
+	if d, ok := got[0].(*packet.Disconnect); !ok || d.ReasonCode != packet.ProtocolError {
+		t.Fatalf("got %+v; want DISCONNECT 0x82", got[0])
+	}
+}

@@ -17,6 +17,10 @@ func (c *Conn) handlePublish(ctx context.Context, p *packet.Publish) error {
 	c.env.Metrics.PublishIn.Inc()
 	c.throttle()
 	name := p.Topic
+	if c.version == packet.V5 && len(p.Properties.SubscriptionIDs) > 0 {
+		// [MQTT-3.3.4-6] subscription identifiers travel only from server to client.
+		return c.protocolError(packet.ProtocolError, "subscription identifier in a PUBLISH from a client")
+	}
 	if c.version == packet.V5 && p.Properties.Has(packet.PropTopicAlias) {
 		alias := p.Properties.TopicAlias
 		if alias == 0 || alias > c.opts.TopicAliasMaxIn {
