@@ -18,10 +18,10 @@ import (
 // fails its waiting requests and (on the dialling side) reconnects.
 type link struct {
 	p       *peer
-	conn    net.Conn // possibly *tls.Conn
+	conn    net.Conn  // possibly *tls.Conn
 	in      io.Reader // conn, or what the handshake read ahead followed by conn
-	raw     net.Conn // the TCP connection under conn, closed directly so Close never waits on a TLS alert
-	version int      // negotiated protocol version
+	raw     net.Conn  // the TCP connection under conn, closed directly so Close never waits on a TLS alert
+	version int       // negotiated protocol version
 
 	done     chan struct{}
 	once     sync.Once
@@ -41,15 +41,6 @@ func (l *link) close(err error) {
 		_ = l.raw.Close()
 		l.p.linkDown(l, err)
 	})
-}
-
-func (l *link) closed() bool {
-	select {
-	case <-l.done:
-		return true
-	default:
-		return false
-	}
 }
 
 // run starts the reader and writer; they exit when the link closes.
@@ -183,8 +174,9 @@ func (l *link) dispatch(f *frame) {
 		}
 	case frameRequest:
 		req := append([]byte(nil), f.Payload...)
-		n.wg.Add(1)
-		go func() { defer n.wg.Done(); n.serveRequest(p, f.Chan, f.ID, f.TimeoutMS, req) }()
+		// Not counted in n.wg: Close cancels the handler's context but does not wait for a
+		// handler that ignores it.
+		go n.serveRequest(p, f.Chan, f.ID, f.TimeoutMS, req)
 	case frameResponse:
 		p.resolve(f.ID, append([]byte(nil), f.Payload...), nil)
 	case frameError:

@@ -33,10 +33,10 @@ type LocalTransport struct {
 	watchers watchers
 
 	mu      sync.Mutex
-	inbox   []localMsg                // guarded by mu
+	inbox   []localMsg              // guarded by mu
 	pending map[uint64]localPending // guarded by mu
 	nextID  uint64                  // guarded by mu
-	wake    chan struct{}             // 1-buffered
+	wake    chan struct{}           // 1-buffered
 	done    chan struct{}
 	closed  bool // guarded by mu
 }
