@@ -128,6 +128,12 @@ func New(cfg *config.Config, opts Options) (*Broker, error) {
 		}
 		return int64(time.Since(b.started) / time.Second)
 	})
+	if cfg.Sessions.AllowMultipleSessions {
+		// Several connections on one session need per-connection in-flight state, which the
+		// session layer does not have yet; refusing beats silently taking sessions over.
+		b.Shutdown(context.Background())
+		return nil, fmt.Errorf("broker: allow_multiple_sessions = on is not supported yet; remove it (queue_deliver_mode then has no effect)")
+	}
 	b.policy = b.queuePolicy()
 	if err := b.restoreSessions(context.Background(), b.policy); err != nil {
 		b.Shutdown(context.Background())
@@ -158,15 +164,16 @@ func (b *Broker) newListener(lc config.Listener) (*listener.Listener, error) {
 		versions[byte(v)] = true
 	}
 	opts := &session.Options{
-		Listener:        lc.Key(),
-		Mountpoint:      lc.Mountpoint,
-		AllowAnonymous:  b.cfg.Auth.AllowAnonymous || lc.AllowAnonymousOverride,
-		AllowedVersions: versions,
-		MaxClientIDSize: s.MaxClientIDSize,
-		ConnectTimeout:  lc.ConnectTimeout,
-		MaxInflight:     s.MaxInflightMessages,
-		ReceiveMaximum:  uint16(b.cfg.MQTT5.ReceiveMaxBroker),
-		MaxPacketSize:   int(s.MaxMessageSize),
+		Listener:         lc.Key(),
+		Mountpoint:       lc.Mountpoint,
+		AllowAnonymous:   b.cfg.Auth.AllowAnonymous || lc.AllowAnonymousOverride,
+		AllowedVersions:  versions,
+		MaxClientIDSize:  s.MaxClientIDSize,
+		ConnectTimeout:   lc.ConnectTimeout,
+		MaxInflight:      s.MaxInflightMessages,
+		ReceiveMaximum:   uint16(b.cfg.MQTT5.ReceiveMaxBroker),
+		ReceiveMaxClient: uint16(b.cfg.MQTT5.ReceiveMaxClient),
+		MaxPacketSize:    int(s.MaxMessageSize),
 		// As in VerneMQ (vmq_mqtt5_fsm) and docs/configuration.md: topic_alias_max_client is what
 		// clients may use towards the broker (sent in CONNACK), topic_alias_max_broker what the
 		// broker uses towards a client.

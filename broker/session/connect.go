@@ -199,6 +199,9 @@ func (c *Conn) applyConnectProperties(cp *packet.Connect) {
 	if pr.Has(packet.PropReceiveMaximum) {
 		c.clientRecvMax = pr.ReceiveMaximum
 	}
+	if m := c.opts.ReceiveMaxClient; m > 0 && m < c.clientRecvMax {
+		c.clientRecvMax = m
+	}
 	if pr.Has(packet.PropMaximumPacketSize) {
 		c.clientMaxPacket = pr.MaximumPacketSize
 	}

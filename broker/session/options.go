@@ -13,14 +13,17 @@ import (
 // Options are the broker settings a connection obeys. The broker fills them from the
 // configuration; listener-specific values (mountpoint, anonymous override) are per listener.
 type Options struct {
-	Listener         string
-	Mountpoint       string
-	AllowAnonymous   bool
-	AllowedVersions  map[byte]bool // protocol levels incl. 131/132 for bridges; nil allows all
-	MaxClientIDSize  int
-	ConnectTimeout   time.Duration
-	MaxInflight      int    // max_inflight_messages; 0 means no limit beyond the client's receive maximum
-	ReceiveMaximum   uint16 // what MQTT 5 clients may have in flight towards the broker
+	Listener        string
+	Mountpoint      string
+	AllowAnonymous  bool
+	AllowedVersions map[byte]bool // protocol levels incl. 131/132 for bridges; nil allows all
+	MaxClientIDSize int
+	ConnectTimeout  time.Duration
+	MaxInflight     int    // max_inflight_messages; 0 means no limit beyond the client's receive maximum
+	ReceiveMaximum  uint16 // what MQTT 5 clients may have in flight towards the broker
+	// ReceiveMaxClient caps the Receive Maximum a client announces: how many unacknowledged
+	// QoS 1/2 messages the broker sends it at once (receive_max_client); 0 is no cap.
+	ReceiveMaxClient uint16
 	MaxPacketSize    int    // max_message_size; 0 means the protocol's limit
 	TopicAliasMaxIn  uint16 // topic_alias_max_client: aliases a client may use towards us
 	TopicAliasMaxOut uint16 // topic_alias_max_broker: aliases we use towards a client at most

@@ -1,0 +1,62 @@
+package broker_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nautilus-mq/nautilus/broker"
+	"github.com/nautilus-mq/nautilus/broker/brokertest"
+	"github.com/nautilus-mq/nautilus/broker/config"
+	"github.com/nautilus-mq/nautilus/broker/packet"
+)
+
+// TestReceiveMaxClientCapsTheWindow: receive_max_client lowers the Receive Maximum a client
+// announces, so a client asking for 10 unacknowledged messages gets 2 at a time.
+func TestReceiveMaxClientCapsTheWindow(t *testing.T) {
+	n := brokertest.Start(t, func(c *config.Config) {
+		c.MQTT5.ReceiveMaxClient = 2
+		c.Sessions.MaxInflightMessages = 0
+	})
+	sub, _ := brokertest.Connect(t, n.Addr, packet.V5, "windowed", func(c *packet.Connect) {
+		c.Properties.ReceiveMaximum = 10
+		c.Properties.SetPresent(packet.PropReceiveMaximum)
+	})
+	sub.Subscribe(1, 1, "w")
+	pub, _ := brokertest.Connect(t, n.Addr, packet.V5, "pub", nil)
+	for i := range 5 {
+		pub.Publish(uint16(i+1), 1, false, "w", []byte{byte(i)})
+	}
+	var ids []uint16
+	for range 2 {
+		p, ok := sub.Read().(*packet.Publish)
+		if !ok {
+			t.Fatal("expected PUBLISH")
+		}
+		ids = append(ids, p.PacketID)
+	}
+	if p, err := sub.ReadErr(300 * time.Millisecond); err == nil {
+		t.Fatalf("a third unacknowledged message arrived: %+v", p)
+	}
+	sub.Send(&packet.Puback{PacketID: ids[0]})
+	if _, ok := sub.Read().(*packet.Publish); !ok {
+		t.Fatal("no message after an acknowledgement freed the window")
+	}
+}
+
+// TestAllowMultipleSessionsIsRefused: the option is not supported yet, and a node asked for
+// it refuses to start rather than behave differently from what the operator configured.
+func TestAllowMultipleSessionsIsRefused(t *testing.T) {
+	cfg := config.Default()
+	cfg.Node.PlatformDataDir = t.TempDir()
+	cfg.Sessions.AllowMultipleSessions = true
+	b, err := broker.New(cfg, broker.Options{})
+	if err == nil {
+		b.Shutdown(context.Background())
+		t.Fatal("broker started with allow_multiple_sessions = on")
+	}
+	if !strings.Contains(err.Error(), "allow_multiple_sessions") {
+		t.Fatalf("error does not name the key: %v", err)
+	}
+}
