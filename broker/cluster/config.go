@@ -1,0 +1,46 @@
+package cluster
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/nautilus-mq/nautilus/broker/config"
+)
+
+// OptionsFromConfig maps nautilus.conf onto Options: nodename, the one listener.vmq.<name>
+// (the peer-link address), cluster.gossip, cluster.seeds and outgoing_clustering_buffer_size.
+// Logger, TLS and timings are left for the caller.
+func OptionsFromConfig(c *config.Config) (Options, error) {
+	var vmq []config.Listener
+	for _, l := range c.Listeners {
+		if l.Type == config.ListenerVMQ {
+			vmq = append(vmq, l)
+		}
+	}
+	switch len(vmq) {
+	case 0:
+		return Options{}, fmt.Errorf("cluster: no listener.vmq.<name> = host:port configured for peer links")
+	case 1:
+	default:
+		return Options{}, fmt.Errorf("cluster: %d listener.vmq.* listeners configured (%s, %s, …); a node has one peer-link address",
+			len(vmq), vmq[0].Key(), vmq[1].Key())
+	}
+	o := Options{
+		Name:               c.Node.Nodename,
+		LinkAddr:           vmq[0].Address,
+		GossipAddr:         c.Cluster.Gossip,
+		OutgoingBufferSize: int(c.Cluster.OutgoingBufferSize),
+	}
+	for s := range strings.SplitSeq(c.Cluster.Seeds, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			if _, _, err := splitHostPort(s); err != nil {
+				return Options{}, fmt.Errorf("cluster: cluster.seeds: %q: %w", s, err)
+			}
+			o.Seeds = append(o.Seeds, s)
+		}
+	}
+	if _, err := o.withDefaults(); err != nil {
+		return Options{}, err
+	}
+	return o, nil
+}

@@ -1,0 +1,42 @@
+package cluster
+
+import (
+	"slices"
+	"testing"
+
+	"github.com/nautilus-mq/nautilus/broker/config"
+)
+
+func TestOptionsFromConfig(t *testing.T) {
+	var c config.Config
+	c.Node.Nodename = "n1@10.0.0.1"
+	c.Cluster.OutgoingBufferSize = 2 * config.MB
+	c.Cluster.Seeds = " 10.0.0.2:44054, 10.0.0.3:44054 ,"
+	if _, err := OptionsFromConfig(&c); err == nil {
+		t.Fatal("accepted a config without a vmq listener")
+	}
+	c.Listeners = []config.Listener{
+		config.NewListener(config.ListenerTCP, "default", ":1883"),
+		config.NewListener(config.ListenerVMQ, "clustering", "10.0.0.1:44053"),
+	}
+	o, err := OptionsFromConfig(&c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.Name != "n1@10.0.0.1" || o.LinkAddr != "10.0.0.1:44053" || o.OutgoingBufferSize != 2<<20 ||
+		!slices.Equal(o.Seeds, []string{"10.0.0.2:44054", "10.0.0.3:44054"}) || o.GossipAddr != "" {
+		t.Fatalf("%+v", o)
+	}
+	if d, _ := o.withDefaults(); d.GossipAddr != "10.0.0.1:44054" {
+		t.Fatalf("gossip %q", d.GossipAddr)
+	}
+	c.Cluster.Seeds = "nohost"
+	if _, err := OptionsFromConfig(&c); err == nil {
+		t.Fatal("accepted a bad seed")
+	}
+	c.Cluster.Seeds = ""
+	c.Listeners = append(c.Listeners, config.NewListener(config.ListenerVMQ, "other", ":44060"))
+	if _, err := OptionsFromConfig(&c); err == nil {
+		t.Fatal("accepted two vmq listeners")
+	}
+}
