@@ -23,6 +23,7 @@ type Config struct {
 	Cluster  ClusterConfig  `group:"Cluster and netsplits"`
 	SysTree  SysTreeConfig  `group:"$SYS tree"`
 	Overload OverloadConfig `group:"Overload protection"`
+	Plumtree PlumtreeConfig `group:"Plumtree metadata replication"`
 
 	// Listeners are resolved from listener.<type>.<name> keys, sorted by type then name, each
 	// with its options already resolved through the cascade.
@@ -123,4 +124,15 @@ type SysTreeConfig struct {
 type OverloadConfig struct {
 	MaxMemory         Size `key:"overload.max_memory" default:"0" doc:"stop reading from clients while the process uses more memory than this; 0 = no limit"`
 	MaxQueuedMessages int  `key:"overload.max_queued_messages" default:"0" min:"0" doc:"stop reading from clients while all queues together hold more messages; 0 = no limit"`
+}
+
+// PlumtreeConfig tunes the Plumtree metadata backend (the default build); docs/replication.md
+// explains each period and guard.
+type PlumtreeConfig struct {
+	LazyTick           time.Duration `key:"plumtree.lazy_tick" default:"10s" min:"100ms" doc:"how often outstanding i-have announcements are sent to lazy peers"`
+	ExchangeTick       time.Duration `key:"plumtree.exchange_tick" default:"10s" min:"100ms" doc:"how often a node starts a Merkle-tree anti-entropy exchange with a random peer"`
+	ExchangeTimeout    time.Duration `key:"plumtree.exchange_timeout" default:"60s" min:"1s" doc:"an exchange whose replies stopped coming is abandoned after this"`
+	OutstandingLimit   int           `key:"plumtree.outstanding_limit" default:"250000" min:"1" doc:"announcements queued per lazy peer; beyond it anti-entropy repairs the peer later"`
+	DropIHaveThreshold int           `key:"plumtree.drop_i_have_threshold" default:"1000000" min:"1" doc:"inbound backlog above which incoming i-have messages are dropped (they are re-sent)"`
+	RepairBatch        int           `key:"plumtree.repair_batch" default:"100" min:"1" doc:"objects or keys one anti-entropy repair message carries"`
 }
