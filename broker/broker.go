@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nautilus-mq/nautilus/broker/cluster"
 	"github.com/nautilus-mq/nautilus/broker/config"
 	"github.com/nautilus-mq/nautilus/broker/hooks"
 	"github.com/nautilus-mq/nautilus/broker/listener"
@@ -30,8 +31,11 @@ import (
 // Options are what the caller supplies besides the configuration.
 type Options struct {
 	Log *slog.Logger
-	// Metadata is the replicated metadata store; nil means a single-node in-memory store.
+	// Metadata is the replicated metadata store; when nil, Backend is opened, and without one
+	// the node keeps its metadata alone (write-through to its database).
 	Metadata metadata.Store
+	// Backend is the replication backend cmd/ links.
+	Backend *Backend
 	// Plugins are the enabled plugins in hook order.
 	Plugins []any
 	// Keyspaces are extra store keyspaces a replication backend needs in the node's database.
@@ -53,6 +57,11 @@ type Broker struct {
 	db      *store.DB
 	persist *persist.Store
 	policy  queue.Policy
+
+	clusterNode *cluster.Node
+	transport   cluster.Transport
+	runCtx      context.Context
+	stopRun     context.CancelFunc
 
 	mu        sync.Mutex
 	listeners []*listener.Listener
@@ -82,7 +91,11 @@ func New(cfg *config.Config, opts Options) (*Broker, error) {
 			}
 		}}
 	b.metrics.GaugeFunc("queue_messages", "messages queued node-wide", b.overload.queued.Load)
-	db, err := openStore(cfg, opts.Keyspaces, opts.StoreFaults)
+	keyspaces := opts.Keyspaces
+	if opts.Backend != nil {
+		keyspaces = append(append([]store.Keyspace(nil), keyspaces...), opts.Backend.Keyspaces...)
+	}
+	db, err := openStore(cfg, keyspaces, opts.StoreFaults)
 	if err != nil {
 		return nil, err
 	}
@@ -91,7 +104,19 @@ func New(cfg *config.Config, opts Options) (*Broker, error) {
 		db.Close()
 		return nil, err
 	}
-	if b.meta == nil {
+	b.runCtx, b.stopRun = context.WithCancel(context.Background())
+	switch {
+	case b.meta != nil:
+	case opts.Backend != nil:
+		if err := b.openMetadata(b.runCtx, opts.Backend); err != nil {
+			b.closeCluster()
+			db.Close()
+			return nil, err
+		}
+	case clustered(cfg):
+		db.Close()
+		return nil, fmt.Errorf("broker: listener.vmq is configured but this build links no replication backend that can run a cluster")
+	default:
 		m, err := persist.OpenMetadata(db, cfg.Node.Nodename)
 		if err != nil {
 			db.Close()
@@ -312,6 +337,8 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 	if c, ok := b.meta.(interface{ Close() error }); ok {
 		errs = append(errs, c.Close())
 	}
+	errs = append(errs, b.closeCluster())
+	b.stopRun()
 	if b.db != nil {
 		errs = append(errs, b.db.Close())
 		b.db = nil
@@ -324,3 +351,17 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 func sysTopic(node, metric string) string {
 	return "$SYS/" + node + "/" + strings.ReplaceAll(metric, "_", "/")
 }
+
+// closeCluster stops the node's cluster membership and links; peers see it fail and see it
+// again when it restarts under the same name.
+func (b *Broker) closeCluster() error {
+	if b.clusterNode == nil {
+		return nil
+	}
+	err := b.clusterNode.Close()
+	b.clusterNode = nil
+	return err
+}
+
+// ClusterNode is the node's cluster transport, or nil on a node without listener.vmq.
+func (b *Broker) ClusterNode() *cluster.Node { return b.clusterNode }

@@ -53,7 +53,7 @@ func runNode(ctx context.Context, cfg *config.Config, console io.Writer) error {
 	if err != nil {
 		return err
 	}
-	b, err := broker.New(cfg, broker.Options{Log: log, Plugins: plugins})
+	b, err := broker.New(cfg, broker.Options{Log: log, Plugins: plugins, Backend: backend()})
 	if err != nil {
 		return err
 	}
