@@ -76,8 +76,10 @@ func FreePort() (string, error) {
 	return l.Addr().String(), nil
 }
 
-// StartNautilus starts bin/nautilus (path) with anonymous access, no plugins and generous
-// queue and inflight limits, so that the comparison measures routing rather than policy.
+// StartNautilus starts bin/nautilus (path) with anonymous access, no plugins, a queue limit no
+// run reaches (a million messages) and a generous inflight window, so that the comparison
+// measures routing rather than policy: with such queues on both brokers, a message lost at
+// QoS 1 or 2 is a fault and not a drop the configuration asked for.
 func StartNautilus(ctx context.Context, path string) (*BrokerProc, error) {
 	addr, err := FreePort()
 	if err != nil {
@@ -105,22 +107,24 @@ allow_anonymous = on
 plugins.vmq_passwd = off
 plugins.vmq_acl = off
 max_inflight_messages = 1000
-max_online_messages = 100000
+max_online_messages = 1000000
 log.console.level = warning
 `, addr, dataDir)
 }
 
 // MosquittoConfig is the configuration compare gives Mosquitto: a listener and anonymous
 // access, plus the same queue and inflight limits as Nautilus (Mosquitto's defaults, 20 in
-// flight and 1000 queued, would make it drop QoS 1 messages under fan-in where Nautilus does
-// not, and the comparison would be of configurations rather than brokers).
+// flight and 1000 queued, would make it drop QoS 1 messages under fan-in, and the comparison
+// would be of configurations rather than brokers). The limit is a million rather than 0 ("no
+// limit"): with 0, Mosquitto 2.0.11 stalled a QoS 2 subscriber in one of our runs, and a
+// million is more than any run here queues.
 func MosquittoConfig(port string) string {
 	return fmt.Sprintf(`# written by nautilus-bench compare
 listener %s 127.0.0.1
 allow_anonymous true
 persistence false
 max_inflight_messages 1000
-max_queued_messages 100000
+max_queued_messages 1000000
 log_dest stderr
 log_type error
 log_type warning
@@ -249,6 +253,7 @@ type Comparison struct {
 	Brokers  map[string]string // name → version line
 	Rounds   int
 	Duration time.Duration
+	Version  packet.Version
 	Specs    []Spec
 	Results  []*Result
 }
@@ -310,7 +315,10 @@ func Compare(ctx context.Context, o CompareOptions) (*Comparison, error) {
 		o.Log = func(string, ...any) {}
 	}
 	cmp := &Comparison{Date: time.Now().UTC(), Machine: DescribeMachine(), Brokers: map[string]string{},
-		Rounds: o.Rounds, Duration: o.Duration, Specs: o.Specs}
+		Rounds: o.Rounds, Duration: o.Duration, Version: o.Version, Specs: o.Specs}
+	if cmp.Version == 0 {
+		cmp.Version = packet.V311
+	}
 	naut, err := StartNautilus(ctx, o.Nautilus)
 	if err != nil {
 		return nil, err
@@ -324,6 +332,8 @@ func Compare(ctx context.Context, o CompareOptions) (*Comparison, error) {
 	o.Log("nautilus %s on %s (pid %d), mosquitto %s on %s (pid %d)", naut.Version, naut.Addr, naut.PID, mosq.Version, mosq.Addr, mosq.PID)
 	cmp.Brokers[NautilusName], cmp.Brokers[MosquittoName] = naut.Version, mosq.Version
 	brokers := []*BrokerProc{naut, mosq}
+	start := map[string]func(context.Context, string) (*BrokerProc, error){NautilusName: StartNautilus, MosquittoName: StartMosquitto}
+	paths := map[string]string{NautilusName: o.Nautilus, MosquittoName: o.Mosquitto}
 	total, done := o.Rounds*len(o.Specs)*2, 0
 	for round := 1; round <= o.Rounds; round++ {
 		for si, sp := range o.Specs {
@@ -342,7 +352,16 @@ func Compare(ctx context.Context, o CompareOptions) (*Comparison, error) {
 					cfg.Duration = o.Duration
 				}
 				cfg.Drain = 10 * time.Second
-				r, err := Run(ctx, sp.Scenario, cfg)
+				var r *Result
+				var err error
+				if sp.Scenario == Idle {
+					// RSS growth per connection needs a broker that has never held many
+					// connections: memory freed after earlier scenarios stays mapped (malloc
+					// arenas, the Go heap) and would absorb the new connections unseen.
+					r, err = runFresh(ctx, start[b.Name], paths[b.Name], sp.Scenario, cfg)
+				} else {
+					r, err = Run(ctx, sp.Scenario, cfg)
+				}
 				if err != nil {
 					if ctx.Err() != nil {
 						return nil, ctx.Err()
@@ -369,6 +388,19 @@ func Compare(ctx context.Context, o CompareOptions) (*Comparison, error) {
 	default:
 	}
 	return cmp, nil
+}
+
+// runFresh runs one scenario against a broker started for it alone.
+func runFresh(ctx context.Context, start func(context.Context, string) (*BrokerProc, error), path, scenario string, cfg Config) (*Result, error) {
+	b, err := start(ctx, path)
+	if err != nil {
+		return nil, err
+	}
+	defer b.Stop()
+	// Let the broker finish starting (background goroutines, first GC) before the baseline.
+	time.Sleep(500 * time.Millisecond)
+	cfg.Addr, cfg.PID = b.Addr, b.PID
+	return Run(ctx, scenario, cfg)
 }
 
 // Summary is the median over rounds of one spec on one broker; losses and duplicates are

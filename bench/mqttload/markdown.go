@@ -59,7 +59,7 @@ func (c *Comparison) markdown(b *strings.Builder, imgRel string, plots []string,
 
 	w("## Throughput scenarios\n\n")
 	w("Payload %d B, MQTT %s. `msgs/s` is unique deliveries divided by the time from the first publish to the last delivery; `msgs/CPU-s` divides the same deliveries by the broker's CPU time (user + system, /proc/PID/stat) over the run. Lost and duplicated messages are summed over all rounds.\n\n",
-		64, "3.1.1")
+		64, c.Version)
 	w("| scenario | broker | msgs/s | msgs/CPU-s | broker CPU | p50 µs | p99 µs | max µs | lost | dup | generator CPU |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, sp := range c.Specs {
 		switch sp.Scenario {

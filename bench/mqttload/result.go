@@ -94,7 +94,7 @@ func (r *Result) Flags() string {
 		f = append(f, "machine busy")
 	}
 	if r.QoS > 0 && (r.Lost > 0 || r.Duplicates > 0) {
-		f = append(f, "QoS BROKEN")
+		f = append(f, "QoS>0 LOSS")
 	}
 	if r.Unexpected > 0 {
 		f = append(f, "UNEXPECTED MESSAGES")
