@@ -11,7 +11,7 @@ import (
 	"github.com/nautilus-mq/nautilus/swc"
 )
 
-var bg = context.Background()
+var bg = context.Background() // used by the scenario tests
 
 func newSimCfg(t testing.TB, cfg swc.Config, seed uint64, names ...string) *sim.Sim {
 	t.Helper()
