@@ -1,6 +1,9 @@
 package queue
 
-import "time"
+import (
+	"slices"
+	"time"
+)
 
 // Backing keeps the stored part of a queue: what its session receives after a broker restart.
 // While the session is offline every delivery the queue keeps goes to the backing; when the
@@ -180,7 +183,20 @@ func (q *Queue) StoreInflight(ds []Delivery) []Delivery {
 	if q.backing == nil {
 		return ds
 	}
-	for i, d := range ds {
+	// The store must hand these out first when the session returns after a restart, in the
+	// order they were sent: FIFO reads the lowest sequences first, so they go in before the
+	// backlog spills; LIFO reads the highest first, so the backlog spills now and they follow
+	// it in reverse.
+	idx := make([]int, len(ds))
+	for i := range idx {
+		idx[i] = i
+	}
+	if q.policy.Type == LIFO {
+		q.spillLocked()
+		slices.Reverse(idx)
+	}
+	for _, i := range idx {
+		d := ds[i]
 		if d.Seq != 0 || d.QoS == 0 {
 			continue
 		}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -165,4 +166,20 @@ func (c *client) read() packet.Packet {
 		return &cp
 	}
 	return p
+}
+
+// waitClosed waits until the broker closes the connection (after a DISCONNECT).
+func (c *client) waitClosed() {
+	c.t.Helper()
+	c.nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for {
+		if _, err := c.r.ReadPacket(c.v); err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				c.t.Fatal("the broker did not close the connection after DISCONNECT")
+			}
+			c.nc.Close()
+			return
+		}
+	}
 }

@@ -55,7 +55,7 @@ func TestOfflineMessagesSurviveRestart(t *testing.T) {
 			sub.send(&packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{{Filter: "persist/#", QoS: 2}}})
 			sub.read()
 			sub.send(&packet.Disconnect{})
-			sub.nc.Close()
+			sub.waitClosed() // the session is offline before anything is published
 
 			const N = 20
 			pub, _ := dialClient(t, addr, packet.V311, "pub", true, 0)
@@ -126,7 +126,7 @@ func killAndCount(t *testing.T, policy string) (acked, lost int) {
 	sub.send(&packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{{Filter: "crash/#", QoS: 2}}})
 	sub.read()
 	sub.send(&packet.Disconnect{})
-	sub.nc.Close()
+	sub.waitClosed()
 
 	pub, _ := dialClient(t, addr, packet.V5, "crash-pub", true, 0)
 	ackedSet := map[string]bool{}
