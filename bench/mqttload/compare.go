@@ -161,6 +161,13 @@ func startProc(ctx context.Context, name, version, addr, dir, path string, args 
 	if err != nil {
 		return nil, fmt.Errorf("log file: %w", err)
 	}
+	// The broker runs in its temporary directory (relative paths in its config and logs land
+	// there), so a relative binary path such as bin/nautilus is resolved first.
+	if abs, err := exec.LookPath(path); err == nil {
+		if abs, err = filepath.Abs(abs); err == nil {
+			path = abs
+		}
+	}
 	cmd := exec.Command(path, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.Dir = dir
