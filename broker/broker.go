@@ -18,6 +18,7 @@ import (
 	"github.com/nautilus-mq/nautilus/broker/config"
 	"github.com/nautilus-mq/nautilus/broker/hooks"
 	"github.com/nautilus-mq/nautilus/broker/listener"
+	"github.com/nautilus-mq/nautilus/broker/message"
 	"github.com/nautilus-mq/nautilus/broker/metadata"
 	"github.com/nautilus-mq/nautilus/broker/metrics"
 	"github.com/nautilus-mq/nautilus/broker/packet"
@@ -125,18 +126,28 @@ func New(cfg *config.Config, opts Options) (*Broker, error) {
 		b.meta = m
 	}
 	sessions := session.NewTable()
-	reg, err := registry.New(context.Background(), registry.Options{
+	chain := hooks.NewChain(opts.Plugins...)
+	ropts := registry.Options{
 		Node:         cfg.Node.Nodename,
 		SharedPolicy: registry.SharedPolicy(cfg.Sessions.SharedSubscriptionPolicy),
 		UpgradeQoS:   cfg.Sessions.UpgradeOutgoingQoS,
-	}, b.meta, sessions, log)
+	}
+	if b.clusterNode != nil {
+		ropts.Transport = b.transport
+		ropts.HoldBytes = int(cfg.Cluster.OutgoingBufferSize)
+		ropts.OnDrop = func(m *message.Message, clientID, reason string) {
+			b.counters.Dropped.Inc()
+			chain.MessageDropped(context.Background(), m.Mountpoint, clientID, m, reason)
+		}
+	}
+	reg, err := registry.New(context.Background(), ropts, b.meta, sessions, log)
 	if err != nil {
 		db.Close()
 		return nil, err
 	}
 	b.reg = reg
 	b.env = &session.Env{
-		Hooks:    hooks.NewChain(opts.Plugins...),
+		Hooks:    chain,
 		Router:   reg,
 		Sessions: sessions,
 		Metrics:  b.counters,

@@ -20,6 +20,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nautilus-mq/nautilus/broker/cluster"
 	"github.com/nautilus-mq/nautilus/broker/message"
 	"github.com/nautilus-mq/nautilus/broker/metadata"
 	"github.com/nautilus-mq/nautilus/broker/queue"
@@ -51,6 +52,17 @@ type Options struct {
 	// UpgradeQoS delivers at the subscription's QoS even when the message was published lower
 	// (VerneMQ's upgrade_outgoing_qos).
 	UpgradeQoS bool
+	// Transport, when set, connects the registry to the other nodes: messages matching their
+	// subscribers are forwarded on cluster.ChanRouting (see forward.go).
+	Transport cluster.Transport
+	// HoldBytes bounds, per peer, the QoS 1/2 messages kept while the peer is unreachable or has
+	// not acknowledged them (outgoing_clustering_buffer_size); 0 is 16 MiB.
+	HoldBytes int
+	// OnDrop is told about every message forwarding dropped (count it, call on_message_drop);
+	// clientID is a subscriber it was meant for, when known.
+	OnDrop func(m *message.Message, clientID, reason string)
+	// OnMember, when set, sees every cluster member event the registry receives.
+	OnMember func(cluster.MemberEvent)
 }
 
 // subKey identifies one subscription in a trie: the subscriber and the filter as subscribed.
@@ -88,6 +100,7 @@ type Registry struct {
 	current map[queue.SubscriberID]map[string]subValue
 
 	entries sync.Pool
+	fwd     *forwarder
 	cancel  []func()
 	wg      sync.WaitGroup
 }
@@ -116,6 +129,9 @@ func New(ctx context.Context, opts Options, meta metadata.Store, queues Queues, 
 		r.Close()
 		return nil, fmt.Errorf("registry: load metadata: %w", err)
 	}
+	if opts.Transport != nil {
+		r.fwd = newForwarder(r, opts.Transport, opts.HoldBytes)
+	}
 	r.wg.Add(2)
 	go r.follow(subEv, r.applySubscriberBytes)
 	go r.follow(retEv, r.applyRetainedBytes)
@@ -128,6 +144,9 @@ func (r *Registry) Close() {
 		c()
 	}
 	r.wg.Wait()
+	if r.fwd != nil {
+		r.fwd.close()
+	}
 }
 
 // follow applies changes made on other nodes.
@@ -177,6 +196,19 @@ func (r *Registry) Publish(m *message.Message) (int, error) {
 	if m.Retain {
 		r.storeRetained(m)
 	}
+	return r.route(m, false)
+}
+
+// remoteItem is what one publish forwards to one node.
+type remoteItem struct {
+	item   wireItem
+	owners []string
+}
+
+// route delivers m to the matching local subscribers and, unless m came from a peer
+// (forwarded), forwards one copy to each other node holding a match. Shared subscription
+// groups are resolved on the publishing node only.
+func (r *Registry) route(m *message.Message, forwarded bool) (int, error) {
 	t := r.tenant(m.Mountpoint)
 	ep := r.entries.Get().(*[]topic.Entry[subKey, subValue])
 	defer func() { *ep = (*ep)[:0]; r.entries.Put(ep) }()
@@ -188,6 +220,18 @@ func (r *Registry) Publish(m *message.Message) (int, error) {
 	var failed bool
 	matched := len(entries)
 	var groups map[groupKey][]topic.Entry[subKey, subValue]
+	var remote map[string]*remoteItem
+	self := r.opts.Node
+	addGroup := func(e topic.Entry[subKey, subValue]) {
+		if forwarded {
+			return // the publishing node chose the member
+		}
+		if groups == nil {
+			groups = map[groupKey][]topic.Entry[subKey, subValue]{}
+		}
+		gk := groupKey{e.Value.Group, e.Key.Filter}
+		groups[gk] = append(groups[gk], e)
+	}
 	// Non-shared entries are merged per subscriber: sort so one subscriber's entries are adjacent.
 	if len(entries) > 1 {
 		slices.SortFunc(entries, func(a, b topic.Entry[subKey, subValue]) int {
@@ -202,15 +246,6 @@ func (r *Registry) Publish(m *message.Message) (int, error) {
 	}
 	for i := 0; i < len(entries); {
 		e := entries[i]
-		if e.Value.Group != "" {
-			if groups == nil {
-				groups = map[groupKey][]topic.Entry[subKey, subValue]{}
-			}
-			gk := groupKey{e.Value.Group, e.Key.Filter}
-			groups[gk] = append(groups[gk], e)
-			i++
-			continue
-		}
 		// Merge this subscriber's overlapping non-shared subscriptions into one delivery.
 		d := queue.Delivery{Msg: m}
 		have := false
@@ -218,11 +253,24 @@ func (r *Registry) Publish(m *message.Message) (int, error) {
 		for ; j < len(entries) && entries[j].Key.ID == e.Key.ID; j++ {
 			v := entries[j].Value
 			if v.Group != "" {
-				if groups == nil {
-					groups = map[groupKey][]topic.Entry[subKey, subValue]{}
+				addGroup(entries[j])
+				continue
+			}
+			if v.Node != self && v.Node != "" {
+				if !forwarded && r.fwd != nil {
+					if remote == nil {
+						remote = map[string]*remoteItem{}
+					}
+					ri := remote[v.Node]
+					if ri == nil {
+						ri = &remoteItem{}
+						remote[v.Node] = ri
+					}
+					ri.item.Fanout = true
+					if n := len(ri.owners); n == 0 || ri.owners[n-1] != e.Key.ID.ClientID {
+						ri.owners = append(ri.owners, e.Key.ID.ClientID)
+					}
 				}
-				gk := groupKey{v.Group, entries[j].Key.Filter}
-				groups[gk] = append(groups[gk], entries[j])
 				continue
 			}
 			if v.NoLocal && e.Key.ID.ClientID == m.From {
@@ -246,9 +294,12 @@ func (r *Registry) Publish(m *message.Message) (int, error) {
 		i = j
 	}
 	for _, members := range groups {
-		if !r.deliverShared(m, members) {
+		if !r.deliverShared(m, members, &remote) {
 			failed = true
 		}
+	}
+	for node, ri := range remote {
+		r.fwd.forward(node, ri.item, m, ri.owners)
 	}
 	if failed {
 		return matched, ErrStore
@@ -274,42 +325,78 @@ func (r *Registry) deliver(id queue.SubscriberID, d queue.Delivery) bool {
 	return true
 }
 
-// deliverShared gives the message to one member of a shared subscription group. Online
-// members are preferred so that an offline member does not pin messages; an offline member
-// receives only when no member is online (its queue keeps QoS 1/2 for it).
-func (r *Registry) deliverShared(m *message.Message, members []topic.Entry[subKey, subValue]) bool {
-	var online []topic.Entry[subKey, subValue]
+// deliverShared gives the message to one member of a shared subscription group, anywhere in
+// the cluster, by the shared subscription policy. Online members are preferred so that an
+// offline member does not pin messages: a remote member counts as online while its node is
+// reachable (this node does not know its sessions' state). An offline member receives only
+// when no member is online (its queue keeps QoS 1/2 for it). Members are tried in random
+// order until one accepts, so a full queue or a full peer buffer re-dispatches.
+//
+//	local_only                  online local, else offline local
+//	prefer_local                online local, else remote, else offline local
+//	prefer_online_before_local  online local or remote alike, else offline local
+//	random                      any online member, else any offline local
+func (r *Registry) deliverShared(m *message.Message, members []topic.Entry[subKey, subValue], remote *map[string]*remoteItem) bool {
+	var localOn, localOff, rem []topic.Entry[subKey, subValue]
 	for _, e := range members {
-		if r.queues.Online(e.Key.ID) {
-			online = append(online, e)
+		switch {
+		case e.Value.Node != r.opts.Node && e.Value.Node != "":
+			if r.fwd != nil && r.opts.SharedPolicy != LocalOnly {
+				rem = append(rem, e)
+			}
+		case r.queues.Online(e.Key.ID):
+			localOn = append(localOn, e)
+		default:
+			localOff = append(localOff, e)
 		}
 	}
-	pool := online
-	if len(pool) == 0 {
-		if r.opts.SharedPolicy == LocalOnly || r.opts.SharedPolicy == PreferLocal || r.opts.SharedPolicy == PreferOnlineBeforeLocal || r.opts.SharedPolicy == Random {
-			pool = members
-		}
+	var tiers [][]topic.Entry[subKey, subValue]
+	switch r.opts.SharedPolicy {
+	case LocalOnly:
+		tiers = append(tiers, localOn, localOff)
+	case PreferLocal:
+		tiers = append(tiers, localOn, rem, localOff)
+	default: // random, prefer_online_before_local
+		tiers = append(tiers, append(slices.Clip(localOn), rem...), localOff)
 	}
-	if len(pool) == 0 {
-		return true
-	}
-	// Try members in random order until one queue accepts, so a full queue re-dispatches.
 	storeFailed := false
-	start := rand.IntN(len(pool))
-	for k := range pool {
-		e := pool[(start+k)%len(pool)]
-		q := r.queues.Queue(e.Key.ID)
-		if q == nil {
+	for _, pool := range tiers {
+		if len(pool) == 0 {
 			continue
 		}
-		d := queue.Delivery{Msg: m, QoS: r.grantQoS(m.QoS, e.Value.QoS)}
-		if e.Value.SubID != 0 {
-			d.SubIDs = []uint32{e.Value.SubID}
-		}
-		if kept, reason := q.Offer(d); kept {
-			return true
-		} else if reason == queue.DropStoreError {
-			storeFailed = true
+		start := rand.IntN(len(pool))
+		for k := range pool {
+			e := pool[(start+k)%len(pool)]
+			qos := r.grantQoS(m.QoS, e.Value.QoS)
+			if node := e.Value.Node; node != r.opts.Node && node != "" {
+				if !r.fwd.accepts(node, qos) {
+					continue
+				}
+				if *remote == nil {
+					*remote = map[string]*remoteItem{}
+				}
+				ri := (*remote)[node]
+				if ri == nil {
+					ri = &remoteItem{}
+					(*remote)[node] = ri
+				}
+				ri.item.Shared = append(ri.item.Shared, sharedTarget{ClientID: e.Key.ID.ClientID, QoS: qos, SubID: e.Value.SubID})
+				ri.owners = append(ri.owners, e.Key.ID.ClientID)
+				return true
+			}
+			q := r.queues.Queue(e.Key.ID)
+			if q == nil {
+				continue
+			}
+			d := queue.Delivery{Msg: m, QoS: qos}
+			if e.Value.SubID != 0 {
+				d.SubIDs = []uint32{e.Value.SubID}
+			}
+			if kept, reason := q.Offer(d); kept {
+				return true
+			} else if reason == queue.DropStoreError {
+				storeFailed = true
+			}
 		}
 	}
 	return !storeFailed

@@ -1,0 +1,515 @@
+package registry
+
+import (
+	"bytes"
+	"errors"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/nautilus-mq/nautilus/broker/cluster"
+	"github.com/nautilus-mq/nautilus/broker/message"
+	"github.com/nautilus-mq/nautilus/broker/queue"
+)
+
+// Forwarding between nodes (ChanRouting). A publish reaches each remote node that holds at
+// least one matching subscription as ONE item; the receiving node matches the topic in its own
+// trie and delivers to its local subscribers with the same merge rules. Shared subscription
+// members chosen by the publishing node travel in the same item as explicit targets.
+//
+// Each peer has a forwarder: items are queued in publish order and a goroutine sends what is
+// queued as one batch frame, so a burst costs one frame. QoS 1/2 items carry a per-peer
+// sequence number and stay queued until the peer acknowledges them (cumulative acks): when the
+// peer is unreachable (unknown member, full link buffer) they wait, up to HoldBytes, and go out
+// in order when it returns; frames lost with a broken link are sent again when no ack comes,
+// and the receiver skips sequence numbers it has already delivered. QoS 0 items are sent once:
+// one that cannot be sent is dropped and counted. Items past the bound are dropped and reported
+// through OnDrop, never silently.
+
+const (
+	frameBatch byte = 1
+	frameAck   byte = 2
+
+	// batchBytes bounds the payload bytes of one batch frame.
+	batchBytes = 1 << 20
+	// resendAfter is how long sent QoS 1/2 items wait for an ack before they are sent again.
+	resendAfter = 2 * time.Second
+	// tick is how often a forwarder retries held items and checks for missing acks.
+	tick = 200 * time.Millisecond
+)
+
+// wireMsg is a message on a peer link. Expiry travels as the remaining time, so the nodes'
+// clocks need not agree.
+type wireMsg struct {
+	Mountpoint  string
+	Topic       string
+	Payload     []byte
+	QoS         byte
+	Retain      bool
+	From        string
+	PayloadFmt  int16 // -1: absent
+	ContentType string
+	RespTopic   string
+	CorrData    []byte
+	UserProps   []string // key, value, key, value…
+	MsgExpiry   int64    // -1: absent
+	RemainingMs int64    // 0: never expires
+}
+
+// sharedTarget is a member of a shared subscription group the publishing node chose.
+type sharedTarget struct {
+	ClientID string
+	QoS      byte
+	SubID    uint32
+}
+
+type wireItem struct {
+	Seq    uint64 // 0: QoS 0, not acknowledged
+	Fanout bool   // deliver to the receiver's matching non-shared subscribers
+	Shared []sharedTarget
+	Msg    wireMsg
+}
+
+type wireFrame struct {
+	Kind  byte
+	Epoch uint64
+	Ack   uint64
+	Items []wireItem
+}
+
+func toWire(m *message.Message, now time.Time) wireMsg {
+	w := wireMsg{Mountpoint: m.Mountpoint, Topic: m.Topic, Payload: m.Payload, QoS: m.QoS, Retain: m.Retain, From: m.From,
+		PayloadFmt: -1, ContentType: m.Props.ContentType, RespTopic: m.Props.ResponseTopic, CorrData: m.Props.CorrelationData, MsgExpiry: -1}
+	if m.Props.HasPayloadFmt {
+		w.PayloadFmt = int16(m.Props.PayloadFormat)
+	}
+	for _, up := range m.Props.UserProperties {
+		w.UserProps = append(w.UserProps, up.Key, up.Value)
+	}
+	if m.Props.HasExpiry {
+		w.MsgExpiry = int64(m.Props.MessageExpiry)
+	}
+	if !m.ExpiresAt.IsZero() {
+		w.RemainingMs = max(m.ExpiresAt.Sub(now).Milliseconds(), 1)
+	}
+	return w
+}
+
+func fromWire(w *wireMsg, now time.Time) *message.Message {
+	m := &message.Message{ID: message.NextID(), Mountpoint: w.Mountpoint, Topic: w.Topic, Payload: w.Payload, QoS: w.QoS,
+		Retain: w.Retain, From: w.From, Arrived: now}
+	if w.PayloadFmt >= 0 {
+		m.Props.PayloadFormat, m.Props.HasPayloadFmt = byte(w.PayloadFmt), true
+	}
+	m.Props.ContentType, m.Props.ResponseTopic, m.Props.CorrelationData = w.ContentType, w.RespTopic, w.CorrData
+	for i := 0; i+1 < len(w.UserProps); i += 2 {
+		m.Props.UserProperties = append(m.Props.UserProperties, message.UserProperty{Key: w.UserProps[i], Value: w.UserProps[i+1]})
+	}
+	if w.MsgExpiry >= 0 {
+		m.Props.MessageExpiry, m.Props.HasExpiry = uint32(w.MsgExpiry), true
+	}
+	if w.RemainingMs > 0 {
+		m.ExpiresAt = now.Add(time.Duration(w.RemainingMs) * time.Millisecond)
+	}
+	return m
+}
+
+// ForwardStats counts cluster forwarding on one node.
+type ForwardStats struct {
+	Forwarded uint64 // items sent to peers (first sends)
+	Resent    uint64 // items sent again after a missing ack
+	Received  uint64 // items delivered from peers
+	Dropped   uint64 // items dropped: QoS 0 not sendable, or QoS 1/2 beyond the hold bound
+	Held      int64  // QoS 1/2 items waiting for a peer or its ack now
+}
+
+// pending is one queued item: its message (encoded at send time) and, for drop reports, the
+// subscribers it was meant for on that node.
+type pending struct {
+	item   wireItem
+	m      *message.Message
+	size   int
+	owners []string
+}
+
+// peerFwd forwards to one peer.
+type peerFwd struct {
+	r    *Registry
+	node string
+	wake chan struct{}
+
+	mu       sync.Mutex
+	nextSeq  uint64
+	unsent   []*pending // in order; QoS 1/2 ones keep their Seq
+	unacked  []*pending // sent QoS 1/2 items, oldest first
+	bytes    int        // QoS 1/2 bytes held (unsent + unacked)
+	progress time.Time  // last ack progress or first send since the last ack
+}
+
+// forwarder is a node's set of peer forwarders and its receiving side.
+type forwarder struct {
+	r     *Registry
+	tr    cluster.Transport
+	epoch uint64
+	hold  int
+
+	mu    sync.Mutex
+	peers map[string]*peerFwd
+	recv  map[string]*recvState
+	down  map[string]bool // peers reported failed and not back
+
+	stats     struct{ forwarded, resent, received, dropped atomic.Uint64 }
+	held      atomic.Int64
+	stop      chan struct{}
+	closeOnce sync.Once
+	wg        sync.WaitGroup
+}
+
+type recvState struct {
+	epoch uint64
+	last  uint64
+}
+
+func newForwarder(r *Registry, tr cluster.Transport, hold int) *forwarder {
+	if hold <= 0 {
+		hold = 16 << 20
+	}
+	f := &forwarder{r: r, tr: tr, epoch: rand.Uint64() | 1, hold: hold, peers: map[string]*peerFwd{},
+		recv: map[string]*recvState{}, down: map[string]bool{}, stop: make(chan struct{})}
+	tr.Handle(cluster.ChanRouting, cluster.HandlerFuncs{Message: f.handle})
+	ev, cancel := tr.Watch()
+	f.wg.Add(1)
+	go func() {
+		defer f.wg.Done()
+		defer cancel()
+		for {
+			select {
+			case e, ok := <-ev:
+				if !ok {
+					return
+				}
+				f.memberEvent(e)
+			case <-f.stop:
+				return
+			}
+		}
+	}()
+	return f
+}
+
+func (f *forwarder) close() {
+	f.closeOnce.Do(func() { close(f.stop) })
+	f.wg.Wait()
+}
+
+func (f *forwarder) memberEvent(e cluster.MemberEvent) {
+	f.mu.Lock()
+	switch e.Kind {
+	case "fail":
+		f.down[e.Node] = true
+	case "join", "update":
+		delete(f.down, e.Node)
+	case "leave":
+		delete(f.down, e.Node)
+	}
+	p := f.peers[e.Node]
+	f.mu.Unlock()
+	if f.r.opts.OnMember != nil {
+		f.r.opts.OnMember(e)
+	}
+	if p != nil && (e.Kind == "join" || e.Kind == "update") {
+		p.signal()
+	}
+}
+
+// Unreachable lists peers reported failed and not back (a netsplit as this node sees it).
+func (f *forwarder) unreachable() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make([]string, 0, len(f.down))
+	for n := range f.down {
+		out = append(out, n)
+	}
+	return out
+}
+
+func (f *forwarder) isDown(node string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.down[node]
+}
+
+func (f *forwarder) peer(node string) *peerFwd {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	p := f.peers[node]
+	if p == nil {
+		p = &peerFwd{r: f.r, node: node, wake: make(chan struct{}, 1), nextSeq: 1}
+		f.peers[node] = p
+		f.wg.Add(1)
+		go p.run(f)
+	}
+	return p
+}
+
+// accepts reports whether node would take a message of qos now (used to choose a shared
+// subscription member that does not pin the message).
+func (f *forwarder) accepts(node string, qos byte) bool {
+	if f.isDown(node) {
+		return false
+	}
+	p := f.peer(node)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return qos == 0 || p.bytes < f.hold
+}
+
+// forward queues an item for node; it reports false when the item was dropped (and reported).
+func (f *forwarder) forward(node string, it wireItem, m *message.Message, owners []string) bool {
+	p := f.peer(node)
+	pd := &pending{item: it, m: m, size: m.Size(), owners: owners}
+	p.mu.Lock()
+	if m.QoS == 0 {
+		if f.isDown(node) {
+			p.mu.Unlock()
+			f.dropped(pd, "cluster_peer_down")
+			return false
+		}
+	} else {
+		if p.bytes+pd.size > f.hold {
+			p.mu.Unlock()
+			f.dropped(pd, "cluster_buffer_full")
+			return false
+		}
+		pd.item.Seq = p.nextSeq
+		p.nextSeq++
+		p.bytes += pd.size
+		f.held.Add(1)
+	}
+	p.unsent = append(p.unsent, pd)
+	p.mu.Unlock()
+	p.signal()
+	return true
+}
+
+func (f *forwarder) dropped(pd *pending, reason string) {
+	f.stats.dropped.Add(1)
+	if f.r.opts.OnDrop == nil {
+		return
+	}
+	if len(pd.owners) == 0 {
+		f.r.opts.OnDrop(pd.m, "", reason)
+	}
+	for _, o := range pd.owners {
+		f.r.opts.OnDrop(pd.m, o, reason)
+	}
+}
+
+func (p *peerFwd) signal() {
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (p *peerFwd) run(f *forwarder) {
+	defer f.wg.Done()
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	for {
+		select {
+		case <-p.wake:
+		case <-t.C:
+			p.checkResend(f)
+		case <-f.stop:
+			return
+		}
+		p.flush(f)
+	}
+}
+
+// checkResend puts sent QoS 1/2 items back in front of the unsent ones when no ack came.
+func (p *peerFwd) checkResend(f *forwarder) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.unacked) == 0 || time.Since(p.progress) < resendAfter {
+		return
+	}
+	f.stats.resent.Add(uint64(len(p.unacked)))
+	p.unsent = append(p.unacked, p.unsent...)
+	p.unacked = nil
+}
+
+// flush sends every unsent item in batches, in order.
+func (p *peerFwd) flush(f *forwarder) {
+	now := time.Now()
+	for {
+		p.mu.Lock()
+		if len(p.unsent) == 0 {
+			p.mu.Unlock()
+			return
+		}
+		n, size := 0, 0
+		fr := wireFrame{Kind: frameBatch, Epoch: f.epoch}
+		for n < len(p.unsent) && (n == 0 || size < batchBytes) {
+			pd := p.unsent[n]
+			pd.item.Msg = toWire(pd.m, now)
+			fr.Items = append(fr.Items, pd.item)
+			size += pd.size
+			n++
+		}
+		b, err := marshal(&fr)
+		if err == nil {
+			err = f.tr.Send(p.node, cluster.ChanRouting, b)
+		}
+		batch := p.unsent[:n]
+		if err != nil {
+			// Peer unreachable or its buffer is full: QoS 1/2 items wait; QoS 0 is dropped.
+			var drops []*pending
+			kept := p.unsent[:0:0]
+			for _, pd := range p.unsent {
+				if pd.item.Seq == 0 {
+					drops = append(drops, pd)
+				} else {
+					kept = append(kept, pd)
+				}
+			}
+			p.unsent = kept
+			p.mu.Unlock()
+			for _, pd := range drops {
+				f.dropped(pd, "cluster_peer_unreachable")
+			}
+			if !errors.Is(err, cluster.ErrUnknownNode) && !errors.Is(err, cluster.ErrBufferFull) {
+				p.r.log.Warn("cannot forward to peer", "node", p.node, "error", err)
+			}
+			return
+		}
+		if len(p.unacked) == 0 {
+			p.progress = now
+		}
+		for _, pd := range batch {
+			if pd.item.Seq != 0 {
+				p.unacked = append(p.unacked, pd)
+			} else {
+				pd.m = nil
+			}
+			f.stats.forwarded.Add(1)
+		}
+		p.unsent = append(p.unsent[:0:0], p.unsent[n:]...)
+		p.mu.Unlock()
+	}
+}
+
+// ack drops the items the peer acknowledged.
+func (p *peerFwd) ack(f *forwarder, upTo uint64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	i := 0
+	for ; i < len(p.unacked) && p.unacked[i].item.Seq <= upTo; i++ {
+		p.bytes -= p.unacked[i].size
+		f.held.Add(-1)
+	}
+	if i > 0 {
+		p.unacked = append(p.unacked[:0:0], p.unacked[i:]...)
+		p.progress = time.Now()
+	}
+}
+
+// handle receives a frame from a peer: a batch to deliver locally, or an ack.
+func (f *forwarder) handle(from string, b []byte) {
+	var fr wireFrame
+	if err := msgpack.Unmarshal(b, &fr); err != nil {
+		f.r.log.Warn("ignoring undecodable routing frame", "from", from, "error", err)
+		return
+	}
+	if fr.Kind == frameAck {
+		if fr.Epoch == f.epoch {
+			f.peer(from).ack(f, fr.Ack)
+		}
+		return
+	}
+	var deliver []int
+	f.mu.Lock()
+	st := f.recv[from]
+	if st == nil || st.epoch != fr.Epoch {
+		// A new sender (or one that restarted): take its stream from its first item.
+		st = &recvState{epoch: fr.Epoch}
+		for _, it := range fr.Items {
+			if it.Seq != 0 {
+				st.last = it.Seq - 1
+				break
+			}
+		}
+		f.recv[from] = st
+	}
+	for i := range fr.Items {
+		if seq := fr.Items[i].Seq; seq != 0 {
+			if seq != st.last+1 {
+				// seq <= last: already delivered (a resend); seq > last+1: an earlier item was
+				// lost, so wait for the resend to keep the order.
+				continue
+			}
+			st.last = seq
+		}
+		deliver = append(deliver, i)
+	}
+	last := st.last
+	f.mu.Unlock()
+	now := time.Now()
+	for _, i := range deliver {
+		it := &fr.Items[i]
+		f.stats.received.Add(1)
+		f.r.deliverForwarded(fromWire(&it.Msg, now), it)
+	}
+	ack, _ := marshal(&wireFrame{Kind: frameAck, Epoch: fr.Epoch, Ack: last})
+	f.tr.Send(from, cluster.ChanRouting, ack)
+}
+
+// deliverForwarded fans a message from a peer out to this node's subscribers.
+func (r *Registry) deliverForwarded(m *message.Message, it *wireItem) {
+	if it.Fanout {
+		r.route(m, true)
+	}
+	for _, s := range it.Shared {
+		id := queue.SubscriberID{Mountpoint: m.Mountpoint, ClientID: s.ClientID}
+		d := queue.Delivery{Msg: m, QoS: s.QoS}
+		if s.SubID != 0 {
+			d.SubIDs = []uint32{s.SubID}
+		}
+		if q := r.queues.Queue(id); q != nil {
+			q.Offer(d)
+		} else if r.opts.OnDrop != nil {
+			r.opts.OnDrop(m, s.ClientID, string(queue.DropSessionGone))
+		}
+	}
+}
+
+// ForwardStats returns the node's forwarding counters.
+func (r *Registry) ForwardStats() ForwardStats {
+	if r.fwd == nil {
+		return ForwardStats{}
+	}
+	f := r.fwd
+	return ForwardStats{Forwarded: f.stats.forwarded.Load(), Resent: f.stats.resent.Load(), Received: f.stats.received.Load(),
+		Dropped: f.stats.dropped.Load(), Held: f.held.Load()}
+}
+
+// Unreachable lists the peers this node sees as failed (a netsplit), sorted by nothing.
+func (r *Registry) Unreachable() []string {
+	if r.fwd == nil {
+		return nil
+	}
+	return r.fwd.unreachable()
+}
+
+// marshal encodes structs as msgpack arrays (compact, positional: append fields only).
+func marshal(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := msgpack.NewEncoder(&buf)
+	enc.UseArrayEncodedStructs(true)
+	err := enc.Encode(v)
+	return buf.Bytes(), err
+}
