@@ -376,3 +376,13 @@ func (b *Broker) closeCluster() error {
 
 // ClusterNode is the node's cluster transport, or nil on a node without listener.vmq.
 func (b *Broker) ClusterNode() *cluster.Node { return b.clusterNode }
+
+// Session reports whether the node holds a session for the client, and whether a connection
+// is attached to it (for the admin API and tests).
+func (b *Broker) Session(mountpoint, clientID string) (exists, online bool) {
+	s := b.env.Sessions.Get(queue.SubscriberID{Mountpoint: mountpoint, ClientID: clientID})
+	if s == nil {
+		return false, false
+	}
+	return true, s.Online()
+}

@@ -115,6 +115,9 @@ func (c *Chain) OnDeliver(ctx context.Context, d *Deliver) DeliverResult {
 	return DeliverResult{Verdict: Allow}
 }
 
+// HasOnOfflineMessage reports whether any plugin wants to hear of offline messages.
+func (c *Chain) HasOnOfflineMessage() bool { return len(c.onOffline) > 0 }
+
 // HasOnDeliver reports whether delivery needs the chain at all, so the hot path can skip it.
 func (c *Chain) HasOnDeliver() bool { return len(c.deliver) > 0 }
 

@@ -82,6 +82,8 @@ type Queue struct {
 	stored  int                 // stored deliveries not yet taken
 	cursor  uint64              // FIFO: Seq of the last stored delivery taken
 	taken   map[uint64]struct{} // LIFO: stored deliveries taken and not yet acknowledged
+	// onOffline is told of every delivery kept while the session is offline.
+	onOffline func(Delivery)
 	// expiredStored counts stored deliveries found expired since the last report; the store
 	// drops them without reading them back, so they are reported without their content.
 	expiredStored int
@@ -91,6 +93,11 @@ type Queue struct {
 func New(p Policy, onDrop DropFunc) *Queue {
 	return &Queue{policy: p, notify: make(chan struct{}, 1), onDrop: onDrop}
 }
+
+// OnOffline sets a function told of every delivery the queue keeps while its session is
+// offline (the on_offline_message hook). It runs with the queue's lock released and must be
+// set before the queue is shared.
+func (q *Queue) OnOffline(fn func(Delivery)) { q.onOffline = fn }
 
 // Ready is signalled (without blocking the enqueuer) whenever a delivery is added, so an online
 // session can wait for work without polling.
@@ -132,6 +139,13 @@ func (q *Queue) Offer(d Delivery) (kept bool, reason DropReason) {
 		q.mu.Unlock()
 		q.drop(d, DropOfflineQoS0)
 		return false, DropOfflineQoS0
+	}
+	if !q.online && q.onOffline != nil {
+		defer func() {
+			if kept {
+				q.onOffline(d)
+			}
+		}()
 	}
 	if !q.online && q.backing != nil {
 		kept, evicted, reason := q.storeLocked(d)

@@ -423,7 +423,7 @@ func (c *Conn) attach(cp *packet.Connect, mods *hooks.RegisterResult) bool {
 	expiry := c.expiryFor(c.sessionExpiry, cp.CleanStart)
 	for {
 		s, existed := c.env.Sessions.getOrCreate(id, func() *State {
-			return newState(id, queue.New(policy, c.env.dropFunc(id)))
+			return newState(id, c.env.newQueue(id, policy))
 		})
 		s.mu.Lock()
 		if old := s.conn; old != nil {

@@ -134,6 +134,18 @@ func (e *Env) endSession(s *State, reason queue.DropReason) {
 	}
 }
 
+// newQueue makes the queue of a new session state, wired to the drop counters and to the
+// on_message_drop and on_offline_message hooks.
+func (e *Env) newQueue(id queue.SubscriberID, p queue.Policy) *queue.Queue {
+	q := queue.New(p, e.dropFunc(id))
+	if e.Hooks.HasOnOfflineMessage() {
+		q.OnOffline(func(d queue.Delivery) {
+			e.Hooks.OfflineMessage(context.Background(), hooks.Client{Mountpoint: id.Mountpoint, ClientID: id.ClientID}, d.Msg)
+		})
+	}
+	return q
+}
+
 // dropFunc counts a queue's drops and tells the on_message_drop hook.
 func (e *Env) dropFunc(id queue.SubscriberID) queue.DropFunc {
 	return func(d queue.Delivery, reason queue.DropReason) {

@@ -61,7 +61,7 @@ func (e *Env) save(s *State, deadline time.Time) {
 // messages in when the client returns, its QoS 2 receive state is back, and its expiry timer
 // runs from the stored deadline (a session whose deadline passed during the downtime ends now).
 func (e *Env) Restore(rec Record, policy queue.Policy) {
-	s := newState(rec.ID, queue.New(policy, e.dropFunc(rec.ID)))
+	s := newState(rec.ID, e.newQueue(rec.ID, policy))
 	s.Queue.SetBacking(e.Persist.Backing(rec.ID))
 	s.expiry, s.username = rec.Expiry, rec.Username
 	for _, id := range rec.InQoS2 {

@@ -68,10 +68,18 @@ func TestOfflineMessagesSurviveRestart(t *testing.T) {
 				}
 				pub.read() // PUBACK or PUBCOMP
 			}
+			pub.send(&packet.Publish{Topic: "kept/ret", QoS: 1, PacketID: 1, Retain: true, Payload: []byte("retained")})
+			pub.read()
 			pub.nc.Close()
 			n.stop()
 
 			n = startNode(t, conf, addr)
+			probe, _ := dialClient(t, addr, packet.V311, "probe", true, 0)
+			probe.send(&packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{{Filter: "kept/#"}}})
+			probe.read() // SUBACK
+			if p, ok := probe.read().(*packet.Publish); !ok || string(p.Payload) != "retained" || !p.Retain {
+				t.Fatalf("retained message after restart: %+v", p)
+			}
 			back, ack := dialClient(t, addr, packet.V311, "keeper", false, 0)
 			if !ack.SessionPresent {
 				t.Fatal("session not present after restart")
