@@ -75,6 +75,19 @@ func (d DCC) Values() []metadata.Value {
 	return out
 }
 
+// Distinct returns the values without repeats: concurrent write-backs of
+// one winner on several nodes leave equal values under different dots,
+// which are one version to a reader.
+func (d DCC) Distinct() []metadata.Value {
+	out := make([]metadata.Value, 0, len(d.Vals))
+	for _, dv := range d.Vals {
+		if !slices.ContainsFunc(out, func(v metadata.Value) bool { return metadata.Compare(v, dv.Val) == 0 }) {
+			out = append(out, dv.Val)
+		}
+	}
+	return out
+}
+
 // has reports whether d holds a value under dot.
 func (d DCC) has(dot Dot) bool {
 	_, ok := slices.BinarySearchFunc(d.Vals, dot, func(dv DotVal, t Dot) int { return cmpDot(dv.Dot, t) })
@@ -128,7 +141,33 @@ func Sync(a, b DCC) DCC {
 			out.Ctx.raise(id, n)
 		}
 	}
+	out.dedupe()
 	return out
+}
+
+// dedupe keeps one dot per distinct value, the greatest. Several nodes that
+// write the same LWW winner back at once leave equal values under different
+// dots; every node keeping the same one makes them collapse without a new
+// write (the context still covers the dots dropped, so Sync drops them on
+// the nodes that have not deduplicated yet).
+func (d *DCC) dedupe() {
+	if len(d.Vals) < 2 {
+		return
+	}
+	var keep []DotVal
+	for i, dv := range d.Vals {
+		dup := false
+		for j, o := range d.Vals {
+			if j != i && metadata.Compare(o.Val, dv.Val) == 0 && cmpDot(o.Dot, dv.Dot) > 0 {
+				dup = true
+				break
+			}
+		}
+		if !dup {
+			keep = append(keep, dv)
+		}
+	}
+	d.Vals = keep
 }
 
 // Strip removes the context entries the node clock's bases cover: the

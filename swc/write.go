@@ -69,6 +69,7 @@ func (v view) live() bool { return v.exists && !v.winner.Tomb }
 func (c *Core) save(o *object, d DCC, local bool) {
 	g := o.g
 	old := viewOf(o.dcc)
+	d.dedupe()
 	for _, dv := range o.dcc.Vals {
 		if !d.has(dv.Dot) && g.dkm.Remove(dv.Dot) {
 			c.persistDelete(DKMKeyspace, dkmKey(g.idx, dv.Dot))
@@ -177,7 +178,7 @@ func (c *Core) Get(fp metadata.FullPrefix, key []byte) ([]byte, bool, error) {
 // (and no event) changes and the siblings vanish wherever it spreads.
 func (c *Core) collapse(o *object) view {
 	v := viewOf(o.dcc)
-	if len(o.dcc.Vals) > 1 {
+	if len(o.dcc.Vals) > 1 && len(o.dcc.Distinct()) > 1 {
 		c.writeLocal(o, nil, true, v.winner, false)
 	}
 	return v
@@ -215,7 +216,7 @@ func (c *Core) GetRaw(fp metadata.FullPrefix, key []byte) ([]metadata.Value, met
 	if o == nil || len(o.dcc.Vals) == 0 {
 		return nil, nil, nil
 	}
-	return o.dcc.Values(), encodeContext(o.filled().Ctx), nil
+	return o.dcc.Distinct(), encodeContext(o.filled().Ctx), nil
 }
 
 // PutRaw implements sim.LocalAPI. The write takes a dot of this node
