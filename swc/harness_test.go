@@ -272,4 +272,3 @@ func TestCrashBetweenWrites(t *testing.T) {
 		})
 	}
 }
-
