@@ -135,6 +135,9 @@ func New(cfg *config.Config, opts Options) (*Broker, error) {
 	if b.clusterNode != nil {
 		ropts.Transport = b.transport
 		ropts.HoldBytes = int(cfg.Cluster.OutgoingBufferSize)
+		ropts.AllowPublish = cfg.Cluster.AllowPublishDuringNetsplit
+		ropts.AllowSubscribe = cfg.Cluster.AllowSubscribeDuringNetsplit
+		ropts.AllowUnsubscribe = cfg.Cluster.AllowUnsubscribeDuringNetsplit
 		ropts.OnDrop = func(m *message.Message, clientID, reason string) {
 			b.counters.Dropped.Inc()
 			chain.MessageDropped(context.Background(), m.Mountpoint, clientID, m, reason)
@@ -154,6 +157,10 @@ func New(cfg *config.Config, opts Options) (*Broker, error) {
 		Log:      log,
 		Now:      time.Now,
 		Persist:  persister{b.persist},
+	}
+	if b.clusterNode != nil {
+		b.env.EnableCluster(session.ClusterOptions{Transport: b.transport, AllowRegister: cfg.Cluster.AllowRegisterDuringNetsplit,
+			Unreachable: reg.Unreachable, DrainTime: cfg.Cluster.MaxDrainTime})
 	}
 	b.metrics.GaugeFunc("retain_messages", "retained messages", func() int64 { return int64(reg.RetainedCount()) })
 	b.metrics.GaugeFunc("router_subscriptions", "subscriptions in the routing table", func() int64 { return int64(reg.Subscriptions()) })

@@ -106,6 +106,7 @@ func startNodes(t *testing.T, net *cluster.LocalNetwork, policy SharedPolicy, ho
 func startRegistry(t *testing.T, n *testNode, policy SharedPolicy, hold int) *Registry {
 	t.Helper()
 	r, err := New(context.Background(), Options{Node: n.name, SharedPolicy: policy, Transport: n.tr, HoldBytes: hold,
+		AllowPublish: true, AllowSubscribe: true, AllowUnsubscribe: true,
 		OnDrop: func(*message.Message, string, string) { n.drops.Add(1) }},
 		n.meta, n.queues, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
@@ -327,5 +328,39 @@ func TestSharedAcrossNodes(t *testing.T) {
 				t.Fatalf("%s with local member offline: remote got it = %v", policy, got)
 			}
 		})
+	}
+}
+
+// While a peer is unreachable the allow_*_during_netsplit settings decide; after it is back
+// everything is accepted again.
+func TestNetsplitPolicies(t *testing.T) {
+	net := cluster.NewLocalNetwork()
+	nodes := startNodes(t, net, PreferLocal, 0, "n1", "n2")
+	n1 := nodes["n1"]
+	lenient := startRegistry(t, &testNode{name: "n1", tr: n1.tr, meta: n1.meta, queues: n1.queues}, PreferLocal, 0)
+	n1.reg.opts.AllowPublish, n1.reg.opts.AllowSubscribe, n1.reg.opts.AllowUnsubscribe = false, false, false
+	id := queue.SubscriberID{ClientID: "c"}
+	net.Fail("n2")
+	waitFor(t, "n1 sees n2 fail", func() bool { return len(n1.reg.Unreachable()) == 1 })
+	if _, err := n1.reg.Publish(&message.Message{Topic: "t", QoS: 1}); err != ErrNetsplit {
+		t.Fatalf("publish during netsplit: %v, want ErrNetsplit", err)
+	}
+	if _, err := n1.reg.Subscribe(id, []session.Subscription{{Filter: "t"}}); err != ErrNetsplit {
+		t.Fatalf("subscribe during netsplit: %v", err)
+	}
+	if _, err := n1.reg.Unsubscribe(id, []string{"t"}); err != ErrNetsplit {
+		t.Fatalf("unsubscribe during netsplit: %v", err)
+	}
+	waitFor(t, "the lenient registry sees n2 fail", func() bool { return len(lenient.Unreachable()) == 1 })
+	if _, err := lenient.Subscribe(id, []session.Subscription{{Filter: "t"}}); err != nil {
+		t.Fatalf("subscribe with allow_subscribe_during_netsplit: %v", err)
+	}
+	if _, err := lenient.Publish(&message.Message{Topic: "t", QoS: 1}); err != nil {
+		t.Fatalf("publish with allow_publish_during_netsplit: %v", err)
+	}
+	net.Join("n2")
+	waitFor(t, "n2 back", func() bool { return len(n1.reg.Unreachable()) == 0 })
+	if _, err := n1.reg.Publish(&message.Message{Topic: "t", QoS: 1}); err != nil {
+		t.Fatalf("publish after heal: %v", err)
 	}
 }

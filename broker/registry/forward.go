@@ -41,24 +41,6 @@ const (
 	tick = 200 * time.Millisecond
 )
 
-// wireMsg is a message on a peer link. Expiry travels as the remaining time, so the nodes'
-// clocks need not agree.
-type wireMsg struct {
-	Mountpoint  string
-	Topic       string
-	Payload     []byte
-	QoS         byte
-	Retain      bool
-	From        string
-	PayloadFmt  int16 // -1: absent
-	ContentType string
-	RespTopic   string
-	CorrData    []byte
-	UserProps   []string // key, value, key, value…
-	MsgExpiry   int64    // -1: absent
-	RemainingMs int64    // 0: never expires
-}
-
 // sharedTarget is a member of a shared subscription group the publishing node chose.
 type sharedTarget struct {
 	ClientID string
@@ -70,7 +52,7 @@ type wireItem struct {
 	Seq    uint64 // 0: QoS 0, not acknowledged
 	Fanout bool   // deliver to the receiver's matching non-shared subscribers
 	Shared []sharedTarget
-	Msg    wireMsg
+	Msg    message.Wire
 }
 
 type wireFrame struct {
@@ -78,43 +60,6 @@ type wireFrame struct {
 	Epoch uint64
 	Ack   uint64
 	Items []wireItem
-}
-
-func toWire(m *message.Message, now time.Time) wireMsg {
-	w := wireMsg{Mountpoint: m.Mountpoint, Topic: m.Topic, Payload: m.Payload, QoS: m.QoS, Retain: m.Retain, From: m.From,
-		PayloadFmt: -1, ContentType: m.Props.ContentType, RespTopic: m.Props.ResponseTopic, CorrData: m.Props.CorrelationData, MsgExpiry: -1}
-	if m.Props.HasPayloadFmt {
-		w.PayloadFmt = int16(m.Props.PayloadFormat)
-	}
-	for _, up := range m.Props.UserProperties {
-		w.UserProps = append(w.UserProps, up.Key, up.Value)
-	}
-	if m.Props.HasExpiry {
-		w.MsgExpiry = int64(m.Props.MessageExpiry)
-	}
-	if !m.ExpiresAt.IsZero() {
-		w.RemainingMs = max(m.ExpiresAt.Sub(now).Milliseconds(), 1)
-	}
-	return w
-}
-
-func fromWire(w *wireMsg, now time.Time) *message.Message {
-	m := &message.Message{ID: message.NextID(), Mountpoint: w.Mountpoint, Topic: w.Topic, Payload: w.Payload, QoS: w.QoS,
-		Retain: w.Retain, From: w.From, Arrived: now}
-	if w.PayloadFmt >= 0 {
-		m.Props.PayloadFormat, m.Props.HasPayloadFmt = byte(w.PayloadFmt), true
-	}
-	m.Props.ContentType, m.Props.ResponseTopic, m.Props.CorrelationData = w.ContentType, w.RespTopic, w.CorrData
-	for i := 0; i+1 < len(w.UserProps); i += 2 {
-		m.Props.UserProperties = append(m.Props.UserProperties, message.UserProperty{Key: w.UserProps[i], Value: w.UserProps[i+1]})
-	}
-	if w.MsgExpiry >= 0 {
-		m.Props.MessageExpiry, m.Props.HasExpiry = uint32(w.MsgExpiry), true
-	}
-	if w.RemainingMs > 0 {
-		m.ExpiresAt = now.Add(time.Duration(w.RemainingMs) * time.Millisecond)
-	}
-	return m
 }
 
 // ForwardStats counts cluster forwarding on one node.
@@ -356,7 +301,7 @@ func (p *peerFwd) flush(f *forwarder) {
 		fr := wireFrame{Kind: frameBatch, Epoch: f.epoch}
 		for n < len(p.unsent) && (n == 0 || size < batchBytes) {
 			pd := p.unsent[n]
-			pd.item.Msg = toWire(pd.m, now)
+			pd.item.Msg = message.ToWire(pd.m, now)
 			fr.Items = append(fr.Items, pd.item)
 			size += pd.size
 			n++
@@ -462,7 +407,7 @@ func (f *forwarder) handle(from string, b []byte) {
 	for _, i := range deliver {
 		it := &fr.Items[i]
 		f.stats.received.Add(1)
-		f.r.deliverForwarded(fromWire(&it.Msg, now), it)
+		f.r.deliverForwarded(message.FromWire(&it.Msg, now), it)
 	}
 	ack, _ := marshal(&wireFrame{Kind: frameAck, Epoch: fr.Epoch, Ack: last})
 	f.tr.Send(from, cluster.ChanRouting, ack)

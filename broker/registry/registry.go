@@ -63,6 +63,17 @@ type Options struct {
 	OnDrop func(m *message.Message, clientID, reason string)
 	// OnMember, when set, sees every cluster member event the registry receives.
 	OnMember func(cluster.MemberEvent)
+	// What this node accepts while a peer is unreachable (allow_*_during_netsplit).
+	AllowPublish, AllowSubscribe, AllowUnsubscribe bool
+}
+
+// ErrNetsplit refuses an operation while a peer is unreachable, as the allow_*_during_netsplit
+// settings ask.
+var ErrNetsplit = errors.New("registry: cluster partitioned: a node is unreachable")
+
+// partitioned reports whether a peer is unreachable and allow is off.
+func (r *Registry) partitioned(allow bool) bool {
+	return !allow && r.fwd != nil && len(r.fwd.unreachable()) > 0
 }
 
 // subKey identifies one subscription in a trie: the subscriber and the filter as subscribed.
@@ -193,6 +204,9 @@ var ErrStore = errors.New("registry: message store write failed")
 
 // Publish implements session.Router.
 func (r *Registry) Publish(m *message.Message) (int, error) {
+	if r.partitioned(r.opts.AllowPublish) {
+		return 0, ErrNetsplit
+	}
 	if m.Retain {
 		r.storeRetained(m)
 	}

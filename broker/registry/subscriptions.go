@@ -14,6 +14,9 @@ import (
 // Subscribe implements session.Router: it adds subs to id's record in the subscriber table
 // and to the local trie.
 func (r *Registry) Subscribe(id queue.SubscriberID, subs []session.Subscription) ([]bool, error) {
+	if r.partitioned(r.opts.AllowSubscribe) {
+		return nil, ErrNetsplit
+	}
 	isNew := make([]bool, len(subs))
 	err := r.update(id, func(mine *metadata.NodeSubscriptions) {
 		for i, s := range subs {
@@ -37,6 +40,9 @@ func (r *Registry) Subscribe(id queue.SubscriberID, subs []session.Subscription)
 
 // Unsubscribe implements session.Router.
 func (r *Registry) Unsubscribe(id queue.SubscriberID, filters []string) ([]bool, error) {
+	if r.partitioned(r.opts.AllowUnsubscribe) {
+		return nil, ErrNetsplit
+	}
 	found := make([]bool, len(filters))
 	err := r.update(id, func(mine *metadata.NodeSubscriptions) {
 		for i, f := range filters {
@@ -166,4 +172,78 @@ func trieFilter(f string) string {
 func toRecordSub(s session.Subscription) metadata.Subscription {
 	group, _, _, _ := topic.ParseShared(s.Filter)
 	return metadata.Subscription{Filter: s.Filter, QoS: s.QoS, NoLocal: s.NoLocal, RetainAsPublished: s.RetainAsPublished, RetainHandling: s.RetainHandling, SubID: s.SubID, Share: group}
+}
+
+// LocalSubscriptions implements session.ClusterRouter: this node's subscriptions of id, from
+// the subscriber table.
+func (r *Registry) LocalSubscriptions(id queue.SubscriberID) ([]session.Subscription, error) {
+	key := metadata.SubscriberKey{Mountpoint: id.Mountpoint, ClientID: id.ClientID}.Encode()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	v, ok, err := r.meta.Get(ctx, metadata.Subscribers, key)
+	if err != nil || !ok {
+		return nil, err
+	}
+	rec, err := metadata.DecodeSubscriberRecord(v)
+	if err != nil {
+		return nil, err
+	}
+	var out []session.Subscription
+	for _, ns := range rec {
+		if ns.Node != r.opts.Node {
+			continue
+		}
+		for _, s := range ns.Subs {
+			out = append(out, session.Subscription{Filter: s.Filter, QoS: s.QoS, NoLocal: s.NoLocal, RetainAsPublished: s.RetainAsPublished,
+				RetainHandling: s.RetainHandling, SubID: s.SubID})
+		}
+	}
+	return out, nil
+}
+
+// Claim implements session.ClusterRouter: id's session now lives on this node with subs (those
+// it brought from the node it left, added to any it has here); every other node's entry in
+// its record goes, so routing follows the session.
+func (r *Registry) Claim(id queue.SubscriberID, subs []session.Subscription) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	key := metadata.SubscriberKey{Mountpoint: id.Mountpoint, ClientID: id.ClientID}.Encode()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	mine := metadata.NodeSubscriptions{Node: r.opts.Node}
+	if v, ok, err := r.meta.Get(ctx, metadata.Subscribers, key); err != nil {
+		return fmt.Errorf("registry: read subscriber %q: %w", id.ClientID, err)
+	} else if ok {
+		rec, err := metadata.DecodeSubscriberRecord(v)
+		if err != nil {
+			return fmt.Errorf("registry: subscriber %q: %w", id.ClientID, err)
+		}
+		for _, ns := range rec {
+			if ns.Node == r.opts.Node {
+				mine = ns
+			}
+		}
+	}
+	for _, s := range subs {
+		ms := toRecordSub(s)
+		found := false
+		for j := range mine.Subs {
+			if mine.Subs[j].Filter == s.Filter {
+				found = true
+			}
+		}
+		if !found {
+			mine.Subs = append(mine.Subs, ms)
+		}
+	}
+	rec := metadata.SubscriberRecord{mine}
+	val, err := metadata.EncodeSubscriberRecord(rec)
+	if err != nil {
+		return err
+	}
+	if err := r.meta.Put(ctx, metadata.Subscribers, key, val); err != nil {
+		return fmt.Errorf("registry: write subscriber %q: %w", id.ClientID, err)
+	}
+	r.applyLocked(id, rec)
+	return nil
 }

@@ -45,6 +45,9 @@ type Conn struct {
 	serverKeepAlive uint16
 	assignedID      bool
 	authMethod      string
+	// stamp is when the CONNECT was accepted (unix ns): of two connects of one client id on two
+	// nodes, the later one wins.
+	stamp int64
 
 	aliasesIn  map[uint16]string
 	aliasesOut map[string]uint16

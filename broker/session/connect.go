@@ -90,6 +90,14 @@ func (c *Conn) handshake(ctx context.Context) bool {
 		c.refuse(packet.ReasonOf(err), err.Error())
 		return false
 	}
+	c.stamp = time.Now().UnixNano()
+	if cs := c.env.cluster; cs != nil {
+		id := queue.SubscriberID{Mountpoint: c.client.Mountpoint, ClientID: c.client.ClientID}
+		if rc, why := cs.takeover(c, id, cp.CleanStart, c.queuePolicy(mods), c.expiryFor(c.sessionExpiry, cp.CleanStart)); rc != packet.Success {
+			c.refuse(rc, why)
+			return false
+		}
+	}
 	present := c.attach(cp, mods)
 	// MQTT 3.1 has no Session Present flag: the first CONNACK byte is reserved, and the codec
 	// refuses to set it, so reporting a resumed 3.1 session would lose the CONNACK (MQTT 3.1
@@ -411,15 +419,7 @@ func (c *Conn) expiryFor(requested uint32, cleanStart bool) time.Duration {
 // reports whether a session was present [MQTT-3.2.2-2].
 func (c *Conn) attach(cp *packet.Connect, mods *hooks.RegisterResult) bool {
 	id := queue.SubscriberID{Mountpoint: c.client.Mountpoint, ClientID: c.client.ClientID}
-	policy := c.opts.Queue
-	if mods != nil {
-		if mods.MaxOfflineMsgs != nil {
-			policy.MaxOffline = *mods.MaxOfflineMsgs
-		}
-		if mods.MaxOnlineMsgs != nil {
-			policy.MaxOnline = *mods.MaxOnlineMsgs
-		}
-	}
+	policy := c.queuePolicy(mods)
 	expiry := c.expiryFor(c.sessionExpiry, cp.CleanStart)
 	for {
 		s, existed := c.env.Sessions.getOrCreate(id, func() *State {
@@ -465,6 +465,20 @@ func (c *Conn) attach(cp *packet.Connect, mods *hooks.RegisterResult) bool {
 		s.Queue.SetOnline(true)
 		return existed
 	}
+}
+
+// queuePolicy is the queue bounds of this client: the listener's, changed by auth_on_register.
+func (c *Conn) queuePolicy(mods *hooks.RegisterResult) queue.Policy {
+	policy := c.opts.Queue
+	if mods != nil {
+		if mods.MaxOfflineMsgs != nil {
+			policy.MaxOffline = *mods.MaxOfflineMsgs
+		}
+		if mods.MaxOnlineMsgs != nil {
+			policy.MaxOnline = *mods.MaxOnlineMsgs
+		}
+	}
+	return policy
 }
 
 // takenOver is called on the old connection when a new one claims its session.

@@ -72,4 +72,6 @@ type Env struct {
 	Now func() time.Time
 	// Persist, when set, keeps persistent sessions across restarts.
 	Persist Persister
+
+	cluster *clusterSessions // set by EnableCluster
 }

@@ -73,16 +73,17 @@ func (c *Conn) handlePublish(ctx context.Context, p *packet.Publish) error {
 		n, err := c.env.Router.Publish(m)
 		if err != nil {
 			// The store refused the message for a persistent subscriber (disk full, I/O
-			// error): the publisher must keep it. MQTT 5 hears why; a 3.1.x client has no
-			// negative acknowledgement, so it is disconnected and resends with DUP later.
-			c.log.Error("message not stored for a persistent subscriber; refusing it", "topic", m.Topic, "error", err)
+			// error), or the cluster is partitioned and allow_publish_during_netsplit is off:
+			// the publisher must keep it. MQTT 5 hears why; a 3.1.x client has no negative
+			// acknowledgement, so it is disconnected and resends with DUP later.
+			c.log.Error("message not stored for a persistent subscriber or refused by the cluster; refusing it", "topic", m.Topic, "error", err)
 			if c.version != packet.V5 || p.QoS == 0 {
 				if c.version != packet.V5 {
 					return errClosedByServer
 				}
 				return nil
 			}
-			rc, reason = packet.UnspecifiedError, "message store unavailable"
+			rc, reason = packet.UnspecifiedError, err.Error()
 		} else if n == 0 && c.version == packet.V5 {
 			rc = packet.NoMatchingSubscribers
 		}

@@ -15,14 +15,8 @@ type clusterNode struct {
 	proc                           *node
 }
 
-// startCluster runs n nautilus processes on loopback, each with its own MQTT, peer-link and
-// gossip ports, the later ones seeded with the first.
-func startCluster(t *testing.T, n int) []*clusterNode {
-	t.Helper()
-	return startClusterWith(t, n, "")
-}
-
-// startClusterWith is startCluster with extra configuration lines for every node.
+// startClusterWith runs n nautilus processes on loopback, each with its own MQTT, peer-link and
+// gossip ports, the later ones seeded with the first, with conf added to every node's file.
 func startClusterWith(t *testing.T, n int, conf string) []*clusterNode {
 	t.Helper()
 	nodes := make([]*clusterNode, n)
@@ -88,7 +82,9 @@ func publishRetained(t *testing.T, addr, topic, payload string) {
 // (replicated metadata) written on one node are seen on every other, a cleared one disappears
 // everywhere, and a node that was stopped while others wrote catches up after its restart.
 func TestClusterReplicatesMetadata(t *testing.T) {
-	nodes := startCluster(t, 3)
+	// n2 is stopped below, a netsplit as the others see it: let them accept clients and
+	// publishes meanwhile (the defaults refuse them).
+	nodes := startClusterWith(t, 3, "allow_register_during_netsplit = on\nallow_publish_during_netsplit = on\nallow_subscribe_during_netsplit = on\n")
 	publishRetained(t, nodes[0].mqtt, "cluster/a", "from-n1")
 	publishRetained(t, nodes[2].mqtt, "cluster/b", "from-n3")
 	for _, n := range nodes {

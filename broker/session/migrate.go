@@ -1,0 +1,422 @@
+package session
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/nautilus-mq/nautilus/broker/cluster"
+	"github.com/nautilus-mq/nautilus/broker/message"
+	"github.com/nautilus-mq/nautilus/broker/packet"
+	"github.com/nautilus-mq/nautilus/broker/queue"
+)
+
+// Sessions across nodes (ChanSession). A client that connects to node B while its session lives
+// on node A takes it over: B asks every other live node to give the session up; A closes the
+// old connection (MQTT 5: DISCONNECT 0x8E), and answers with the session's subscriptions,
+// expiry and every unacknowledged and queued message, in order, in pages; B appends them to its
+// own queue, makes the subscriber table name B as the owner (Claim), and asks A for whatever
+// arrived meanwhile ("done"), after which A forgets the session without reporting its messages
+// as dropped. Two connects of one client id racing on two nodes are decided by their connect
+// time (then node name): the older one is refused, so exactly one session lives.
+
+// ClusterRouter is what takeover needs of the router besides Router.
+type ClusterRouter interface {
+	// LocalSubscriptions returns this node's subscriptions of id from the subscriber table.
+	LocalSubscriptions(id queue.SubscriberID) ([]Subscription, error)
+	// Claim makes this node the owner of id's record, adding subs.
+	Claim(id queue.SubscriberID, subs []Subscription) error
+}
+
+// ClusterOptions configure sessions across nodes.
+type ClusterOptions struct {
+	Transport cluster.Transport
+	// AllowRegister admits a client while a node is unreachable (allow_register_during_netsplit);
+	// off, such a CONNECT is refused with Server unavailable, since the client's session may
+	// live on the node this one cannot reach.
+	AllowRegister bool
+	// Unreachable lists peers seen failed and not back.
+	Unreachable func() []string
+	// DrainTime is how long the old node keeps a migrated queue for late messages (max_drain_time).
+	DrainTime time.Duration
+}
+
+const (
+	opTakeover byte = 1
+	opMore     byte = 2
+	opDone     byte = 3
+
+	statusNone    byte = 0
+	statusMoved   byte = 1
+	statusRefused byte = 2
+
+	pageBytes = 1 << 20
+)
+
+type migReq struct {
+	Op         byte
+	Mountpoint string
+	ClientID   string
+	Clean      bool
+	Stamp      int64
+	Token      uint64
+}
+
+type migItem struct {
+	Msg    message.Wire
+	QoS    byte
+	Retain bool
+	SubIDs []uint32
+	Dup    bool
+}
+
+type migResp struct {
+	Status byte
+	Expiry int64 // ns; negative never
+	Subs   []Subscription
+	Items  []migItem
+	More   bool
+	Token  uint64
+}
+
+// move is a session being handed to another node.
+type move struct {
+	s     *State
+	items []queue.Delivery
+	timer *time.Timer
+}
+
+// clusterSessions is the node's side of takeovers.
+type clusterSessions struct {
+	env  *Env
+	opts ClusterOptions
+
+	mu        sync.Mutex
+	attaching map[queue.SubscriberID]int64 // connects of this node asking peers, by stamp
+	moving    map[uint64]*move
+	nextToken uint64
+}
+
+// EnableCluster connects the node's sessions to its peers; call before serving clients.
+func (e *Env) EnableCluster(o ClusterOptions) {
+	if o.DrainTime <= 0 {
+		o.DrainTime = 500 * time.Millisecond
+	}
+	cs := &clusterSessions{env: e, opts: o, attaching: map[queue.SubscriberID]int64{}, moving: map[uint64]*move{}}
+	e.cluster = cs
+	o.Transport.Handle(cluster.ChanSession, cluster.HandlerFuncs{Request: cs.handle})
+}
+
+func marshal(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := msgpack.NewEncoder(&buf)
+	enc.UseArrayEncodedStructs(true)
+	err := enc.Encode(v)
+	return buf.Bytes(), err
+}
+
+// newer reports whether connect (a, an) wins over (b, bn): later stamp, then larger node name.
+func newer(a int64, an string, b int64, bn string) bool {
+	if a != b {
+		return a > b
+	}
+	return an > bn
+}
+
+func (cs *clusterSessions) handle(ctx context.Context, from string, b []byte) ([]byte, error) {
+	var req migReq
+	if err := msgpack.Unmarshal(b, &req); err != nil {
+		return nil, err
+	}
+	var resp migResp
+	switch req.Op {
+	case opTakeover:
+		resp = cs.giveUp(from, &req)
+	case opMore, opDone:
+		resp = cs.page(req.Token, req.Op == opDone)
+	default:
+		return nil, errors.New("unknown session operation")
+	}
+	return marshal(&resp)
+}
+
+// giveUp hands id's session to the node from, unless this node has a newer connect for it.
+func (cs *clusterSessions) giveUp(from string, req *migReq) migResp {
+	e := cs.env
+	id := queue.SubscriberID{Mountpoint: req.Mountpoint, ClientID: req.ClientID}
+	self := cs.opts.Transport.Self()
+	cs.mu.Lock()
+	st, ok := cs.attaching[id]
+	cs.mu.Unlock()
+	if ok && newer(st, self, req.Stamp, from) {
+		return migResp{Status: statusRefused}
+	}
+	s := e.Sessions.Get(id)
+	if s == nil {
+		return migResp{Status: statusNone}
+	}
+	s.mu.Lock()
+	conn := s.conn
+	s.mu.Unlock()
+	if conn != nil {
+		if newer(conn.stamp, self, req.Stamp, from) {
+			return migResp{Status: statusRefused}
+		}
+		conn.takenOver(req.Clean)
+		select {
+		case <-conn.Closed():
+		case <-time.After(5 * time.Second):
+			e.Log.Warn("connection taken over by another node did not close in time", "client_id", id.ClientID)
+		}
+	}
+	s = e.Sessions.Get(id)
+	if s == nil {
+		return migResp{Status: statusNone} // it ended with its connection (clean session)
+	}
+	if req.Clean {
+		// [MQTT-3.1.2-4] a clean start anywhere ends the session everywhere.
+		e.endSession(s, queue.DropSessionGone)
+		return migResp{Status: statusNone}
+	}
+	s.mu.Lock()
+	if s.expiryTimer != nil {
+		s.expiryTimer.Stop()
+		s.expiryTimer = nil
+	}
+	if s.willTimer != nil {
+		// The session goes on elsewhere: a delayed will is not sent [MQTT-3.1.3-9].
+		s.willTimer.Stop()
+		s.willTimer, s.pendingWill = nil, nil
+	}
+	expiry := s.expiry
+	var items []queue.Delivery
+	for _, pid := range s.outOrder {
+		if f := s.out[pid]; !f.rel {
+			d := f.d
+			d.Dup, d.Seq = true, 0
+			items = append(items, d)
+		}
+	}
+	s.out, s.outOrder = map[uint16]*inflight{}, nil
+	s.mu.Unlock()
+	items = drainQueue(s.Queue, items)
+	var subs []Subscription
+	if cr, ok := e.Router.(ClusterRouter); ok {
+		var err error
+		if subs, err = cr.LocalSubscriptions(id); err != nil {
+			e.Log.Warn("cannot read subscriptions of a session moving away", "client_id", id.ClientID, "error", err)
+		}
+	}
+	cs.mu.Lock()
+	cs.nextToken++
+	tok := cs.nextToken
+	mv := &move{s: s, items: items}
+	cs.moving[tok] = mv
+	// A taker that never finishes leaves the session here, offline, with what it had.
+	mv.timer = time.AfterFunc(time.Minute, func() { cs.abandon(tok) })
+	cs.mu.Unlock()
+	e.Log.Info("session moving to another node", "client_id", id.ClientID, "to", from, "messages", len(items))
+	resp := cs.page(tok, false)
+	resp.Status, resp.Expiry, resp.Subs, resp.Token = statusMoved, int64(expiry), subs, tok
+	return resp
+}
+
+func drainQueue(q *queue.Queue, items []queue.Delivery) []queue.Delivery {
+	for {
+		n := len(items)
+		items = q.Take(items, 1000, time.Now())
+		if len(items) == n {
+			return items
+		}
+	}
+}
+
+// page returns the next page of a move; done (the taker owns the session now) waits for late
+// messages, hands them over and forgets the session.
+func (cs *clusterSessions) page(tok uint64, done bool) migResp {
+	cs.mu.Lock()
+	mv := cs.moving[tok]
+	cs.mu.Unlock()
+	if mv == nil {
+		return migResp{Status: statusNone}
+	}
+	if done {
+		time.Sleep(cs.opts.DrainTime) // messages routed here before the table names the new owner
+		cs.mu.Lock()
+		delete(cs.moving, tok)
+		mv.timer.Stop()
+		cs.mu.Unlock()
+		e := cs.env
+		e.Sessions.remove(mv.s.ID, mv.s)
+		mv.items = drainQueue(mv.s.Queue, mv.items)
+		if e.Persist != nil && mv.s.Queue.Persistent() {
+			if err := e.Persist.DeleteSession(mv.s.ID); err != nil {
+				e.Log.Error("cannot delete the stored copy of a session that moved", "client_id", mv.s.ID.ClientID, "error", err)
+			}
+		}
+	}
+	var resp migResp
+	now := time.Now()
+	size := 0
+	n := 0
+	for ; n < len(mv.items) && (done || size < pageBytes); n++ {
+		d := mv.items[n]
+		resp.Items = append(resp.Items, migItem{Msg: message.ToWire(d.Msg, now), QoS: d.QoS, Retain: d.Retain, SubIDs: d.SubIDs, Dup: d.Dup})
+		size += d.Msg.Size()
+	}
+	mv.items = mv.items[n:]
+	resp.More = !done && len(mv.items) > 0
+	resp.Status = statusMoved
+	return resp
+}
+
+// abandon puts back a move whose taker went away: the session stays here, offline.
+func (cs *clusterSessions) abandon(tok uint64) {
+	cs.mu.Lock()
+	mv := cs.moving[tok]
+	delete(cs.moving, tok)
+	cs.mu.Unlock()
+	if mv != nil {
+		mv.s.Queue.PushFront(mv.items)
+		cs.env.Log.Warn("session takeover by another node did not finish; the session stays here", "client_id", mv.s.ID.ClientID)
+	}
+}
+
+// takeover runs before a connection attaches: it asks the other nodes to give up the client's
+// session and brings it here. It returns a reason code other than Success to refuse the CONNECT.
+func (cs *clusterSessions) takeover(c *Conn, id queue.SubscriberID, clean bool, policy queue.Policy, expiry time.Duration) (packet.ReasonCode, string) {
+	tr := cs.opts.Transport
+	self := tr.Self()
+	if !cs.opts.AllowRegister && cs.opts.Unreachable != nil && len(cs.opts.Unreachable()) > 0 {
+		return packet.ServerUnavailable, "cluster partitioned (allow_register_during_netsplit = off)"
+	}
+	cs.mu.Lock()
+	cs.attaching[id] = c.stamp
+	cs.mu.Unlock()
+	defer func() {
+		cs.mu.Lock()
+		if cs.attaching[id] == c.stamp {
+			delete(cs.attaching, id)
+		}
+		cs.mu.Unlock()
+	}()
+	req, _ := marshal(&migReq{Op: opTakeover, Mountpoint: id.Mountpoint, ClientID: id.ClientID, Clean: clean, Stamp: c.stamp})
+	type answer struct {
+		node string
+		resp migResp
+		err  error
+	}
+	var peers []string
+	for _, m := range tr.Members() {
+		if m != self {
+			peers = append(peers, m)
+		}
+	}
+	answers := make(chan answer, len(peers))
+	for _, p := range peers {
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			b, err := tr.Request(ctx, p, cluster.ChanSession, req)
+			var resp migResp
+			if err == nil {
+				err = msgpack.Unmarshal(b, &resp)
+			}
+			answers <- answer{p, resp, err}
+		}()
+	}
+	var moved []answer
+	refused := false
+	var unreachable error
+	for range peers {
+		a := <-answers
+		switch {
+		case a.err != nil:
+			unreachable = a.err
+			c.log.Warn("cannot ask a node about this client's session", "node", a.node, "error", a.err)
+		case a.resp.Status == statusRefused:
+			refused = true
+		case a.resp.Status == statusMoved:
+			moved = append(moved, a)
+		}
+	}
+	// Whatever moved comes here first, so nothing is lost whatever this connect's fate.
+	for _, a := range moved {
+		cs.receive(c, id, a.node, &a.resp, policy, expiry)
+	}
+	if unreachable != nil && !cs.opts.AllowRegister {
+		return packet.ServerUnavailable, "a cluster node did not answer (allow_register_during_netsplit = off)"
+	}
+	if refused {
+		return packet.ServerUnavailable, "a newer connection of this client id is being set up on another node"
+	}
+	return packet.Success, ""
+}
+
+// receive builds the local session from a move's pages.
+func (cs *clusterSessions) receive(c *Conn, id queue.SubscriberID, node string, first *migResp, policy queue.Policy, expiry time.Duration) {
+	e := cs.env
+	s, _ := e.Sessions.getOrCreate(id, func() *State { return newState(id, queue.New(policy, e.dropFunc(id))) })
+	s.mu.Lock()
+	if first.Expiry != 0 && s.expiry == 0 {
+		s.expiry = time.Duration(first.Expiry)
+	}
+	for _, sub := range first.Subs {
+		s.subs[sub.Filter] = sub
+	}
+	s.mu.Unlock()
+	if expiry != 0 && e.Persist != nil && !s.Queue.Persistent() {
+		s.Queue.SetBacking(e.Persist.Backing(id))
+	}
+	n := 0
+	add := func(items []migItem) {
+		now := time.Now()
+		for i := range items {
+			it := &items[i]
+			s.Queue.Offer(queue.Delivery{Msg: message.FromWire(&it.Msg, now), QoS: it.QoS, Retain: it.Retain, SubIDs: it.SubIDs, Dup: it.Dup})
+			n++
+		}
+	}
+	add(first.Items)
+	resp := first
+	for resp.More {
+		b, err := cs.request(node, opMore, first.Token)
+		if err != nil {
+			c.log.Error("session migration interrupted; messages left on the old node", "node", node, "error", err)
+			return
+		}
+		resp = b
+		add(resp.Items)
+	}
+	if cr, ok := e.Router.(ClusterRouter); ok {
+		if err := cr.Claim(id, first.Subs); err != nil {
+			c.log.Error("cannot take over the subscriptions of a session from another node", "node", node, "error", err)
+		}
+	}
+	last, err := cs.request(node, opDone, first.Token)
+	if err != nil {
+		c.log.Error("session migration: last page lost", "node", node, "error", err)
+		return
+	}
+	add(last.Items)
+	c.log.Info("session taken over from another node", "node", node, "messages", n)
+}
+
+func (cs *clusterSessions) request(node string, op byte, tok uint64) (*migResp, error) {
+	req, _ := marshal(&migReq{Op: op, Token: tok})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	b, err := cs.opts.Transport.Request(ctx, node, cluster.ChanSession, req)
+	if err != nil {
+		return nil, err
+	}
+	var resp migResp
+	if err := msgpack.Unmarshal(b, &resp); err != nil {
+		return nil, err
+	}
+	return &resp, nil
+}
