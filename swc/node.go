@@ -296,14 +296,14 @@ func (n *Node) Stats() NodeStats {
 // local history refuses unless AllowNonemptyJoin: merging two clusters'
 // histories is not what an operator adding a node means.
 func (n *Node) Join(seed string) error {
-	if n.mem == nil {
-		return fmt.Errorf("swc: join %q: no membership layer configured", seed)
-	}
 	n.mu.Lock()
 	history := n.core.HasHistory()
 	n.mu.Unlock()
 	if history && !n.cfg.AllowNonemptyJoin {
 		return fmt.Errorf("swc: join %q: %w", seed, ErrNonemptyJoin)
+	}
+	if n.mem == nil {
+		return fmt.Errorf("swc: join %q: no membership layer configured", seed)
 	}
 	return n.mem.Join(seed)
 }

@@ -2,6 +2,7 @@ package swc_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -196,4 +197,64 @@ func TestDriverClusterContract(t *testing.T) {
 	metadatatest.RunCluster(t, func(t *testing.T, cfg metadatatest.ClusterConfig) metadatatest.Cluster {
 		return newDriverCluster(t, cfg.Nodes)
 	}, metadatatest.WithSeeds(3))
+}
+
+// TestDriverWipedNodeRejoins: a node that lost its disk comes back under
+// the same name and a new replica id; it must not re-import keys deleted
+// while it was away, and collection must complete (its old id departs).
+func TestDriverWipedNodeRejoins(t *testing.T) {
+	c := newDriverCluster(t, 3)
+	fp := metadata.FullPrefix{Prefix: "vmq", Sub: "subscriber"}
+	for i := range 20 {
+		if err := c.Store(fmt.Sprintf("n%d", i%3+1)).Put(bg, fp, fmt.Appendf(nil, "k%02d", i), []byte("v")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	count := func(n string) int {
+		k := 0
+		if err := c.Store(n).Fold(bg, fp, func(_, _ []byte) error { k++; return nil }); err != nil {
+			return -1
+		}
+		return k
+	}
+	if !c.Settle(func() bool { return count("n3") == 20 }) {
+		t.Fatal("no replication")
+	}
+	c.Partition([]string{"n3"})
+	for i := range 10 {
+		if err := c.Store("n1").Delete(bg, fp, fmt.Appendf(nil, "k%02d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.Wipe("n3"); err != nil {
+		t.Fatal(err)
+	}
+	c.Heal()
+	ok := c.Settle(func() bool {
+		for _, n := range c.Nodes() {
+			st := c.node(n).Stats()
+			if count(n) != 10 || st.Tombstones != 0 || st.DKM != 10 {
+				return false
+			}
+		}
+		return true
+	})
+	if !ok {
+		for _, n := range c.Nodes() {
+			t.Logf("%s: %d keys, %+v", n, count(n), c.node(n).Stats())
+		}
+		t.Fatal("wiped node did not rejoin cleanly")
+	}
+}
+
+// TestDriverPreventNonemptyJoin: a node with data refuses to join.
+func TestDriverPreventNonemptyJoin(t *testing.T) {
+	c := newDriverCluster(t, 1)
+	n := c.node("n1")
+	if err := n.Put(bg, metadata.FullPrefix{Prefix: "a", Sub: "b"}, []byte("k"), []byte("v")); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Join("seed"); !errors.Is(err, swc.ErrNonemptyJoin) {
+		t.Fatalf("Join of a node with data = %v; want ErrNonemptyJoin", err)
+	}
 }
