@@ -24,6 +24,7 @@ type Config struct {
 	SysTree  SysTreeConfig  `group:"$SYS tree"`
 	Overload OverloadConfig `group:"Overload protection"`
 	Plumtree PlumtreeConfig `group:"Plumtree metadata replication"`
+	SWC      SWCConfig      `group:"SWC metadata replication (-tags swc)"`
 
 	// Listeners are resolved from listener.<type>.<name> keys, sorted by type then name, each
 	// with its options already resolved through the cascade.
@@ -135,4 +136,19 @@ type PlumtreeConfig struct {
 	OutstandingLimit   int           `key:"plumtree.outstanding_limit" default:"250000" min:"1" doc:"announcements queued per lazy peer; beyond it anti-entropy repairs the peer later"`
 	DropIHaveThreshold int           `key:"plumtree.drop_i_have_threshold" default:"1000000" min:"1" doc:"inbound backlog above which incoming i-have messages are dropped (they are re-sent)"`
 	RepairBatch        int           `key:"plumtree.repair_batch" default:"100" min:"1" doc:"objects or keys one anti-entropy repair message carries"`
+}
+
+// SWCConfig tunes the Server Wide Clocks backend (`go build -tags swc`), with VerneMQ's key
+// names; docs/replication.md explains each.
+type SWCConfig struct {
+	Groups              int           `key:"swc_groups" default:"10" min:"1" max:"100" doc:"independent replica groups the keyspace is split into by key hash; all nodes must agree"`
+	SyncInterval        time.Duration `key:"vmq_swc.sync_interval" default:"5s" min:"10ms" doc:"how often each group pulls anti-entropy from a random peer"`
+	SyncTimeout         time.Duration `key:"vmq_swc.sync_timeout" default:"60s" min:"1s" doc:"an anti-entropy exchange that has not finished by then is abandoned"`
+	CallTimeout         time.Duration `key:"vmq_swc.fast_call_timeout" default:"5s" min:"10ms" doc:"the wait for each anti-entropy reply"`
+	ExchangeBatchSize   int           `key:"vmq_swc.exchange_batch_size" default:"100" min:"1" doc:"objects one anti-entropy reply carries"`
+	BatchSize           int           `key:"vmq_swc.batch_size" default:"1000" min:"1" doc:"queued writes applied in one atomic batch and broadcast together"`
+	GCInterval          time.Duration `key:"vmq_swc.gc_interval" default:"15s" min:"10ms" doc:"how often each group collects deletes every member has seen"`
+	PeriodicGC          bool          `key:"vmq_swc.periodic_gc" default:"on" doc:"collect deletes periodically; off leaves tombstones until turned on"`
+	EnableBroadcast     bool          `key:"vmq_swc.enable_broadcast" default:"on" doc:"send each write batch to peers at once; off leaves replication to anti-entropy"`
+	PreventNonemptyJoin bool          `key:"vmq_swc.prevent_nonempty_join" default:"on" doc:"refuse to join a cluster while this node holds data (protects against merging unrelated histories)"`
 }
