@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/nautilus-mq/nautilus/broker/metadata"
+	"github.com/nautilus-mq/nautilus/plumtree"
 )
 
 // TestTombstonesAreForever measures what VerneMQ users meet with Plumtree: a client id that
@@ -36,7 +37,7 @@ func TestTombstonesAreForever(t *testing.T) {
 		total += n
 		ok := c.Settle(func() bool {
 			for _, name := range c.Nodes() {
-				if c.nodes[name].meta.Stats().Tombstones != total {
+				if c.Node(name).(*plumtree.Node).Stats().Tombstones != total {
 					return false
 				}
 			}
@@ -44,7 +45,7 @@ func TestTombstonesAreForever(t *testing.T) {
 		})
 		if !ok {
 			for _, name := range c.Nodes() {
-				t.Logf("%s: %+v", name, c.nodes[name].meta.Stats().Stats)
+				t.Logf("%s: %+v", name, c.Node(name).(*plumtree.Node).Stats().Stats)
 			}
 			t.Fatalf("tombstones did not reach %d on every node", total)
 		}
@@ -55,7 +56,7 @@ func TestTombstonesAreForever(t *testing.T) {
 		}
 		var bytes int64
 		for _, name := range c.Nodes() {
-			bytes += dirSize(t, c.dirs[name])
+			bytes += dirSize(t, c.Dir(name))
 		}
 		t.Logf("after %d keys created and deleted: %d tombstones per node, %d bytes on disk over 3 nodes", total, total, bytes)
 		if bytes <= prevBytes {
