@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -34,6 +35,7 @@ type SocketCluster struct {
 	dirs      map[string]string
 	keyspaces []store.Keyspace
 	open      OpenBackend
+	started   map[string]bool
 	// addrs keeps each node's link and gossip addresses across restarts, as a node's config
 	// does: a node coming back on new addresses would be a name conflict to serf.
 	addrs map[string][2]string
@@ -94,7 +96,7 @@ func socketLog() *slog.Logger {
 // NewSocketCluster starts n nodes of a backend; keyspaces are the backend's store keyspaces.
 // The nodes stop when the test ends.
 func NewSocketCluster(t *testing.T, n int, keyspaces []store.Keyspace, open OpenBackend) *SocketCluster {
-	c := &SocketCluster{t: t, keyspaces: keyspaces, open: open, dirs: map[string]string{}, addrs: map[string][2]string{}, cut: map[[2]string]bool{}, nodes: map[string]*socketNode{}}
+	c := &SocketCluster{t: t, keyspaces: keyspaces, open: open, started: map[string]bool{}, dirs: map[string]string{}, addrs: map[string][2]string{}, cut: map[[2]string]bool{}, nodes: map[string]*socketNode{}}
 	for i := range n {
 		name := fmt.Sprintf("n%d", i+1)
 		c.order = append(c.order, name)
@@ -109,15 +111,8 @@ func NewSocketCluster(t *testing.T, n int, keyspaces []store.Keyspace, open Open
 }
 
 func (c *SocketCluster) start(name string) error {
-	c.mu.Lock()
-	addrs := c.addrs[name]
-	c.mu.Unlock()
-	cl, err := cluster.New(cluster.Options{Name: name, LinkAddr: addrs[0], GossipAddr: addrs[1], Serf: fastSerf(),
-		Logger: socketLog(), BackoffMin: 20 * time.Millisecond, BackoffMax: 200 * time.Millisecond})
+	cl, err := c.startTransport(name)
 	if err != nil {
-		return err
-	}
-	if err := cl.Start(context.Background()); err != nil {
 		return err
 	}
 	c.mu.Lock()
@@ -334,4 +329,35 @@ func (h cutHandler) HandleRequest(ctx context.Context, from string, req []byte) 
 		return nil, ctx.Err()
 	}
 	return h.h.HandleRequest(ctx, from, req)
+}
+
+// startTransport starts name's cluster node on its addresses. Free ports are picked before
+// they are bound, so another process may take one in between: a node's first start then moves
+// to new addresses; a restart must keep its own, as a configured node would.
+func (c *SocketCluster) startTransport(name string) (*cluster.Node, error) {
+	for attempt := 0; ; attempt++ {
+		c.mu.Lock()
+		addrs := c.addrs[name]
+		_, started := c.started[name]
+		c.mu.Unlock()
+		cl, err := cluster.New(cluster.Options{Name: name, LinkAddr: addrs[0], GossipAddr: addrs[1], Serf: fastSerf(),
+			Logger: socketLog(), BackoffMin: 20 * time.Millisecond, BackoffMax: 200 * time.Millisecond})
+		if err != nil {
+			return nil, err
+		}
+		err = cl.Start(context.Background())
+		if err == nil {
+			c.mu.Lock()
+			c.started[name] = true
+			c.mu.Unlock()
+			return cl, nil
+		}
+		cl.Close()
+		if started || attempt == 5 || !strings.Contains(err.Error(), "address already in use") {
+			return nil, err
+		}
+		c.mu.Lock()
+		c.addrs[name] = [2]string{freeAddr(c.t), freeAddr(c.t)}
+		c.mu.Unlock()
+	}
 }
