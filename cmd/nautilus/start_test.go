@@ -35,7 +35,13 @@ func binary(t *testing.T) string {
 			return
 		}
 		binPath = filepath.Join(dir, "nautilus")
-		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
+		// The binary links the backend this test binary was built with, so that
+		// `go test -tags swc` runs the process-level tests against SWC.
+		args := []string{"build", "-o", binPath}
+		if metadataBackend == "swc" {
+			args = append(args, "-tags", "swc")
+		}
+		out, err := exec.Command("go", append(args, ".")...).CombinedOutput()
 		if err != nil {
 			binErr = fmt.Errorf("go build: %v\n%s", err, out)
 		}
@@ -154,7 +160,7 @@ platform_data_dir = %s
 	}
 	logsMu.Lock()
 	defer logsMu.Unlock()
-	for _, want := range []string{"nautilus started", "anonymous access is ON", "stopped"} {
+	for _, want := range []string{"nautilus started", "metadata=" + metadataBackend, "anonymous access is ON", "stopped"} {
 		if !strings.Contains(logs.String(), want) {
 			t.Errorf("log lacks %q:\n%s", want, logs.String())
 		}
