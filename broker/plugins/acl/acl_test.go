@@ -73,8 +73,9 @@ func TestParseVerneMQSuite(t *testing.T) {
 
 // TestVerneMQSuiteChecks runs the checks of VerneMQ's simple_acl_list test case.
 func TestVerneMQSuiteChecks(t *testing.T) {
-	p := &Plugin{}
-	p.rules.Store(parse(t, simpleACL))
+	p := New(t.TempDir()+"/none.acl", nil)
+	r := parse(t, simpleACL)
+	p.file.Set(&r)
 	ctx := context.Background()
 	client := func(user string) hooks.Client {
 		return hooks.Client{Mountpoint: "", ClientID: "my-client-id", Username: user}
@@ -252,8 +253,9 @@ func TestSubstitutionCannotWiden(t *testing.T) {
 }
 
 func TestSubscribeVerdicts(t *testing.T) {
-	p := &Plugin{}
-	p.rules.Store(parse(t, "topic read a/#\n"))
+	p := New(t.TempDir()+"/none.acl", nil)
+	r := parse(t, "topic read a/#\n")
+	p.file.Set(&r)
 	ctx := context.Background()
 	c := hooks.Client{ClientID: "c"}
 	res := p.AuthOnSubscribe(ctx, &hooks.Subscribe{Client: c, Topics: []hooks.Topic{{Filter: "a/b", QoS: 1}, {Filter: "$share/g/a/+", QoS: 2}}})

@@ -15,10 +15,7 @@ package acl
 import (
 	"context"
 	"errors"
-	"io/fs"
 	"log/slog"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/nautilus-mq/nautilus/broker/hooks"
@@ -31,14 +28,8 @@ const Refused = 0x80
 
 // Plugin answers auth_on_publish and auth_on_subscribe from an ACL file.
 type Plugin struct {
-	path string
+	file *filewatch.File[*Rules]
 	log  *slog.Logger
-
-	rules atomic.Pointer[Rules]
-
-	mu      sync.Mutex // serialises reloads and guards the fields below
-	stamp   filewatch.Stamp
-	lastErr string
 }
 
 // New loads the ACL file at path. A missing or unreadable file is not an error: the plugin
@@ -47,69 +38,32 @@ func New(path string, log *slog.Logger) *Plugin {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	p := &Plugin{path: path, log: log.With("plugin", "vmq_acl", "file", path)}
-	p.rules.Store(&Rules{Users: map[string][]Rule{}})
-	p.Reload()
-	return p
+	log = log.With("plugin", "vmq_acl", "file", path)
+	return &Plugin{log: log, file: filewatch.Open(path, log, filewatch.Spec[*Rules]{
+		What:     "ACL file",
+		Kind:     "ACL",
+		Item:     "rules",
+		Line:     lineOf,
+		Load:     Load,
+		Empty:    &Rules{Users: map[string][]Rule{}},
+		NotFound: "vmq_acl grants no publish or subscribe until it is created",
+		Describe: func(r *Rules) []any { return []any{"rules", r.Count()} },
+	})}
 }
 
 // Path is the ACL file the plugin reads.
-func (p *Plugin) Path() string { return p.path }
+func (p *Plugin) Path() string { return p.file.Path() }
 
 // Rules is the rule set in force.
-func (p *Plugin) Rules() *Rules { return p.rules.Load() }
+func (p *Plugin) Rules() *Rules { return *p.file.Current() }
 
 // Reload re-reads the ACL file now. On failure the previous rules stay in force and the error
 // is logged (once per distinct error) and returned.
-func (p *Plugin) Reload() error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.reload(true)
-}
-
-func (p *Plugin) reload(force bool) error {
-	st, err := filewatch.StampOf(p.path)
-	if err == nil && !force && st == p.stamp {
-		return nil
-	}
-	var r *Rules
-	var bad []error
-	if err == nil {
-		r, bad, err = Load(p.path)
-	}
-	if err != nil {
-		if msg := err.Error(); msg != p.lastErr {
-			p.lastErr = msg
-			switch {
-			case errors.Is(err, fs.ErrNotExist) && p.stamp == (filewatch.Stamp{}):
-				p.log.Warn("ACL file not found: vmq_acl grants no publish or subscribe until it is created")
-			default:
-				p.log.Error("cannot read ACL file; keeping the last rules read", "rules", p.Rules().Count(), "error", err)
-			}
-		}
-		return err
-	}
-	for _, e := range bad {
-		var le *LineError
-		if errors.As(e, &le) {
-			p.log.Warn("malformed ACL line skipped", "line", le.Line, "error", le.Err)
-		}
-	}
-	p.rules.Store(r)
-	p.stamp, p.lastErr = st, ""
-	p.log.Info("ACL file loaded", "rules", r.Count(), "skipped_lines", len(bad))
-	return nil
-}
+func (p *Plugin) Reload() error { return p.file.Reload() }
 
 // Start re-reads the file every interval when it has changed, until ctx ends. An interval of
 // zero or less disables reloading.
-func (p *Plugin) Start(ctx context.Context, interval time.Duration) {
-	go filewatch.Every(ctx, interval, func() {
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		p.reload(false)
-	})
-}
+func (p *Plugin) Start(ctx context.Context, interval time.Duration) { p.file.Start(ctx, interval) }
 
 func clientOf(c hooks.Client) Client {
 	return Client{Mountpoint: c.Mountpoint, ClientID: c.ClientID, Username: c.Username}
@@ -161,3 +115,12 @@ var (
 	_ hooks.AuthOnPublish   = (*Plugin)(nil)
 	_ hooks.AuthOnSubscribe = (*Plugin)(nil)
 )
+
+// lineOf takes the line number and cause out of a skipped line's error.
+func lineOf(err error) (int, error, bool) {
+	var le *LineError
+	if errors.As(err, &le) {
+		return le.Line, le.Err, true
+	}
+	return 0, nil, false
+}

@@ -6,10 +6,7 @@ package passwd
 import (
 	"context"
 	"errors"
-	"io/fs"
 	"log/slog"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/nautilus-mq/nautilus/broker/hooks"
@@ -25,14 +22,8 @@ import (
 //
 // The table is replaced whole on each successful read, so checks never wait for a reload.
 type Plugin struct {
-	path string
+	file *filewatch.File[Table]
 	log  *slog.Logger
-
-	users atomic.Pointer[Table]
-
-	mu      sync.Mutex // serialises reloads and guards the fields below
-	stamp   filewatch.Stamp
-	lastErr string
 }
 
 // dummy is checked against unknown users so that answering for them costs as much as for
@@ -45,76 +36,39 @@ func New(path string, log *slog.Logger) *Plugin {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	p := &Plugin{path: path, log: log.With("plugin", "vmq_passwd", "file", path)}
-	p.users.Store(&Table{})
-	p.Reload()
-	return p
+	log = log.With("plugin", "vmq_passwd", "file", path)
+	return &Plugin{log: log, file: filewatch.Open(path, log, filewatch.Spec[Table]{
+		What:     "password file",
+		Kind:     "password",
+		Item:     "users",
+		Line:     lineOf,
+		Load:     Load,
+		Empty:    Table{},
+		NotFound: "no user can log in through vmq_passwd until it is created (see nautilus passwd)",
+		Describe: func(t Table) []any { return []any{"users", len(t)} },
+	})}
 }
 
 // Path is the password file the plugin reads.
-func (p *Plugin) Path() string { return p.path }
+func (p *Plugin) Path() string { return p.file.Path() }
 
 // Users is the number of users in the current table.
-func (p *Plugin) Users() int { return len(*p.users.Load()) }
+func (p *Plugin) Users() int { return len(*p.file.Current()) }
 
 // Reload re-reads the password file now. On failure the previous table stays in force and
 // the error is logged (once per distinct error) and returned.
-func (p *Plugin) Reload() error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.reload(true)
-}
-
-func (p *Plugin) reload(force bool) error {
-	st, err := filewatch.StampOf(p.path)
-	if err == nil && !force && st == p.stamp {
-		return nil
-	}
-	var t Table
-	var bad []error
-	if err == nil {
-		t, bad, err = Load(p.path)
-	}
-	if err != nil {
-		if msg := err.Error(); msg != p.lastErr {
-			p.lastErr = msg
-			switch {
-			case errors.Is(err, fs.ErrNotExist) && p.stamp == (filewatch.Stamp{}):
-				p.log.Warn("password file not found: no user can log in through vmq_passwd until it is created (see nautilus passwd)")
-			default:
-				p.log.Error("cannot read password file; keeping the last users read", "users", p.Users(), "error", err)
-			}
-		}
-		return err
-	}
-	for _, e := range bad {
-		var le *LineError
-		if errors.As(e, &le) {
-			p.log.Warn("malformed password line skipped", "line", le.Line, "error", le.Err)
-		}
-	}
-	p.users.Store(&t)
-	p.stamp, p.lastErr = st, ""
-	p.log.Info("password file loaded", "users", len(t), "skipped_lines", len(bad))
-	return nil
-}
+func (p *Plugin) Reload() error { return p.file.Reload() }
 
 // Start re-reads the file every interval when it has changed, until ctx ends. An interval of
 // zero or less disables reloading.
-func (p *Plugin) Start(ctx context.Context, interval time.Duration) {
-	go filewatch.Every(ctx, interval, func() {
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		p.reload(false)
-	})
-}
+func (p *Plugin) Start(ctx context.Context, interval time.Duration) { p.file.Start(ctx, interval) }
 
 // AuthOnRegister implements hooks.AuthOnRegister.
 func (p *Plugin) AuthOnRegister(_ context.Context, r *hooks.Register) hooks.RegisterResult {
 	if r.Username == "" || r.Password == nil {
 		return hooks.RegisterResult{Verdict: hooks.Next}
 	}
-	h, ok := (*p.users.Load())[r.Username]
+	h, ok := (*p.file.Current())[r.Username]
 	if !ok {
 		dummy.Verify(r.Password)
 		return hooks.RegisterResult{Verdict: hooks.Next}
@@ -126,3 +80,12 @@ func (p *Plugin) AuthOnRegister(_ context.Context, r *hooks.Register) hooks.Regi
 }
 
 var _ hooks.AuthOnRegister = (*Plugin)(nil)
+
+// lineOf takes the line number and cause out of a skipped line's error.
+func lineOf(err error) (int, error, bool) {
+	var le *LineError
+	if errors.As(err, &le) {
+		return le.Line, le.Err, true
+	}
+	return 0, nil, false
+}
