@@ -154,8 +154,11 @@ func TestMQTT5SessionExpiryKeepsSession(t *testing.T) {
 	waitSockets(t, n, 0)
 
 	pub := brokertest.ConnectPaho5(t, n.Addr, "keep-pub", nil)
-	pub.Pub(t, &paho.Publish{Topic: "keep/1", QoS: 1, Payload: []byte("while away")})
+	// QoS 0 first: it has no acknowledgement, and the PUBACK of the QoS 1 message after it
+	// proves the broker handled it (one connection's packets are handled in order) before the
+	// subscriber comes back.
 	pub.Pub(t, &paho.Publish{Topic: "keep/0", QoS: 0, Payload: []byte("qos0 while away")})
+	pub.Pub(t, &paho.Publish{Topic: "keep/1", QoS: 1, Payload: []byte("while away")})
 
 	back := brokertest.ConnectPaho5(t, n.Addr, "keeper", resume(2))
 	if !back.Connack.SessionPresent {
