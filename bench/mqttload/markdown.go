@@ -12,6 +12,10 @@ import (
 const (
 	NotesBegin = "<!-- notes:begin (kept by make bench) -->"
 	NotesEnd   = "<!-- notes:end -->"
+	// ReplicationBegin and ReplicationEnd delimit the section `nautilus-bench replication
+	// --doc` writes; WriteMarkdown keeps it, before the notes.
+	ReplicationBegin = "<!-- replication:begin (written by nautilus-bench replication) -->"
+	ReplicationEnd   = "<!-- replication:end -->"
 )
 
 // WriteMarkdown rewrites path with the comparison's tables, keeping the notes section of the
@@ -22,6 +26,11 @@ func (c *Comparison) WriteMarkdown(path, imgRel string, plots []string, command 
 		if i := bytes.Index(old, []byte(NotesBegin)); i >= 0 {
 			if j := bytes.Index(old[i:], []byte(NotesEnd)); j >= 0 {
 				notes = string(old[i : i+j+len(NotesEnd)])
+			}
+		}
+		if i := bytes.Index(old, []byte(ReplicationBegin)); i >= 0 {
+			if j := bytes.Index(old[i:], []byte(ReplicationEnd)); j >= 0 {
+				notes = string(old[i:i+j+len(ReplicationEnd)]) + "\n\n" + notes
 			}
 		}
 	}

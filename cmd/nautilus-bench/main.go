@@ -1,10 +1,9 @@
 // Command nautilus-bench is the Nautilus benchmark suite: MQTT load against any broker
-// (`mqtt`), a side-by-side comparison of Nautilus and Mosquitto (`compare`), and, once the
-// backends exist, the replication comparison (`replication`). See docs/benchmarks.md.
+// (`mqtt`), a side-by-side comparison of Nautilus and Mosquitto (`compare`), and the
+// comparison of the Plumtree and SWC replication backends (`replication`). See docs/benchmarks.md.
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -19,6 +18,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/nautilus-mq/nautilus/bench/mqttload"
+	"github.com/nautilus-mq/nautilus/bench/replication"
 	"github.com/nautilus-mq/nautilus/broker/packet"
 )
 
@@ -267,21 +267,114 @@ func ensureNautilus(c *cli.Context, path string) error {
 	return nil
 }
 
-// errNotAvailable is the replication half's seam: the Plumtree and SWC backends are still
-// being built, so the command exists, says so, and fails rather than pretending.
-var errNotAvailable = errors.New("replication benchmarks are not available yet: they need the plumtree and swc backends (see docs/benchmarks.md)")
-
 func replicationCommand() *cli.Command {
 	return &cli.Command{
-		Name:      "replication",
-		Usage:     "compare the Plumtree and SWC metadata backends (not available yet)",
-		ArgsUsage: "[scenario]",
-		Action: func(c *cli.Context) error {
-			// A plain error (exit status 1 from main), not cli.Exit: that would call os.Exit
-			// inside App.Run and end a test process too.
-			return errNotAvailable
+		Name:  "replication",
+		Usage: "compare the Plumtree and SWC metadata backends (simulator and real nodes)",
+		Description: "Runs both backends on identical, seeded work: in the deterministic simulator (burst, partition,\n" +
+			"steady, join, churn) and as real nodes over loopback with RocksDB (real). Prints one table per\n" +
+			"scenario with both backends and the SWC / Plumtree ratio. See docs/benchmarks.md.",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "scenarios", Usage: "comma-separated subset of " + strings.Join(replication.AllScenarios, ",") + " (default: all)"},
+			&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "simulator seed"},
+			&cli.IntFlag{Name: "nodes", Value: 5, Usage: "simulated nodes"},
+			&cli.IntFlag{Name: "burst-keys", Value: 1000, Usage: "keys of the simulated write burst (and partition preload)"},
+			&cli.StringFlag{Name: "join-keys", Value: "1000,3000,10000", Usage: "cluster sizes an empty node joins (steady, join), e.g. 10k,100k,1M"},
+			&cli.IntFlag{Name: "churn-keys", Value: 10000, Usage: "client ids created and deleted (churn)"},
+			&cli.IntFlag{Name: "churn-rate", Value: 1000, Usage: "client ids connecting per virtual second (churn)"},
+			&cli.DurationFlag{Name: "steady", Value: 30 * time.Second, Usage: "virtual time of steady-state anti-entropy measured"},
+			&cli.BoolFlag{Name: "large", Usage: "the issue's large sizes: join 10k,100k,1M keys and churn 100k client ids (long)"},
+			&cli.IntFlag{Name: "real-nodes", Value: 3, Usage: "real nodes"},
+			&cli.StringFlag{Name: "real-keys", Value: "2000,5000,10000", Usage: "sizes of the real write bursts (all keys are then deleted)"},
+			&cli.DurationFlag{Name: "ae-period", Value: 500 * time.Millisecond, Usage: "anti-entropy period of both backends in real runs"},
+			&cli.StringFlag{Name: "json", Usage: "append every result as a JSON line to `FILE`"},
+			&cli.StringFlag{Name: "plot", Usage: "write PNG plots into `DIR`"},
+			&cli.StringFlag{Name: "doc", Usage: "rewrite the replication section of this markdown `FILE` (docs/benchmarks.md)"},
 		},
+		Action: runReplication,
 	}
+}
+
+func runReplication(c *cli.Context) error {
+	if c.Args().Len() > 0 {
+		return fmt.Errorf("replication takes flags only (got %q); pick scenarios with --scenarios", c.Args().Slice())
+	}
+	scen, err := replication.ParseScenarios(c.String("scenarios"))
+	if err != nil {
+		return err
+	}
+	join, err := replication.ParseSizes(c.String("join-keys"))
+	if err != nil {
+		return fmt.Errorf("--join-keys: %w", err)
+	}
+	realKeys, err := replication.ParseSizes(c.String("real-keys"))
+	if err != nil {
+		return fmt.Errorf("--real-keys: %w", err)
+	}
+	churn := c.Int("churn-keys")
+	if c.Bool("large") {
+		join = []int{10_000, 100_000, 1_000_000}
+		churn = 100_000
+	}
+	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	prog := newProgress(c.App.ErrWriter)
+	rep, runErr := replication.Run(ctx, replication.Options{
+		Scenarios: scen,
+		Sim: replication.SimOptions{Seed: c.Uint64("seed"), Nodes: c.Int("nodes"), BurstKeys: c.Int("burst-keys"), JoinKeys: join,
+			ChurnKeys: churn, ChurnRate: c.Int("churn-rate"), SteadyTime: c.Duration("steady")},
+		Real:     replication.RealOptions{Nodes: c.Int("real-nodes"), BurstKeys: realKeys, AEPeriod: c.Duration("ae-period")},
+		Progress: prog.update,
+		Log:      func(f string, a ...any) { prog.log(fmt.Sprintf(f, a...)) },
+	})
+	if rep == nil {
+		return runErr
+	}
+	if err := replication.WriteTables(c.App.Writer, rep.Results); err != nil {
+		return err
+	}
+	if f := c.String("json"); f != "" {
+		if err := appendReplicationJSON(f, rep.Results); err != nil {
+			return err
+		}
+	}
+	var plots []string
+	if d := c.String("plot"); d != "" {
+		if plots, err = rep.WritePlots(d); err != nil {
+			return err
+		}
+		for _, p := range plots {
+			fmt.Fprintln(c.App.Writer, "plot:", filepath.Join(d, p))
+		}
+	}
+	if f := c.String("doc"); f != "" && len(rep.Results) > 0 {
+		rel := "img"
+		if d := c.String("plot"); d != "" {
+			if r, err := filepath.Rel(filepath.Dir(f), d); err == nil {
+				rel = r
+			}
+		}
+		cmd := strings.TrimSpace("nautilus-bench replication " + strings.Join(os.Args[2:], " "))
+		if err := rep.WriteMarkdown(f, rel, plots, cmd); err != nil {
+			return err
+		}
+		fmt.Fprintln(c.App.Writer, "wrote", f)
+	}
+	return runErr
+}
+
+func appendReplicationJSON(path string, rs []*replication.Result) error {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return fmt.Errorf("open --json file: %w", err)
+	}
+	for _, r := range rs {
+		if err := r.WriteJSON(f); err != nil {
+			f.Close()
+			return err
+		}
+	}
+	return f.Close()
 }
 
 // progress shows a one-line progress bar on a terminal and plain lines otherwise (logs, CI).

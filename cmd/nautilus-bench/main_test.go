@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -50,13 +49,46 @@ func TestMQTTCommand(t *testing.T) {
 	}
 }
 
-func TestReplicationNotAvailable(t *testing.T) {
-	var out, errOut bytes.Buffer
-	err := newApp(&out, &errOut).Run([]string{"nautilus-bench", "replication"})
-	if !errors.Is(err, errNotAvailable) || !strings.Contains(err.Error(), "not available yet") {
-		t.Fatalf("err = %v", err)
+// TestReplicationCommand runs the replication CLI at tiny scale: tables, JSON lines, plots
+// and the docs section; bad flags are refused.
+func TestReplicationCommand(t *testing.T) {
+	dir := t.TempDir()
+	jf, doc := filepath.Join(dir, "runs.jsonl"), filepath.Join(dir, "benchmarks.md")
+	if err := os.WriteFile(doc, []byte("# Benchmarks\n\n<!-- notes:begin (kept by make bench) -->\nmine\n<!-- notes:end -->\n"), 0o644); err != nil {
+		t.Fatal(err)
 	}
-	err = newApp(&out, &errOut).Run([]string{"nautilus-bench", "mqtt", "cross-node", "--addr", "127.0.0.1:1"})
+	var out, errOut bytes.Buffer
+	err := newApp(&out, &errOut).Run([]string{"nautilus-bench", "replication", "--scenarios", "burst,join,steady", "--nodes", "3",
+		"--burst-keys", "50", "--join-keys", "50,100", "--steady", "2s", "--json", jf, "--plot", dir, "--doc", doc})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, errOut.String())
+	}
+	for _, want := range []string{"sim burst (3 nodes, 50 keys)", "swc / plumtree", "plot:", "replication-convergence.png"} {
+		if !strings.Contains(out.String(), want) {
+			t.Fatalf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+	b, err := os.ReadFile(jf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := bytes.Count(b, []byte("\n")); n != 2+2*2*2 {
+		t.Fatalf("%d JSON lines, want 10:\n%s", n, b)
+	}
+	md, _ := os.ReadFile(doc)
+	if !strings.Contains(string(md), "## Replication: Plumtree and SWC") || !strings.Contains(string(md), "mine") {
+		t.Fatalf("doc:\n%s", md)
+	}
+	for _, args := range [][]string{{"--scenarios", "nope"}, {"--join-keys", "10x"}, {"burst"}} {
+		if err := newApp(&out, &errOut).Run(append([]string{"nautilus-bench", "replication"}, args...)); err == nil {
+			t.Fatalf("%v accepted", args)
+		}
+	}
+}
+
+func TestCrossNodeNotAvailable(t *testing.T) {
+	var out, errOut bytes.Buffer
+	err := newApp(&out, &errOut).Run([]string{"nautilus-bench", "mqtt", "cross-node", "--addr", "127.0.0.1:1"})
 	if err == nil || !strings.Contains(err.Error(), "not available yet") {
 		t.Fatalf("cross-node: %v", err)
 	}

@@ -1,0 +1,256 @@
+package replication
+
+import (
+	"bytes"
+	"context"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nautilus-mq/nautilus/bench/mqttload"
+	"github.com/nautilus-mq/nautilus/broker/metadata/sim"
+)
+
+func TestRatioAndFormat(t *testing.T) {
+	for _, c := range []struct {
+		a, b float64
+		want string
+	}{{1, 2, "0.50x"}, {30, 2, "15x"}, {0, 5, "0x"}, {5, 0, "-"}, {0, 0, "1.00x"}, {1, 1000, "0.0010x"}, {math.NaN(), 1, "-"}} {
+		if got := FormatRatio(Ratio(c.a, c.b)); got != c.want {
+			t.Errorf("Ratio(%v, %v) = %q, want %q", c.a, c.b, got, c.want)
+		}
+	}
+	for v, want := range map[float64]string{12: "12", 1234.6: "1235", 0.123456: "0.123", 3.14159: "3.14", math.NaN(): "-"} {
+		if got := FormatValue(v); got != want {
+			t.Errorf("FormatValue(%v) = %q, want %q", v, got, want)
+		}
+	}
+}
+
+func res(mode, scen, backend string, keys int, kv ...any) *Result {
+	r := &Result{Mode: mode, Scenario: scen, Backend: backend, Nodes: 3, Keys: keys}
+	for i := 0; i < len(kv); i += 2 {
+		r.Add(kv[i].(string), kv[i+1].(float64), "B")
+	}
+	return r
+}
+
+func TestGroupsAndRows(t *testing.T) {
+	rs := []*Result{
+		res("sim", Join, SWC, 1000, "bytes", 50.0),
+		res("sim", Burst, Plumtree, 10, "msgs", 8.0),
+		res("sim", Join, Plumtree, 100, "bytes", 20.0),
+		res("sim", Join, Plumtree, 1000, "bytes", 200.0, "extra", 1.0),
+		res("sim", Burst, SWC, 10, "msgs", 2.0),
+		res("sim", Join, SWC, 100, "bytes", 10.0),
+	}
+	gs := Groups(rs)
+	if len(gs) != 3 {
+		t.Fatalf("%d groups", len(gs))
+	}
+	if gs[0].Scenario != Join || gs[0].Keys != 100 || gs[1].Keys != 1000 || gs[2].Scenario != Burst {
+		t.Fatalf("order: %s %s %s", gs[0].Title(), gs[1].Title(), gs[2].Title())
+	}
+	rows := gs[1].Rows()
+	want := [][]string{{"backend", "bytes (B)", "extra (B)"}, {"plumtree", "200", "1"}, {"swc", "50", "-"}, {"swc / plumtree", "0.25x", "-"}}
+	if len(rows) != len(want) {
+		t.Fatalf("rows %v", rows)
+	}
+	for i := range want {
+		if strings.Join(rows[i], "|") != strings.Join(want[i], "|") {
+			t.Errorf("row %d = %v, want %v", i, rows[i], want[i])
+		}
+	}
+	var b bytes.Buffer
+	if err := WriteTables(&b, rs); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), "== sim join (3 nodes, 100 keys)") || !strings.Contains(b.String(), "0.50x") {
+		t.Fatalf("tables:\n%s", b.String())
+	}
+}
+
+func TestJSONRoundTrip(t *testing.T) {
+	r := res("real", RealDisk, SWC, 7, "disk", 41.5)
+	r.Series = []Point{{T: 1, Tombstones: 2, Objects: 3, Bytes: 4}}
+	var b bytes.Buffer
+	if err := r.WriteJSON(&b); err != nil {
+		t.Fatal(err)
+	}
+	b.WriteString("\n{\"scenario\":\"fan-in\",\"broker\":\"mosquitto\"}\n") // an MQTT line: skipped
+	if err := r.WriteJSON(&b); err != nil {
+		t.Fatal(err)
+	}
+	got, err := ReadJSON(&b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].Backend != SWC || got[0].Keys != 7 || got[0].Series[0].Bytes != 4 {
+		t.Fatalf("%+v", got)
+	}
+	if v, ok := got[1].Get("disk"); !ok || v != 41.5 {
+		t.Fatalf("disk = %v %v", v, ok)
+	}
+	if _, err := ReadJSON(strings.NewReader("{bad")); err == nil {
+		t.Fatal("bad JSON accepted")
+	}
+}
+
+func TestParse(t *testing.T) {
+	got, err := ParseSizes("10k, 100K,1M,7")
+	if err != nil || len(got) != 4 || got[0] != 10_000 || got[1] != 100_000 || got[2] != 1_000_000 || got[3] != 7 {
+		t.Fatalf("%v %v", got, err)
+	}
+	for _, bad := range []string{"", "0", "-5", "1.5k", "12x", "k"} {
+		if _, err := ParseSizes(bad); err == nil {
+			t.Errorf("ParseSizes(%q) accepted", bad)
+		}
+	}
+	s, err := ParseScenarios("churn, burst,churn")
+	if err != nil || strings.Join(s, ",") != "churn,burst" {
+		t.Fatalf("%v %v", s, err)
+	}
+	if s, _ := ParseScenarios(""); len(s) != len(AllScenarios) {
+		t.Fatalf("default %v", s)
+	}
+	if _, err := ParseScenarios("burst,nope"); err == nil {
+		t.Fatal("unknown scenario accepted")
+	}
+}
+
+func TestSection(t *testing.T) {
+	notes := mqttload.NotesBegin + "\nmine\n" + mqttload.NotesEnd + "\n"
+	doc := []byte("# B\n\ntables\n\n" + notes)
+	one := Section(doc, "first")
+	if !bytes.Contains(one, []byte("tables\n\n"+mqttload.ReplicationBegin+"\nfirst\n"+mqttload.ReplicationEnd+"\n\n"+mqttload.NotesBegin)) {
+		t.Fatalf("inserted:\n%s", one)
+	}
+	two := Section(one, "second\n")
+	if bytes.Contains(two, []byte("first")) || !bytes.Contains(two, []byte("second")) || !bytes.HasSuffix(two, []byte(notes)) {
+		t.Fatalf("replaced:\n%s", two)
+	}
+	if got := Section([]byte("x"), "s"); string(got) != "x\n\n"+mqttload.ReplicationBegin+"\ns\n"+mqttload.ReplicationEnd+"\n" {
+		t.Fatalf("appended: %q", got)
+	}
+	// The MQTT half keeps the section when it rewrites the page.
+	dir := t.TempDir()
+	path := filepath.Join(dir, "b.md")
+	if err := os.WriteFile(path, two, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmp := &mqttload.Comparison{Rounds: 1, Duration: time.Second}
+	if err := cmp.WriteMarkdown(path, "img", nil, "cmd"); err != nil {
+		t.Fatal(err)
+	}
+	out, _ := os.ReadFile(path)
+	if !bytes.Contains(out, []byte(mqttload.ReplicationBegin+"\nsecond\n"+mqttload.ReplicationEnd)) || !bytes.Contains(out, []byte("mine")) {
+		t.Fatalf("mqtt rewrite lost the section:\n%s", out)
+	}
+}
+
+// TestSizedCore checks the stored-bytes accounting against the engine's contents, across a
+// restart (which reads the sizes back from the engine).
+func TestSizedCore(t *testing.T) {
+	for _, b := range Backends() {
+		r, err := newSimRun(b, 3, 3, 16)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range 50 {
+			if err := r.put(nodeName(i%3), clientKey("k", i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for i := range 20 {
+			if err := r.del(nodeName(i%3), clientKey("k", i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := r.settle(100*time.Millisecond, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		r.s.Wait(10 * time.Second)
+		_, before := r.stats("n2")
+		if before <= 0 {
+			t.Fatalf("%s: %d stored bytes", b.Name, before)
+		}
+		var counted int64
+		if err := r.s.Crash("n2"); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.s.Restart("n2"); err != nil {
+			t.Fatal(err)
+		}
+		_ = r.s.WithCore("n2", func(c sim.Core) { counted = c.(*sizedCore).total })
+		if counted != before {
+			t.Fatalf("%s: %d bytes tracked, %d read back from the engine after a restart", b.Name, before, counted)
+		}
+		r.s.Close()
+	}
+}
+
+func TestDigest(t *testing.T) {
+	r := &simRun{model: map[string]string{"a": "1", "b": "2"}}
+	d := r.modelDigest()
+	r2 := &simRun{model: map[string]string{"b": "2", "a": "1"}}
+	if d != r2.modelDigest() || d.n != 2 {
+		t.Fatal("digest depends on order")
+	}
+	r2.model["a"] = "3"
+	if d == r2.modelDigest() {
+		t.Fatal("digest ignores values")
+	}
+}
+
+// TestSmoke runs every scenario, simulator and real nodes, at tiny scale for both backends
+// and draws the plots and the docs section.
+func TestSmoke(t *testing.T) {
+	o := Options{
+		Sim:  SimOptions{Nodes: 3, BurstKeys: 40, JoinKeys: []int{30, 60}, ChurnKeys: 100, ChurnRate: 200, SteadyTime: 2 * time.Second},
+		Real: RealOptions{BurstKeys: []int{30, 60}, AEPeriod: 100 * time.Millisecond, Idle: 200 * time.Millisecond, Timeout: 20 * time.Second},
+		Log:  t.Logf,
+	}
+	rep, err := Run(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]int{}
+	for _, r := range rep.Results {
+		seen[r.Mode+"/"+r.Scenario]++
+		if len(r.Metrics) == 0 {
+			t.Errorf("%s %s %s: no metrics", r.Mode, r.Scenario, r.Backend)
+		}
+	}
+	for k, n := range map[string]int{"sim/burst": 2, "sim/partition": 2, "sim/steady": 4, "sim/join": 4, "sim/churn": 2,
+		"real/burst": 4, "real/delete": 2, "real/disk": 2, "real/idle": 2} {
+		if seen[k] != n {
+			t.Errorf("%s: %d results, want %d", k, seen[k], n)
+		}
+	}
+	for _, r := range rep.Results {
+		switch {
+		case r.Mode == "sim" && r.Scenario == Churn && r.Backend == SWC:
+			if v, _ := r.Get("tombstones/node at end"); v != 0 {
+				t.Errorf("swc churn left %v tombstones per node", v)
+			}
+		case r.Mode == "sim" && r.Scenario == Churn && r.Backend == Plumtree:
+			if v, _ := r.Get("tombstones/node at end"); v != 100 {
+				t.Errorf("plumtree churn: %v tombstones per node, want 100", v)
+			}
+		}
+	}
+	dir := t.TempDir()
+	plots, err := rep.WritePlots(dir)
+	if err != nil || len(plots) != 4 {
+		t.Fatalf("plots %v %v", plots, err)
+	}
+	md := rep.Markdown("img", plots, "cmd")
+	for _, want := range []string{"### Simulator: churn", "### Real nodes: disk", "**", "replication-tombstones.png"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("markdown lacks %q", want)
+		}
+	}
+}
