@@ -56,15 +56,20 @@ fuzz: setup
 
 # bench is the quick whole-system comparison (a few minutes): nautilus-bench compare runs every
 # MQTT scenario against bin/nautilus and Debian's mosquitto, interleaved over BENCH_ROUNDS
-# rounds, and rewrites docs/benchmarks.md (keeping its notes section) and docs/img/*.png.
-# Only the ratios of one run mean anything on a shared machine. The replication half is not
-# built yet (nautilus-bench replication says so). The Go testing.B benchmarks are bench-go.
+# rounds; nautilus-bench replication runs Plumtree and SWC on identical work in the simulator
+# and on 3 real nodes (default sizes; BENCH_REPLICATION_FLAGS=--large for the 100k/1M ones).
+# Together they rewrite docs/benchmarks.md (keeping its notes section) and docs/img/*.png.
+# Only the ratios of one run mean anything on a shared machine. The Go testing.B benchmarks
+# are bench-go.
 BENCH_ROUNDS   ?= 3
 BENCH_DURATION ?= 2s
+BENCH_REPLICATION_FLAGS ?=
 bench: build
 	$(GO) build -o $(BIN)/nautilus-bench ./cmd/nautilus-bench
 	$(BIN)/nautilus-bench compare --nautilus $(BIN)/nautilus --rounds $(BENCH_ROUNDS) --duration $(BENCH_DURATION) \
 		--json $(BIN)/bench.jsonl --plot docs/img --doc docs/benchmarks.md
+	$(BIN)/nautilus-bench replication $(BENCH_REPLICATION_FLAGS) \
+		--json $(BIN)/bench-replication.jsonl --plot docs/img --doc docs/benchmarks.md
 
 bench-go: setup
 	$(GO) test -run '^$$' -bench . -benchmem ./...
