@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nautilus-mq/nautilus/broker/admin"
 	"github.com/nautilus-mq/nautilus/broker/cluster"
 	"github.com/nautilus-mq/nautilus/broker/config"
 	"github.com/nautilus-mq/nautilus/broker/hooks"
@@ -71,6 +72,9 @@ type Broker struct {
 	sysDone   chan struct{}
 	overload  *overload
 	shed      *metrics.Counter
+	admin     *admin.Server // the admin HTTP API on listener.http.*; set by Start
+
+	backendName string
 }
 
 // New builds a broker from cfg; Start runs it.
@@ -93,7 +97,9 @@ func New(cfg *config.Config, opts Options) (*Broker, error) {
 		}}
 	b.metrics.GaugeFunc("queue_messages", "messages queued node-wide", b.overload.queued.Load)
 	keyspaces := opts.Keyspaces
+	b.backendName = "none"
 	if opts.Backend != nil {
+		b.backendName = opts.Backend.Name
 		keyspaces = append(append([]store.Keyspace(nil), keyspaces...), opts.Backend.Keyspaces...)
 	}
 	db, err := openStore(cfg, keyspaces, opts.StoreFaults)
@@ -300,6 +306,15 @@ func (b *Broker) Start(ctx context.Context) error {
 	b.cancel = cancel
 	b.started = time.Now()
 	b.mu.Unlock()
+	// The admin API first: once a client can connect, an operator can too.
+	a, err := admin.Start(ctx, admin.Options{Node: b, Config: b.cfg, Log: b.log})
+	if err != nil {
+		b.Shutdown(context.Background())
+		return err
+	}
+	b.mu.Lock()
+	b.admin = a
+	b.mu.Unlock()
 	for _, l := range b.listeners {
 		if err := l.Start(ctx); err != nil {
 			b.Shutdown(context.Background())
@@ -324,6 +339,10 @@ func (b *Broker) Metrics() *metrics.Registry { return b.metrics }
 // Shutdown stops accepting, ends every connection with DISCONNECT 0x8B (MQTT 5) and waits for
 // the sessions to settle, up to ctx's deadline.
 func (b *Broker) Shutdown(ctx context.Context) error {
+	b.mu.Lock()
+	a := b.admin
+	b.mu.Unlock()
+	a.Stop(ctx)
 	for _, l := range b.listeners {
 		l.Stop()
 	}
@@ -383,6 +402,30 @@ func (b *Broker) closeCluster() error {
 
 // ClusterNode is the node's cluster transport, or nil on a node without listener.vmq.
 func (b *Broker) ClusterNode() *cluster.Node { return b.clusterNode }
+
+// Admin is the admin HTTP API server (its Addrs), nil before Start.
+func (b *Broker) Admin() *admin.Server {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.admin
+}
+
+// MetadataBackend names the linked replication backend ("none" when the node was given its
+// metadata store directly).
+func (b *Broker) MetadataBackend() string { return b.backendName }
+
+// JoinCluster joins the cluster of the member at the gossip address addr, through the
+// metadata backend when it has a say (SWC refuses while this node holds data, see
+// vmq_swc.prevent_nonempty_join).
+func (b *Broker) JoinCluster(addr string) error {
+	if b.clusterNode == nil {
+		return errors.New("broker: this node has no cluster listener (listener.vmq.<name>) to join with")
+	}
+	if c, ok := b.meta.(metadata.Cluster); ok {
+		return c.Join(addr)
+	}
+	return b.clusterNode.Join(addr)
+}
 
 // Session reports whether the node holds a session for the client, and whether a connection
 // is attached to it (for the admin API and tests).

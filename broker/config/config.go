@@ -25,6 +25,7 @@ type Config struct {
 	Overload OverloadConfig `group:"Overload protection"`
 	Plumtree PlumtreeConfig `group:"Plumtree metadata replication"`
 	SWC      SWCConfig      `group:"SWC metadata replication (-tags swc)"`
+	Admin    AdminConfig    `group:"Admin HTTP API (listener.http)"`
 
 	// Listeners are resolved from listener.<type>.<name> keys, sorted by type then name, each
 	// with its options already resolved through the cascade.
@@ -125,6 +126,14 @@ type SysTreeConfig struct {
 type OverloadConfig struct {
 	MaxMemory         Size `key:"overload.max_memory" default:"0" doc:"stop reading from clients while the process uses more memory than this; 0 = no limit"`
 	MaxQueuedMessages int  `key:"overload.max_queued_messages" default:"0" min:"0" doc:"stop reading from clients while all queues together hold more messages; 0 = no limit"`
+}
+
+// AdminConfig is the admin HTTP API served on every listener.http.<name>; docs/admin.md
+// describes it.
+type AdminConfig struct {
+	APIKey            string        `key:"admin.api_key" default:"" doc:"key every admin API request must carry; empty = a key generated at first start and kept in platform_data_dir/admin_api_key"`
+	MetricsRequireKey bool          `key:"admin.metrics_require_api_key" default:"off" doc:"require the API key on /metrics too (off: Prometheus scrapes without one)"`
+	RequestTimeout    time.Duration `key:"admin.request_timeout" default:"15s" min:"1s" doc:"longest an admin API request may take, cluster join and leave included; slower ones get 503"`
 }
 
 // PlumtreeConfig tunes the Plumtree metadata backend (the default build); docs/replication.md

@@ -18,7 +18,7 @@ type ListenerOptions struct {
 	Mountpoint                   string           `key:"mountpoint" default:"" doc:"topic prefix isolating this listener's clients; empty = none" types:"tcp,ssl,ws,wss,unix"`
 	AllowedProtocolVersions      ProtocolVersions `key:"allowed_protocol_versions" default:"3,4,5" doc:"MQTT protocol levels accepted: 3 (3.1), 4 (3.1.1), 5 (5.0), 131/132 (bridges)" types:"tcp,ssl,ws,wss,unix"`
 	AllowAnonymousOverride       bool             `key:"allow_anonymous_override" default:"off" doc:"accept clients without authentication on this listener whatever allow_anonymous says" types:"tcp,ssl,ws,wss,unix"`
-	ProxyProtocol                bool             `key:"proxy_protocol" default:"off" doc:"expect a PROXY protocol v1/v2 header from a load balancer before anything else (before TLS on ssl/wss)" types:"tcp,ssl,ws,wss,http"`
+	ProxyProtocol                bool             `key:"proxy_protocol" default:"off" doc:"expect a PROXY protocol v1/v2 header from a load balancer before anything else (before TLS on ssl/wss)" types:"tcp,ssl,ws,wss"`
 	ProxyProtocolUseCNAsUsername bool             `key:"proxy_protocol_use_cn_as_username" default:"on" doc:"with proxy_protocol, use the client certificate CN passed by the proxy as username" types:"tcp,ws"`
 	CAFile                       string           `key:"cafile" default:"" doc:"PEM file of CAs trusted for client certificates" types:"ssl,wss"`
 	CertFile                     string           `key:"certfile" default:"" doc:"PEM server certificate (required for TLS listeners)" types:"ssl,wss"`
