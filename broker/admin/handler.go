@@ -170,7 +170,8 @@ func (s *Server) join(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := s.opts.Node.JoinCluster(req.Address); err != nil {
-		writeError(w, http.StatusBadGateway, err.Error())
+		// serf's multi-errors span lines; one line reads better in JSON and on a terminal.
+		writeError(w, http.StatusBadGateway, strings.Join(strings.Fields(err.Error()), " "))
 		return
 	}
 	s.opts.Log.Info("admin: joined the cluster", "address", req.Address, "remote", r.RemoteAddr)
@@ -178,7 +179,7 @@ func (s *Server) join(w http.ResponseWriter, r *http.Request) {
 }
 
 // sessionsNote says what happens to a leaving node's sessions today.
-const sessionsNote = "sessions are not migrated yet (kill_sessions changes nothing): they stay on the node that left; stop it, and its clients' next connects start over elsewhere"
+const sessionsNote = "sessions are not migrated yet (kill_sessions changes nothing): they and their queued messages stay on the node that left"
 
 func (s *Server) leave(w http.ResponseWriter, r *http.Request) {
 	var req LeaveRequest
