@@ -10,6 +10,7 @@ import "time"
 //	unit     for durations: the unit of a bare integer, "s" (default) or "ms"
 //	alias    words standing for a value, "infinity=-1" or "never=0"
 //	min/max  the valid range, checked by Validate
+//	secret   "on": `config show` prints (hidden) instead of a set value
 //
 // Untagged struct fields are groups; their `group` tag titles a section of the reference.
 // To add a key, add a field here (or to ListenerOptions for a per-listener option).
@@ -131,7 +132,7 @@ type OverloadConfig struct {
 // AdminConfig is the admin HTTP API served on every listener.http.<name>; docs/admin.md
 // describes it.
 type AdminConfig struct {
-	APIKey            string        `key:"admin.api_key" default:"" doc:"key every admin API request must carry; empty = a key generated at first start and kept in platform_data_dir/admin_api_key"`
+	APIKey            string        `key:"admin.api_key" default:"" secret:"on" doc:"key every admin API request must carry; empty = a key generated at first start and kept in platform_data_dir/admin_api_key; config show hides it"`
 	MetricsRequireKey bool          `key:"admin.metrics_require_api_key" default:"off" doc:"require the API key on /metrics too (off: Prometheus scrapes without one)"`
 	RequestTimeout    time.Duration `key:"admin.request_timeout" default:"15s" min:"1s" doc:"longest an admin API request may take, cluster join and leave included; slower ones get 503"`
 }

@@ -313,3 +313,22 @@ func TestUnknownKeySuggestions(t *testing.T) {
 		}
 	}
 }
+
+func TestConfigShowHidesSecrets(t *testing.T) {
+	c := Default()
+	show := func() string {
+		for _, s := range c.Settings() {
+			if s.Key == "admin.api_key" {
+				return s.Value
+			}
+		}
+		return "missing"
+	}
+	if v := show(); v != `""` {
+		t.Errorf("unset admin.api_key shows as %s", v)
+	}
+	c.Admin.APIKey = "s3cret"
+	if v := show(); v != hiddenValue {
+		t.Errorf("admin.api_key shows as %s", v)
+	}
+}

@@ -24,6 +24,7 @@ type field struct {
 	min     *reflect.Value
 	max     *reflect.Value
 	types   []ListenerType // listener options: types it applies to; nil = all
+	secret  bool           // `config show` hides the value (secret:"on")
 }
 
 var (
@@ -119,6 +120,7 @@ func newField(sf reflect.StructField, path []int, key, group string) *field {
 			*b.dst = &v
 		}
 	}
+	f.secret = sf.Tag.Get("secret") == "on"
 	if ts := sf.Tag.Get("types"); ts != "" {
 		for t := range strings.SplitSeq(ts, ",") {
 			if !slices.Contains(ListenerType("").Values(), t) {

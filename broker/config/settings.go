@@ -15,6 +15,9 @@ type Setting struct {
 	Doc    string `json:"doc"`
 }
 
+// hiddenValue is what `config show` prints for a secret key that is set.
+const hiddenValue = "(hidden)"
+
 // Settings lists every effective key with its value and origin, sorted by key. Listeners
 // appear as their address key followed by each option resolved for that listener, so the
 // outcome of the cascade is visible per listener.
@@ -26,7 +29,11 @@ func (c *Config) Settings() []Setting {
 	}
 	root := reflect.ValueOf(c).Elem()
 	for _, f := range schema().keys {
-		add(f.Key, f.format(root.FieldByIndex(f.index)), f.Doc)
+		v := f.format(root.FieldByIndex(f.index))
+		if f.secret && v != `""` {
+			v = hiddenValue
+		}
+		add(f.Key, v, f.Doc)
 	}
 	for _, ln := range c.Listeners {
 		add(ln.Key(), quoteIfNeeded(ln.Address), listenerDoc(ln.Type))
