@@ -79,7 +79,6 @@ func (c *Conn) handshake(ctx context.Context) bool {
 	if u := c.identityUsername(); u != "" {
 		cp.Username, c.client.Username = u, u
 	}
-	c.log = c.log.With("client_id", cp.ClientID)
 
 	connack := &packet.Connack{}
 	mods, ok := c.authenticate(ctx, cp, connack)
@@ -106,7 +105,7 @@ func (c *Conn) handshake(ctx context.Context) bool {
 	c.fillConnackProperties(cp, connack)
 	c.env.Metrics.ConnectsAccepted.Inc()
 	if err := c.writeNow(connack); err != nil {
-		c.log.Warn("cannot send CONNACK", "error", err)
+		c.logger().Warn("cannot send CONNACK", "error", err)
 		c.detach()
 		return false
 	}
@@ -136,7 +135,7 @@ func (c *Conn) refuseDecode(err error) {
 		return // EOF, timeout: nothing to answer
 	}
 	c.env.Metrics.ProtocolErrors.Inc()
-	c.log.Info("refusing malformed CONNECT", "error", err)
+	c.logger().Info("refusing malformed CONNECT", "error", err)
 	if c.version == packet.V5 {
 		c.writeNow(&packet.Connack{ReasonCode: rc})
 	}
@@ -145,7 +144,7 @@ func (c *Conn) refuseDecode(err error) {
 // refuse answers CONNECT with a failure and ends the connection [MQTT-3.2.2-5].
 func (c *Conn) refuse(rc packet.ReasonCode, why string) {
 	c.env.Metrics.ConnectsRefused.Inc()
-	c.log.Info("connection refused", "reason", rc.String(), "detail", why)
+	c.logger().Info("connection refused", "reason", rc.String(), "detail", why)
 	ack := &packet.Connack{ReasonCode: rc}
 	if c.version == packet.V5 && c.problemInfo && why != "" {
 		ack.Properties.ReasonString = why
@@ -432,7 +431,7 @@ func (c *Conn) attach(cp *packet.Connect, mods *hooks.RegisterResult) bool {
 			select {
 			case <-old.Closed():
 			case <-time.After(5 * time.Second):
-				c.log.Warn("previous connection did not close in time; taking the session over anyway")
+				c.logger().Warn("previous connection did not close in time; taking the session over anyway")
 			}
 			continue
 		}

@@ -31,14 +31,19 @@ func (c *Conn) detach() {
 		c.publishWill(will)
 		return
 	}
-	s.conn = nil
 	expiry := s.expiry
-	gen := s.attachGen
 	s.mu.Unlock()
+	// The queue goes offline before the session says so: whoever sees the session offline
+	// (a publisher's on_offline_message, a test, the admin API) then finds its queue offline
+	// too. No other connection can attach meanwhile: attach waits for this one to close.
 	if expiry != 0 {
 		c.storeInflight(s)
 	}
 	s.Queue.SetOnline(false)
+	s.mu.Lock()
+	s.conn = nil
+	gen := s.attachGen
+	s.mu.Unlock()
 	ctx := context.Background()
 	c.env.Hooks.ClientOffline(ctx, c.client)
 
@@ -99,12 +104,12 @@ func (c *Conn) publishWill(m *message.Message) {
 	}
 	if c.env.Hooks.HasAuthOnPublish() {
 		if rc, _ := c.authorizePublish(context.Background(), m); rc != packet.Success {
-			c.log.Info("will not published: not authorized", "topic", m.Topic)
+			c.logger().Info("will not published: not authorized", "topic", m.Topic)
 			return
 		}
 	}
 	if _, err := c.env.Router.Publish(m); err != nil {
-		c.log.Error("will not stored for every persistent subscriber", "topic", m.Topic, "error", err)
+		c.logger().Error("will not stored for every persistent subscriber", "topic", m.Topic, "error", err)
 	}
 	c.env.Hooks.Published(context.Background(), c.client, m)
 }

@@ -337,7 +337,7 @@ func (cs *clusterSessions) takeover(c *Conn, id queue.SubscriberID, clean bool, 
 		switch {
 		case a.err != nil:
 			unreachable = a.err
-			c.log.Warn("cannot ask a node about this client's session", "node", a.node, "error", a.err)
+			c.logger().Warn("cannot ask a node about this client's session", "node", a.node, "error", a.err)
 		case a.resp.Status == statusRefused:
 			refused = true
 		case a.resp.Status == statusMoved:
@@ -360,7 +360,7 @@ func (cs *clusterSessions) takeover(c *Conn, id queue.SubscriberID, clean bool, 
 // receive builds the local session from a move's pages.
 func (cs *clusterSessions) receive(c *Conn, id queue.SubscriberID, node string, first *migResp, policy queue.Policy, expiry time.Duration) {
 	e := cs.env
-	s, _ := e.Sessions.getOrCreate(id, func() *State { return newState(id, queue.New(policy, e.dropFunc(id))) })
+	s, _ := e.Sessions.getOrCreate(id, func() *State { return newState(id, e.newQueue(id, policy)) })
 	s.mu.Lock()
 	if first.Expiry != 0 && s.expiry == 0 {
 		s.expiry = time.Duration(first.Expiry)
@@ -386,7 +386,7 @@ func (cs *clusterSessions) receive(c *Conn, id queue.SubscriberID, node string, 
 	for resp.More {
 		b, err := cs.request(node, opMore, first.Token)
 		if err != nil {
-			c.log.Error("session migration interrupted; messages left on the old node", "node", node, "error", err)
+			c.logger().Error("session migration interrupted; messages left on the old node", "node", node, "error", err)
 			return
 		}
 		resp = b
@@ -394,16 +394,16 @@ func (cs *clusterSessions) receive(c *Conn, id queue.SubscriberID, node string, 
 	}
 	if cr, ok := e.Router.(ClusterRouter); ok {
 		if err := cr.Claim(id, first.Subs); err != nil {
-			c.log.Error("cannot take over the subscriptions of a session from another node", "node", node, "error", err)
+			c.logger().Error("cannot take over the subscriptions of a session from another node", "node", node, "error", err)
 		}
 	}
 	last, err := cs.request(node, opDone, first.Token)
 	if err != nil {
-		c.log.Error("session migration: last page lost", "node", node, "error", err)
+		c.logger().Error("session migration: last page lost", "node", node, "error", err)
 		return
 	}
 	add(last.Items)
-	c.log.Info("session taken over from another node", "node", node, "messages", n)
+	c.logger().Info("session taken over from another node", "node", node, "messages", n)
 }
 
 func (cs *clusterSessions) request(node string, op byte, tok uint64) (*migResp, error) {

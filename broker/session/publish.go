@@ -76,7 +76,7 @@ func (c *Conn) handlePublish(ctx context.Context, p *packet.Publish) error {
 			// error), or the cluster is partitioned and allow_publish_during_netsplit is off:
 			// the publisher must keep it. MQTT 5 hears why; a 3.1.x client has no negative
 			// acknowledgement, so it is disconnected and resends with DUP later.
-			c.log.Error("message not stored for a persistent subscriber or refused by the cluster; refusing it", "topic", m.Topic, "error", err)
+			c.logger().Error("message not stored for a persistent subscriber or refused by the cluster; refusing it", "topic", m.Topic, "error", err)
 			if c.version != packet.V5 || p.QoS == 0 {
 				if c.version != packet.V5 {
 					return errClosedByServer
@@ -213,7 +213,7 @@ func (c *Conn) ackOut(id uint16, comp bool) {
 	c.state.mu.Unlock()
 	// A stored delivery leaves the store only once the client has it [MQTT-4.3.2-3].
 	if err := c.state.Queue.Ack(seq); err != nil {
-		c.log.Warn("cannot remove acknowledged message from the store", "error", err)
+		c.logger().Warn("cannot remove acknowledged message from the store", "error", err)
 	}
 	c.signalWriter()
 }

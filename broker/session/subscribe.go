@@ -51,7 +51,7 @@ func (c *Conn) handleSubscribe(ctx context.Context, p *packet.Subscribe) error {
 		var err error
 		isNew, err = c.env.Router.Subscribe(c.state.ID, subs)
 		if err != nil {
-			c.log.Warn("subscribe failed", "error", err)
+			c.logger().Warn("subscribe failed", "error", err)
 			for _, i := range idx {
 				codes[i] = packet.UnspecifiedError
 			}
@@ -148,7 +148,7 @@ func (c *Conn) handleUnsubscribe(ctx context.Context, p *packet.Unsubscribe) err
 	}
 	found, err := c.env.Router.Unsubscribe(c.state.ID, filters)
 	if err != nil && !errors.Is(err, context.Canceled) {
-		c.log.Warn("unsubscribe failed", "error", err)
+		c.logger().Warn("unsubscribe failed", "error", err)
 	}
 	c.state.mu.Lock()
 	for _, f := range filters {

@@ -160,7 +160,7 @@ func (c *Conn) fillRound(w *writer) (more, closeAfter bool) {
 func (c *Conn) encodeControl(w *writer, op *outPacket) bool {
 	buf, err := packet.Encode(w.buf, c.version, op.p)
 	if err != nil {
-		c.log.Error("cannot encode control packet", "type", op.p.Type().String(), "error", err)
+		c.logger().Error("cannot encode control packet", "type", op.p.Type().String(), "error", err)
 		return op.closeAfter
 	}
 	w.buf = buf
@@ -337,7 +337,7 @@ func (c *Conn) flush(w *writer) bool {
 	if len(w.sent) > 0 {
 		// Marked after the write, so a restart redelivers them with DUP set.
 		if err := c.state.Queue.MarkSent(w.sent); err != nil {
-			c.log.Warn("cannot mark stored messages sent", "error", err)
+			c.logger().Warn("cannot mark stored messages sent", "error", err)
 		}
 		w.sent = w.sent[:0]
 	}
