@@ -12,11 +12,12 @@
 //     are messages, ticks, membership and API calls, outputs a sim.Ready of
 //     writes to persist, messages to send and events to deliver. The
 //     simulator in broker/metadata/sim drives it directly.
-//   - Node is the driver (node.go): it runs a Core over a
+//   - Node (node.go) is the driver shared with the other backends
+//     (broker/metadata/driver) over a Core: it runs the core over a
 //     cluster.Transport and a store.Engine with goroutines and the wall
 //     clock, and implements metadata.Store and metadata.Cluster. For each
 //     Ready it commits the writes, then sends, then publishes events:
-//     persist before send.
+//     persist before send. Plumtree adds the i-have overload guard.
 //
 // Objects live in one store keyspace (Keyspace), keyed by
 // metadata.EncodeKey, so a restart reloads every object and rebuilds the

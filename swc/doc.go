@@ -16,9 +16,11 @@
 //     socket or database handle: every output leaves through sim.Ready, and
 //     everything one step changes (objects, dot-key map, node clocks,
 //     watermarks) is in that Ready's single atomic batch.
-//   - Node is the driver (node.go): it runs a Core over a cluster.Transport
-//     and a store.Engine, batches concurrent writes into one commit, and
-//     implements metadata.Store and metadata.Cluster.
+//   - Node (node.go) is the driver shared with package plumtree
+//     (broker/metadata/driver): it runs a Core over a cluster.Transport and
+//     a store.Engine, here with its batcher on so that concurrent writes
+//     share one commit, and implements metadata.Store and metadata.Cluster.
+//     SWC adds the prevent_nonempty_join check.
 //
 // Departure from VerneMQ: the contract resolves concurrent writes by
 // last-writer-wins, tombstones included, so a delete is kept as a ⊥ value in
