@@ -5,6 +5,7 @@ import (
 	"image/color"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 
 	"gonum.org/v1/plot"
@@ -52,6 +53,28 @@ func byKeys(rs []*Result, mode, scenario, metric string) map[string]plotter.XYs 
 	return out
 }
 
+// realSizes are the cluster sizes of the real-node results, ascending.
+func realSizes(rs []*Result) []int {
+	var out []int
+	for _, r := range rs {
+		if r.Mode == "real" && !slices.Contains(out, r.Nodes) {
+			out = append(out, r.Nodes)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+func withNodes(rs []*Result, n int) []*Result {
+	var out []*Result
+	for _, r := range rs {
+		if r.Nodes == n {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
 // WritePlots draws the report's PNGs into dir and returns the file names written (a plot
 // without data is skipped).
 func (rep *Report) WritePlots(dir string) ([]string, error) {
@@ -71,8 +94,10 @@ func (rep *Report) WritePlots(dir string) ([]string, error) {
 	}
 	var conv, bytes []series
 	for _, b := range []string{Plumtree, SWC} {
-		if pts := byKeys(rep.Results, "real", RealBurst, "converge")[b]; len(pts) > 0 {
-			conv = append(conv, series{name: b + ": real write burst, wall s", backend: b, pts: pts})
+		for _, n := range realSizes(rep.Results) {
+			if pts := byKeys(withNodes(rep.Results, n), "real", RealBurst, "converge")[b]; len(pts) > 0 {
+				conv = append(conv, series{name: fmt.Sprintf("%s: real write burst, %d nodes, wall s", b, n), backend: b, pts: pts})
+			}
 		}
 		if pts := byKeys(rep.Results, "sim", Join, "join time")[b]; len(pts) > 0 {
 			conv = append(conv, series{name: b + ": sim join of an empty node, virtual s", backend: b, dashed: true, pts: pts})

@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -29,6 +30,7 @@ const (
 	RealDelete  = "delete" // … of deleting every key, until tombstones settle
 	RealDisk    = "disk"   // bytes on disk per live and per deleted key, restart times
 	RealIdle    = "idle"   // CPU of steady-state anti-entropy
+	RealMemory  = "memory" // peak RSS of this process (every node runs in it)
 	realWriters = 8
 )
 
@@ -365,8 +367,17 @@ func selfCPU() time.Duration {
 // settle (Plumtree: one per deleted key on every node; SWC: none left), then the disk per
 // deleted key and restart time. CPU is this process's (/proc/self/stat): the nodes run in it,
 // one backend at a time.
+//
+// Memory: the nodes share this process, so there is no per-node RSS to report. The process's
+// peak RSS (VmHWM) is reset before the cluster starts (after returning freed memory to the
+// OS) and read at the end: the peak of all the nodes together plus the harness.
 func RunReal(ctx context.Context, b Backend, o RealOptions) ([]*Result, error) {
 	o = o.withDefaults()
+	debug.FreeOSMemory()
+	rss0, rssErr := stats.ProcessRSS(os.Getpid())
+	if rssErr == nil {
+		rssErr = stats.ResetSelfPeakRSS()
+	}
 	c, err := startRealCluster(ctx, b, o)
 	if err != nil {
 		return nil, err
@@ -484,5 +495,19 @@ func RunReal(ctx context.Context, b Backend, o RealOptions) ([]*Result, error) {
 	idle := mk(RealIdle, live)
 	idle.Add("CPU, keys live", idleCPU*100, "% of a core")
 	out = append(out, idle)
+	if rssErr == nil {
+		peak, err := stats.ProcessPeakRSS(os.Getpid())
+		if err == nil {
+			mem := mk(RealMemory, live)
+			mem.Add("process peak RSS", float64(peak)/(1<<20), "MiB")
+			mem.Add("process RSS before start", float64(rss0)/(1<<20), "MiB")
+			mem.Add("peak growth/node", float64(peak-rss0)/(1<<20)/n, "MiB")
+			out = append(out, mem)
+		} else {
+			o.Log("%s: %v", b.Name, err)
+		}
+	} else {
+		o.Log("%s: peak RSS not measured: %v", b.Name, rssErr)
+	}
 	return out, nil
 }

@@ -209,9 +209,10 @@ func TestDigest(t *testing.T) {
 // and draws the plots and the docs section.
 func TestSmoke(t *testing.T) {
 	o := Options{
-		Sim:  SimOptions{Nodes: 3, BurstKeys: 40, JoinKeys: []int{30, 60}, ChurnKeys: 100, ChurnRate: 200, SteadyTime: 2 * time.Second},
-		Real: RealOptions{BurstKeys: []int{30, 60}, AEPeriod: 100 * time.Millisecond, Idle: 200 * time.Millisecond, Timeout: 20 * time.Second},
-		Log:  t.Logf,
+		Sim:       SimOptions{Nodes: 3, BurstKeys: 40, JoinKeys: []int{30, 60}, ChurnKeys: 100, ChurnRate: 200, SteadyTime: 2 * time.Second},
+		Real:      RealOptions{BurstKeys: []int{30, 60}, AEPeriod: 100 * time.Millisecond, Idle: 200 * time.Millisecond, Timeout: 20 * time.Second},
+		RealNodes: []int{3, 5},
+		Log:       t.Logf,
 	}
 	rep, err := Run(context.Background(), o)
 	if err != nil {
@@ -225,12 +226,21 @@ func TestSmoke(t *testing.T) {
 		}
 	}
 	for k, n := range map[string]int{"sim/burst": 2, "sim/partition": 2, "sim/steady": 4, "sim/join": 4, "sim/churn": 2,
-		"real/burst": 4, "real/delete": 2, "real/disk": 2, "real/idle": 2} {
+		"real/burst": 8, "real/delete": 4, "real/disk": 4, "real/idle": 4, "real/memory": 4} {
 		if seen[k] != n {
 			t.Errorf("%s: %d results, want %d", k, seen[k], n)
 		}
 	}
+	nodes := map[int]int{}
 	for _, r := range rep.Results {
+		if r.Mode == "real" {
+			nodes[r.Nodes]++
+		}
+		if r.Scenario == RealMemory {
+			if v, _ := r.Get("process peak RSS"); v <= 0 {
+				t.Errorf("%s %d nodes: peak RSS %v", r.Backend, r.Nodes, v)
+			}
+		}
 		switch {
 		case r.Mode == "sim" && r.Scenario == Churn && r.Backend == SWC:
 			if v, _ := r.Get("tombstones/node at end"); v != 0 {
@@ -242,13 +252,16 @@ func TestSmoke(t *testing.T) {
 			}
 		}
 	}
+	if nodes[3] != nodes[5] || nodes[3] == 0 {
+		t.Errorf("real results by cluster size: %v", nodes)
+	}
 	dir := t.TempDir()
 	plots, err := rep.WritePlots(dir)
 	if err != nil || len(plots) != 4 {
 		t.Fatalf("plots %v %v", plots, err)
 	}
 	md := rep.Markdown("img", plots, "cmd")
-	for _, want := range []string{"### Simulator: churn", "### Real nodes: disk", "**", "replication-tombstones.png"} {
+	for _, want := range []string{"### Simulator: churn", "### Real nodes: disk", "### Real nodes: memory", "5 nodes, 90 keys", "3 and 5 real nodes", "**", "replication-tombstones.png"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("markdown lacks %q", want)
 		}

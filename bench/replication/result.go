@@ -139,7 +139,7 @@ func (g *Group) Title() string {
 }
 
 // Groups collects results by (mode, scenario, keys, nodes), in first-seen order of scenarios
-// and ascending keys within a scenario.
+// and ascending nodes, then keys, within a scenario.
 func Groups(rs []*Result) []*Group {
 	var out []*Group
 	idx := map[string]*Group{}
@@ -166,6 +166,9 @@ func Groups(rs []*Result) []*Group {
 		oi, oj := order[out[i].Mode+"/"+out[i].Scenario], order[out[j].Mode+"/"+out[j].Scenario]
 		if oi != oj {
 			return oi < oj
+		}
+		if out[i].Nodes != out[j].Nodes {
+			return out[i].Nodes < out[j].Nodes
 		}
 		return out[i].Keys < out[j].Keys
 	})

@@ -22,6 +22,9 @@ type Options struct {
 	Scenarios []string
 	Sim       SimOptions
 	Real      RealOptions
+	// RealNodes are the cluster sizes of the real-node runs, one run per size (default
+	// Real.Nodes, itself 3 by default).
+	RealNodes []int
 	// Progress is called before each run (done of total); Log with what each run found.
 	Progress func(done, total int, what string)
 	Log      func(format string, args ...any)
@@ -33,7 +36,9 @@ type Report struct {
 	Machine mqttload.Machine `json:"machine"`
 	Sim     SimOptions       `json:"sim"`
 	Real    RealOptions      `json:"real"`
-	Results []*Result        `json:"-"`
+	// RealNodes are the cluster sizes of the real-node runs.
+	RealNodes []int     `json:"real_nodes"`
+	Results   []*Result `json:"-"`
 	// Ran are the scenarios run.
 	Ran []string `json:"scenarios"`
 }
@@ -99,7 +104,10 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	o.Sim = o.Sim.withDefaults()
 	o.Real.Log = o.Log
 	o.Real = o.Real.withDefaults()
-	rep := &Report{Date: time.Now().UTC(), Machine: mqttload.DescribeMachine(), Sim: o.Sim, Real: o.Real, Ran: o.Scenarios}
+	if len(o.RealNodes) == 0 {
+		o.RealNodes = []int{o.Real.Nodes}
+	}
+	rep := &Report{Date: time.Now().UTC(), Machine: mqttload.DescribeMachine(), Sim: o.Sim, Real: o.Real, RealNodes: o.RealNodes, Ran: o.Scenarios}
 	want := func(s string) bool { return slices.Contains(o.Scenarios, s) }
 
 	type job struct {
@@ -141,9 +149,13 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		jobs = append(jobs, job{fmt.Sprintf("sim churn, %d client ids", o.Sim.ChurnKeys), single(SimChurn)})
 	}
 	if want(Real) {
-		jobs = append(jobs, job{fmt.Sprintf("real %d nodes, bursts of %v keys", o.Real.Nodes, o.Real.BurstKeys), func(b Backend) ([]*Result, error) {
-			return RunReal(ctx, b, o.Real)
-		}})
+		for _, n := range o.RealNodes {
+			ro := o.Real
+			ro.Nodes = n
+			jobs = append(jobs, job{fmt.Sprintf("real %d nodes, bursts of %v keys", n, ro.BurstKeys), func(b Backend) ([]*Result, error) {
+				return RunReal(ctx, b, ro)
+			}})
+		}
 	}
 	var first error
 	total := 2 * len(jobs)

@@ -40,23 +40,29 @@ func ParseStatCPU(stat []byte) (time.Duration, error) {
 }
 
 // ParseStatusRSS returns VmRSS, in bytes, from the contents of /proc/PID/status.
-func ParseStatusRSS(status []byte) (int64, error) {
+func ParseStatusRSS(status []byte) (int64, error) { return parseStatusKB(status, "VmRSS") }
+
+// ParseStatusPeakRSS returns VmHWM (the peak resident set size), in bytes, from the contents
+// of /proc/PID/status.
+func ParseStatusPeakRSS(status []byte) (int64, error) { return parseStatusKB(status, "VmHWM") }
+
+func parseStatusKB(status []byte, field string) (int64, error) {
 	for line := range bytes.SplitSeq(status, []byte{'\n'}) {
-		rest, ok := bytes.CutPrefix(line, []byte("VmRSS:"))
+		rest, ok := bytes.CutPrefix(line, []byte(field+":"))
 		if !ok {
 			continue
 		}
 		f := strings.Fields(string(rest))
 		if len(f) != 2 || f[1] != "kB" {
-			return 0, fmt.Errorf("stats: unexpected VmRSS line %q", line)
+			return 0, fmt.Errorf("stats: unexpected %s line %q", field, line)
 		}
 		kb, err := strconv.ParseInt(f[0], 10, 64)
 		if err != nil {
-			return 0, fmt.Errorf("stats: VmRSS %q: %w", f[0], err)
+			return 0, fmt.Errorf("stats: %s %q: %w", field, f[0], err)
 		}
 		return kb << 10, nil
 	}
-	return 0, fmt.Errorf("stats: no VmRSS line in /proc status (a zombie or kernel thread?)")
+	return 0, fmt.Errorf("stats: no %s line in /proc status (a zombie or kernel thread?)", field)
 }
 
 func truncate(b []byte) []byte {
@@ -82,6 +88,24 @@ func ProcessRSS(pid int) (int64, error) {
 		return 0, fmt.Errorf("read broker RSS: %w", err)
 	}
 	return ParseStatusRSS(b)
+}
+
+// ProcessPeakRSS reads the peak resident set size (VmHWM) of process pid.
+func ProcessPeakRSS(pid int) (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, fmt.Errorf("read peak RSS: %w", err)
+	}
+	return ParseStatusPeakRSS(b)
+}
+
+// ResetSelfPeakRSS sets this process's VmHWM back to its current RSS (writing 5 to
+// /proc/self/clear_refs, Linux 4.0+), so that a later ProcessPeakRSS covers only what follows.
+func ResetSelfPeakRSS() error {
+	if err := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0); err != nil {
+		return fmt.Errorf("reset peak RSS: %w", err)
+	}
+	return nil
 }
 
 // SelfCPU is the CPU time this process has used, user and system, to the microsecond

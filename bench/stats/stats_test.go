@@ -182,3 +182,18 @@ func TestSelfAndProcess(t *testing.T) {
 		t.Fatalf("own CPU %v %v", cpu, err)
 	}
 }
+
+func TestPeakRSS(t *testing.T) {
+	status := []byte("Name:\tnautilus\nVmHWM:\t   9000 kB\nVmRSS:\t    6132 kB\n")
+	if n, err := ParseStatusPeakRSS(status); err != nil || n != 9000*1024 {
+		t.Fatalf("%d %v", n, err)
+	}
+	if err := ResetSelfPeakRSS(); err != nil {
+		t.Skip(err) // kernels without clear_refs 5
+	}
+	peak, err := ProcessPeakRSS(osGetpid())
+	rss, err2 := ProcessRSS(osGetpid())
+	if err != nil || err2 != nil || peak <= 0 || peak < rss/2 {
+		t.Fatalf("peak %d rss %d: %v %v", peak, rss, err, err2)
+	}
+}

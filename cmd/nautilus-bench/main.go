@@ -284,7 +284,7 @@ func replicationCommand() *cli.Command {
 			&cli.IntFlag{Name: "churn-rate", Value: 1000, Usage: "client ids connecting per virtual second (churn)"},
 			&cli.DurationFlag{Name: "steady", Value: 30 * time.Second, Usage: "virtual time of steady-state anti-entropy measured"},
 			&cli.BoolFlag{Name: "large", Usage: "the issue's large sizes: join 10k,100k,1M keys and churn 100k client ids (long)"},
-			&cli.IntFlag{Name: "real-nodes", Value: 3, Usage: "real nodes"},
+			&cli.StringFlag{Name: "real-nodes", Value: "3,5", Usage: "cluster sizes of the real-node runs, comma-separated (one run per size)"},
 			&cli.StringFlag{Name: "real-keys", Value: "2000,5000,10000", Usage: "sizes of the real write bursts (all keys are then deleted)"},
 			&cli.DurationFlag{Name: "ae-period", Value: 500 * time.Millisecond, Usage: "anti-entropy period of both backends in real runs"},
 			&cli.StringFlag{Name: "json", Usage: "append every result as a JSON line to `FILE`"},
@@ -311,6 +311,10 @@ func runReplication(c *cli.Context) error {
 	if err != nil {
 		return fmt.Errorf("--real-keys: %w", err)
 	}
+	realNodes, err := replication.ParseSizes(c.String("real-nodes"))
+	if err != nil {
+		return fmt.Errorf("--real-nodes: %w", err)
+	}
 	churn := c.Int("churn-keys")
 	if c.Bool("large") {
 		join = []int{10_000, 100_000, 1_000_000}
@@ -323,9 +327,10 @@ func runReplication(c *cli.Context) error {
 		Scenarios: scen,
 		Sim: replication.SimOptions{Seed: c.Uint64("seed"), Nodes: c.Int("nodes"), BurstKeys: c.Int("burst-keys"), JoinKeys: join,
 			ChurnKeys: churn, ChurnRate: c.Int("churn-rate"), SteadyTime: c.Duration("steady")},
-		Real:     replication.RealOptions{Nodes: c.Int("real-nodes"), BurstKeys: realKeys, AEPeriod: c.Duration("ae-period")},
-		Progress: prog.update,
-		Log:      func(f string, a ...any) { prog.log(fmt.Sprintf(f, a...)) },
+		Real:      replication.RealOptions{BurstKeys: realKeys, AEPeriod: c.Duration("ae-period")},
+		RealNodes: realNodes,
+		Progress:  prog.update,
+		Log:       func(f string, a ...any) { prog.log(fmt.Sprintf(f, a...)) },
 	})
 	if rep == nil {
 		return runErr
