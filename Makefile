@@ -68,6 +68,8 @@ bench: build
 	$(GO) build -o $(BIN)/nautilus-bench ./cmd/nautilus-bench
 	$(BIN)/nautilus-bench compare --nautilus $(BIN)/nautilus --rounds $(BENCH_ROUNDS) --duration $(BENCH_DURATION) \
 		--json $(BIN)/bench.jsonl --plot docs/img --doc docs/benchmarks.md
+	$(BIN)/nautilus-bench cluster --nautilus $(BIN)/nautilus --duration $(BENCH_DURATION) \
+		--json $(BIN)/bench.jsonl --doc docs/benchmarks.md
 	$(BIN)/nautilus-bench replication $(BENCH_REPLICATION_FLAGS) \
 		--json $(BIN)/bench-replication.jsonl --plot docs/img --doc docs/benchmarks.md
 

@@ -33,6 +33,11 @@ func (c *Comparison) WriteMarkdown(path, imgRel string, plots []string, command 
 				notes = string(old[i:i+j+len(ReplicationEnd)]) + "\n\n" + notes
 			}
 		}
+		if i := bytes.Index(old, []byte(ClusterBegin)); i >= 0 {
+			if j := bytes.Index(old[i:], []byte(ClusterEnd)); j >= 0 {
+				notes = string(old[i:i+j+len(ClusterEnd)]) + "\n\n" + notes
+			}
+		}
 	}
 	var b strings.Builder
 	c.markdown(&b, imgRel, plots, command, notes)

@@ -20,6 +20,7 @@ type Result struct {
 	Name        string    `json:"name,omitempty"` // the compare scenario name, e.g. fan-in-q1
 	Round       int       `json:"round,omitempty"`
 	Addr        string    `json:"addr"`
+	SubAddr     string    `json:"sub_addr,omitempty"` // cross-node: the subscribers' node
 	MQTT        string    `json:"mqtt"`
 	QoS         int       `json:"qos"`
 	PayloadSize int       `json:"payload_bytes"`

@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"net"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -37,7 +38,7 @@ const (
 	Connect   = "connect"    // connection storm: connects/s and handshake latency
 	Idle      = "idle"       // idle connections: broker RSS per connection
 	Retained  = "retained"   // store R retained messages, then time a '#' subscription
-	CrossNode = "cross-node" // not yet: needs clustering
+	CrossNode = "cross-node" // N pairs: publishers on Addr, subscribers on SubAddr (another node)
 )
 
 // Scenarios lists the scenarios Run knows, in the order help text shows them.
@@ -46,6 +47,8 @@ var Scenarios = []string{FanIn, FanOut, Pairs, Shared, Latency, Connect, Idle, R
 // Config is one run's parameters. Zero values take the defaults documented on each field.
 type Config struct {
 	Addr        string         // broker host:port
+	SubAddr     string         // cross-node: the node subscribers connect to (default Addr)
+	SubPID      int            // cross-node: SubAddr's process id, its CPU added to PID's; 0 = not measured
 	Label       string         // broker name in reports (default: Addr)
 	PID         int            // broker process id for CPU and RSS; 0 = not measured
 	Version     packet.Version // packet.V311 (default) or packet.V5
@@ -130,8 +133,8 @@ func (c *Config) defaults(scenario string) {
 	}
 }
 
-// ErrNotAvailable is returned for scenarios that wait on work not done yet.
-var ErrNotAvailable = errors.New("not available yet")
+// ErrNeedsSubAddr is returned for a cross-node run without a second node's address.
+var ErrNeedsSubAddr = errors.New("cross-node needs the subscribers' node (SubAddr, --sub-addr); `nautilus-bench cluster` starts a cluster and runs it")
 
 // Run runs one scenario and returns its result. A run that completes with lost messages is not
 // an error: the loss is in the result. Errors are for runs that could not be carried out.
@@ -143,12 +146,16 @@ func Run(ctx context.Context, scenario string, cfg Config) (*Result, error) {
 	switch scenario {
 	case FanIn, FanOut, Pairs, Shared, Latency:
 		err = runFlow(ctx, scenario, &cfg, r)
+	case CrossNode:
+		if cfg.SubAddr == "" {
+			return nil, ErrNeedsSubAddr
+		}
+		r.SubAddr = cfg.SubAddr
+		err = runFlow(ctx, scenario, &cfg, r)
 	case Connect, Idle:
 		err = runConnections(ctx, scenario, &cfg, r)
 	case Retained:
 		err = runRetained(ctx, &cfg, r)
-	case CrossNode:
-		return nil, fmt.Errorf("scenario %s: %w (it needs clustering; see docs/benchmarks.md)", scenario, ErrNotAvailable)
 	default:
 		return nil, fmt.Errorf("unknown scenario %q (known: %s)", scenario, strings.Join(Scenarios, ", "))
 	}
@@ -158,20 +165,40 @@ func Run(ctx context.Context, scenario string, cfg Config) (*Result, error) {
 	return r, nil
 }
 
-// meter measures the broker's and the generator's CPU over an interval.
+// meter measures the broker's and the generator's CPU over an interval. The broker may be
+// several processes (the nodes of a cross-node run): their CPU is summed.
 type meter struct {
 	pid            int
+	pids           []int
 	start          time.Time
 	broker0, self0 time.Duration
 	brokerErr      error
 }
 
-func startMeter(pid int) *meter {
-	m := &meter{pid: pid, start: time.Now(), self0: stats.SelfCPU()}
-	if pid > 0 {
-		m.broker0, m.brokerErr = stats.ProcessCPU(pid)
+func startMeter(pids ...int) *meter {
+	m := &meter{start: time.Now(), self0: stats.SelfCPU()}
+	for _, p := range pids {
+		if p > 0 && !slices.Contains(m.pids, p) {
+			m.pids = append(m.pids, p)
+		}
+	}
+	if len(m.pids) > 0 {
+		m.pid = m.pids[0]
+		m.broker0, m.brokerErr = processesCPU(m.pids)
 	}
 	return m
+}
+
+func processesCPU(pids []int) (time.Duration, error) {
+	var total time.Duration
+	for _, p := range pids {
+		d, err := stats.ProcessCPU(p)
+		if err != nil {
+			return 0, err
+		}
+		total += d
+	}
+	return total, nil
 }
 
 // stop fills the CPU fields of r for the interval since start, ending at end.
@@ -187,7 +214,7 @@ func (m *meter) stop(r *Result, end time.Time) {
 		r.GenSaturated = self/wall >= 0.9*cores
 	}
 	if m.pid > 0 && m.brokerErr == nil {
-		b1, err := stats.ProcessCPU(m.pid)
+		b1, err := processesCPU(m.pids)
 		if err != nil {
 			r.Notes = append(r.Notes, err.Error())
 			return
@@ -214,14 +241,23 @@ func (m *meter) stop(r *Result, end time.Time) {
 // client's reading goroutine and read after that goroutine has ended.
 type subscriber struct {
 	c       *mqttclient.Client
+	probes  atomic.Uint64 // warm-up probes received (not counted as deliveries)
 	tracker *stats.Tracker
 	hist    *stats.Histogram
 	count   atomic.Uint64
 	last    atomic.Int64 // unix nanos of the last delivery
 }
 
+// probePayload marks the warm-up messages of a cross-node run; it is shorter than a stamp, so
+// it can never be mistaken for a measured message.
+const probePayload = "nb-probe"
+
 func (s *subscriber) onPublish(p *packet.Publish) {
 	now := time.Now()
+	if string(p.Payload) == probePayload {
+		s.probes.Add(1)
+		return
+	}
 	pub, seq, sent, err := stats.ReadStamp(p.Payload)
 	if err != nil {
 		s.tracker.Received++
@@ -243,6 +279,9 @@ func dial(ctx context.Context, cfg *Config, id string, sub *subscriber, small bo
 	if sub != nil {
 		sub.tracker, sub.hist = stats.NewTracker(), stats.NewHistogram()
 		o.OnPublish = sub.onPublish
+		if cfg.SubAddr != "" {
+			o.Addr = cfg.SubAddr
+		}
 	}
 	c, lat, err := mqttclient.Dial(ctx, o)
 	if err != nil {
@@ -279,7 +318,7 @@ func makeFlow(scenario string, cfg *Config) flow {
 			f.group = append(f.group, i)
 			f.feeds = append(f.feeds, []int{0})
 		}
-	case Pairs:
+	case Pairs, CrossNode:
 		for i := range cfg.Pairs {
 			t := fmt.Sprintf("%s/pair/%d", pfx, i)
 			f.topics = append(f.topics, t)
@@ -342,6 +381,13 @@ func runFlow(ctx context.Context, scenario string, cfg *Config, r *Result) error
 		}
 		pubs = append(pubs, c)
 	}
+	if scenario == CrossNode {
+		// Subscriptions reach the publishers' node through replicated metadata: publish
+		// probes until every subscriber has one, so the clock starts on a routed cluster.
+		if err := warmUp(ctx, pubs, f.topics, subs, 30*time.Second); err != nil {
+			return err
+		}
+	}
 
 	var expected uint64
 	sent := make([]uint64, len(pubs))
@@ -351,7 +397,7 @@ func runFlow(ctx context.Context, scenario string, cfg *Config, r *Result) error
 	stopTimeline := make(chan struct{})
 	var tlDone sync.WaitGroup
 
-	m := startMeter(cfg.PID)
+	m := startMeter(cfg.PID, cfg.SubPID)
 	start := m.start
 	if cfg.Timeline {
 		tlDone.Add(1)
@@ -509,6 +555,35 @@ func runFlow(ctx context.Context, scenario string, cfg *Config, r *Result) error
 		r.Notes = append(r.Notes, "QoS > 0 promises no loss or duplicates while connected: a broker fault, unless its queue limits (max_online_messages, max_queued_messages) allowed the drop")
 	}
 	return nil
+}
+
+// warmUp publishes a probe on every publisher's topic (QoS 0) every 100 ms until every
+// subscriber has received one, or fails after within.
+func warmUp(ctx context.Context, pubs []*mqttclient.Client, topics []string, subs []*subscriber, within time.Duration) error {
+	deadline := time.Now().Add(within)
+	for {
+		for i, c := range pubs {
+			if err := c.Publish(ctx, topics[i], 0, false, []byte(probePayload)); err != nil {
+				return fmt.Errorf("warm-up probe: %w", err)
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+		waiting := 0
+		for _, s := range subs {
+			if s.probes.Load() == 0 {
+				waiting++
+			}
+		}
+		if waiting == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("warm-up: %d of %d subscribers received no probe within %v (subscriptions not replicated to the publishers' node?)", waiting, len(subs), within)
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+	}
 }
 
 func isClosedRead(err error) bool {

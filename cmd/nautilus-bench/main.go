@@ -1,5 +1,6 @@
 // Command nautilus-bench is the Nautilus benchmark suite: MQTT load against any broker
-// (`mqtt`), a side-by-side comparison of Nautilus and Mosquitto (`compare`), and the
+// (`mqtt`), a side-by-side comparison of Nautilus and Mosquitto (`compare`), cross-node
+// publishing on a cluster of nautilus processes against a single node (`cluster`), and the
 // comparison of the Plumtree and SWC replication backends (`replication`). See docs/benchmarks.md.
 package main
 
@@ -35,7 +36,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		Usage:     "measure MQTT brokers and Nautilus's replication backends",
 		Writer:    stdout,
 		ErrWriter: stderr,
-		Commands:  []*cli.Command{mqttCommand(), compareCommand(), replicationCommand()},
+		Commands:  []*cli.Command{mqttCommand(), compareCommand(), clusterCommand(), replicationCommand()},
 	}
 }
 
@@ -58,7 +59,7 @@ var scenarioUsage = map[string]string{
 	mqttload.Connect:   "connection storm: connects/s and handshake latency",
 	mqttload.Idle:      "idle connections: broker RSS per connection (needs --pid)",
 	mqttload.Retained:  "store R retained messages, then time a # subscription",
-	mqttload.CrossNode: "publish on one node, subscribe on another (not available yet: needs clustering)",
+	mqttload.CrossNode: "N pairs: publishers on --addr, subscribers on --sub-addr (another node of the cluster); `nautilus-bench cluster` starts one",
 }
 
 // mqttCommand has one subcommand per scenario, so that flags may follow the scenario name
@@ -81,6 +82,8 @@ func mqttFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "addr", Value: "127.0.0.1:1883", Usage: "broker host:port"},
 		&cli.IntFlag{Name: "pid", Usage: "broker process id: broker CPU (/proc/PID/stat) and RSS (/proc/PID/status)"},
+		&cli.StringFlag{Name: "sub-addr", Usage: "cross-node: host:port of the node the subscribers connect to"},
+		&cli.IntFlag{Name: "sub-pid", Usage: "cross-node: process id of the --sub-addr node (its CPU is added to --pid's)"},
 		&cli.StringFlag{Name: "label", Usage: "broker name in the output (default: the address)"},
 		&cli.StringFlag{Name: "mqtt", Value: "3.1.1", Usage: "protocol version: 3.1.1 or 5"},
 		&cli.IntFlag{Name: "qos", Usage: "QoS of publishes and subscriptions (0, 1, 2)"},
@@ -108,7 +111,7 @@ func runMQTT(c *cli.Context, scenario string) error {
 	if q := c.Int("qos"); q < 0 || q > 2 {
 		return fmt.Errorf("--qos %d: want 0, 1 or 2", q)
 	}
-	cfg := mqttload.Config{Addr: c.String("addr"), PID: c.Int("pid"), Label: c.String("label"), Version: v,
+	cfg := mqttload.Config{Addr: c.String("addr"), PID: c.Int("pid"), SubAddr: c.String("sub-addr"), SubPID: c.Int("sub-pid"), Label: c.String("label"), Version: v,
 		QoS: byte(c.Int("qos")), PayloadSize: c.Int("payload"), Duration: c.Duration("duration"),
 		Publishers: c.Int("publishers"), Subscribers: c.Int("subscribers"), Pairs: c.Int("pairs"), Rate: c.Int("rate"),
 		Inflight: c.Int("inflight"), Connections: c.Int("connections"), Dialers: c.Int("dialers"),
@@ -247,6 +250,82 @@ func compareCommand() *cli.Command {
 			return err
 		},
 	}
+}
+
+func clusterCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "cluster",
+		Usage: "cross-node publishing on a cluster of nautilus processes, against a single node in the same run",
+		Description: "Starts bin/nautilus (built first if missing) as one standalone node and as a cluster of --nodes\n" +
+			"processes on loopback (temporary config and data directories), runs N publisher/subscriber pairs with\n" +
+			"publishers and subscribers on the single node, both on node A, and publishers on A with subscribers on\n" +
+			"node B, at each QoS, interleaved over the rounds; prints medians, loss and duplicates, and ratios to\n" +
+			"the single node; stops every process.",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "nautilus", Value: "bin/nautilus", Usage: "nautilus binary (built with go build ./cmd/nautilus when it is bin/nautilus and missing)"},
+			&cli.IntFlag{Name: "nodes", Value: 2, Usage: "cluster size (2 or more)"},
+			&cli.IntFlag{Name: "rounds", Value: 1, Usage: "rounds; medians are taken over them"},
+			&cli.DurationFlag{Name: "duration", Value: 2 * time.Second, Usage: "publishing time of each run"},
+			&cli.StringFlag{Name: "qos", Value: "0,1", Usage: "comma-separated QoS levels"},
+			&cli.IntFlag{Name: "pairs", Aliases: []string{"N"}, Value: 8, Usage: "publisher/subscriber pairs"},
+			&cli.StringFlag{Name: "mqtt", Value: "3.1.1", Usage: "protocol version: 3.1.1 or 5"},
+			&cli.StringFlag{Name: "json", Usage: "append every run as a JSON line to `FILE`"},
+			&cli.StringFlag{Name: "doc", Usage: "rewrite the cluster section of this markdown `FILE` (docs/benchmarks.md)"},
+		},
+		Action: runCluster,
+	}
+}
+
+func runCluster(c *cli.Context) error {
+	if c.Args().Len() > 0 {
+		return fmt.Errorf("cluster takes flags only (got %q)", c.Args().Slice())
+	}
+	v, err := versionFlag(c)
+	if err != nil {
+		return err
+	}
+	var qos []byte
+	for _, f := range strings.Split(c.String("qos"), ",") {
+		switch strings.TrimSpace(f) {
+		case "0", "1", "2":
+			qos = append(qos, byte(strings.TrimSpace(f)[0]-'0'))
+		default:
+			return fmt.Errorf("--qos %q: want a comma-separated list of 0, 1, 2", c.String("qos"))
+		}
+	}
+	if c.Int("nodes") < 2 {
+		return fmt.Errorf("--nodes %d: a cluster needs at least 2", c.Int("nodes"))
+	}
+	naut := c.String("nautilus")
+	if err := ensureNautilus(c, naut); err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	prog := newProgress(c.App.ErrWriter)
+	rep, err := mqttload.ClusterBench(ctx, mqttload.ClusterOptions{Nautilus: naut, Nodes: c.Int("nodes"), Rounds: c.Int("rounds"),
+		Duration: c.Duration("duration"), QoS: qos, Pairs: c.Int("pairs"), Version: v, Progress: prog.update,
+		Log: func(f string, a ...any) { prog.log(fmt.Sprintf(f, a...)) }})
+	if rep == nil {
+		return err
+	}
+	if err2 := mqttload.WriteTable(c.App.Writer, rep.Results); err2 != nil {
+		return err2
+	}
+	rep.WriteTable(c.App.Writer)
+	if f := c.String("json"); f != "" {
+		if err := appendJSON(f, rep.Results); err != nil {
+			return err
+		}
+	}
+	if f := c.String("doc"); f != "" && len(rep.Results) > 0 {
+		cmd := strings.TrimSpace("nautilus-bench cluster " + strings.Join(os.Args[2:], " "))
+		if err := rep.WriteMarkdown(f, cmd); err != nil {
+			return err
+		}
+		fmt.Fprintln(c.App.Writer, "wrote", f)
+	}
+	return err
 }
 
 // ensureNautilus builds bin/nautilus when it is the default path and missing, so that

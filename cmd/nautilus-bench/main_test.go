@@ -86,10 +86,20 @@ func TestReplicationCommand(t *testing.T) {
 	}
 }
 
-func TestCrossNodeNotAvailable(t *testing.T) {
+func TestCrossNodeNeedsSubAddr(t *testing.T) {
 	var out, errOut bytes.Buffer
 	err := newApp(&out, &errOut).Run([]string{"nautilus-bench", "mqtt", "cross-node", "--addr", "127.0.0.1:1"})
-	if err == nil || !strings.Contains(err.Error(), "not available yet") {
+	if err == nil || !strings.Contains(err.Error(), "--sub-addr") {
 		t.Fatalf("cross-node: %v", err)
+	}
+}
+
+// TestClusterFlags checks the cluster command's flag validation (no processes are started).
+func TestClusterFlags(t *testing.T) {
+	for _, args := range [][]string{{"--qos", "3"}, {"--nodes", "1"}, {"extra"}} {
+		var out, errOut strings.Builder
+		if err := newApp(&out, &errOut).Run(append([]string{"nautilus-bench", "cluster"}, args...)); err == nil {
+			t.Errorf("%v: no error", args)
+		}
 	}
 }
