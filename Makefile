@@ -57,7 +57,8 @@ fuzz: setup
 # bench is the quick whole-system comparison (a few minutes): nautilus-bench compare runs every
 # MQTT scenario against bin/nautilus and Debian's mosquitto, interleaved over BENCH_ROUNDS
 # rounds; nautilus-bench replication runs Plumtree and SWC on identical work in the simulator
-# and on 3 real nodes (default sizes; BENCH_REPLICATION_FLAGS=--large for the 100k/1M ones).
+# and on 3- and 5-node real clusters (BENCH_REPLICATION_FLAGS=--large for the 100k/1M sizes);
+# nautilus-bench cluster measures cross-node publishing on 2 nautilus processes against 1.
 # Together they rewrite docs/benchmarks.md (keeping its notes section) and docs/img/*.png.
 # Only the ratios of one run mean anything on a shared machine. The Go testing.B benchmarks
 # are bench-go.
