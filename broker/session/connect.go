@@ -425,6 +425,14 @@ func (c *Conn) attach(cp *packet.Connect, mods *hooks.RegisterResult) bool {
 			return newState(id, c.env.newQueue(id, policy))
 		})
 		s.mu.Lock()
+		if s.ending {
+			// The session is being ended (its clean connection closed, or it expired): wait until
+			// it is gone, then start afresh rather than attach to what is being torn down.
+			ended := s.ended
+			s.mu.Unlock()
+			<-ended
+			continue
+		}
 		if old := s.conn; old != nil {
 			s.mu.Unlock()
 			old.takenOver(cp.CleanStart)

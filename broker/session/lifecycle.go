@@ -43,6 +43,9 @@ func (c *Conn) detach() {
 	s.mu.Lock()
 	s.conn = nil
 	gen := s.attachGen
+	// A session that ends with its connection is marked in the same step as it goes offline,
+	// so no new connection can attach to it in between.
+	endsNow := expiry == 0 && s.markEndingLocked()
 	s.mu.Unlock()
 	ctx := context.Background()
 	c.env.Hooks.ClientOffline(ctx, c.client)
@@ -69,7 +72,9 @@ func (c *Conn) detach() {
 
 	switch {
 	case expiry == 0:
-		c.env.endSession(s, queue.DropSessionGone)
+		if endsNow {
+			c.env.finishSession(s, queue.DropSessionGone)
+		}
 		c.env.Hooks.ClientGone(ctx, c.client)
 	case expiry > 0:
 		// The deadline is absolute and persisted, so expiry holds across a restart.
@@ -117,9 +122,26 @@ func (c *Conn) publishWill(m *message.Message) {
 // endSession removes a session for good: its subscriptions leave the routing table, its
 // queued messages are dropped (and reported), and a pending will fires now.
 func (e *Env) endSession(s *State, reason queue.DropReason) {
-	if !e.Sessions.remove(s.ID, s) {
+	if e.Sessions.Get(s.ID) != s {
+		return // already gone, or handed to another node
+	}
+	s.mu.Lock()
+	mine := s.markEndingLocked()
+	ended := s.ended
+	s.mu.Unlock()
+	if !mine {
+		<-ended // another caller is ending it; return once it is gone
 		return
 	}
+	e.finishSession(s, reason)
+}
+
+// finishSession does the work of ending s, which the caller has marked as ending. The state
+// stays in the table until its subscriptions and stored messages are gone: a connection for
+// the same client id that arrives meanwhile waits for s.ended instead of subscribing under
+// the same id and having its subscriptions removed by this ending.
+func (e *Env) finishSession(s *State, reason queue.DropReason) {
+	defer close(s.ended)
 	s.mu.Lock()
 	if s.expiryTimer != nil {
 		s.expiryTimer.Stop()
@@ -137,6 +159,7 @@ func (e *Env) endSession(s *State, reason queue.DropReason) {
 			e.Log.Error("cannot delete persisted session", "client_id", s.ID.ClientID, "error", err)
 		}
 	}
+	e.Sessions.remove(s.ID, s)
 }
 
 // newQueue makes the queue of a new session state, wired to the drop counters and to the

@@ -51,6 +51,9 @@ type State struct {
 	expiryTimer *time.Timer
 	willTimer   *time.Timer
 	pendingWill func()
+	// ending is set once the session is being ended for good; ended is closed when it is.
+	ending bool
+	ended  chan struct{}
 	// version is the protocol of the last connection, for hook calls once offline.
 	username string
 }
@@ -183,4 +186,15 @@ func (t *Table) remove(id queue.SubscriberID, s *State) bool {
 func (t *Table) Online(id queue.SubscriberID) bool {
 	s := t.Get(id)
 	return s != nil && s.Online()
+}
+
+// markEndingLocked marks s as ending and reports whether this caller did (and so must finish
+// it); false means someone else is ending it already.
+func (s *State) markEndingLocked() bool {
+	if s.ending {
+		return false
+	}
+	s.ending = true
+	s.ended = make(chan struct{})
+	return true
 }
