@@ -144,6 +144,8 @@ func New(cfg *config.Config, opts Options) (*Broker, error) {
 		ropts.AllowPublish = cfg.Cluster.AllowPublishDuringNetsplit
 		ropts.AllowSubscribe = cfg.Cluster.AllowSubscribeDuringNetsplit
 		ropts.AllowUnsubscribe = cfg.Cluster.AllowUnsubscribeDuringNetsplit
+		ropts.SubscribeWaitsForCluster = cfg.Cluster.SubscribeWaitsForCluster
+		ropts.SubscribeWaitTimeout = cfg.Cluster.SubscribeWaitTimeout
 		ropts.OnDrop = func(m *message.Message, clientID, reason string) {
 			b.counters.Dropped.Inc()
 			chain.MessageDropped(context.Background(), m.Mountpoint, clientID, m, reason)

@@ -51,8 +51,9 @@ func (t *testQueues) Online(id queue.SubscriberID) bool {
 }
 
 // relay copies every metadata write of one in-memory store to the others, as a replication
-// backend would (without its guarantees, which these tests do not need).
-func relay(t *testing.T, stores map[string]*metadata.Memory) {
+// backend would (without its guarantees, which these tests do not need). before, when not nil,
+// is called ahead of each copy to dst, so a test can hold replication to one node back.
+func relay(t *testing.T, stores map[string]*metadata.Memory, before func(dst string)) {
 	for name, src := range stores {
 		for _, fp := range []metadata.FullPrefix{metadata.Subscribers, metadata.Retained} {
 			ev, cancel := src.Subscribe(fp, false)
@@ -69,6 +70,9 @@ func relay(t *testing.T, stores map[string]*metadata.Memory) {
 					v, _ := metadata.Resolve(sibs)
 					for other, dst := range stores {
 						if other != name {
+							if before != nil {
+								before(other)
+							}
 							dst.PutRaw(context.Background(), fp, e.Key, v, nil)
 						}
 					}
@@ -89,6 +93,12 @@ type testNode struct {
 
 func startNodes(t *testing.T, net *cluster.LocalNetwork, policy SharedPolicy, hold int, names ...string) map[string]*testNode {
 	t.Helper()
+	return startNodesRelay(t, net, policy, hold, nil, names...)
+}
+
+// startNodesRelay is startNodes with a hook on metadata replication (see relay).
+func startNodesRelay(t *testing.T, net *cluster.LocalNetwork, policy SharedPolicy, hold int, before func(dst string), names ...string) map[string]*testNode {
+	t.Helper()
 	nodes := map[string]*testNode{}
 	stores := map[string]*metadata.Memory{}
 	for _, name := range names {
@@ -96,7 +106,7 @@ func startNodes(t *testing.T, net *cluster.LocalNetwork, policy SharedPolicy, ho
 		stores[name] = n.meta
 		nodes[name] = n
 	}
-	relay(t, stores)
+	relay(t, stores, before)
 	for _, n := range nodes {
 		n.reg = startRegistry(t, n, policy, hold)
 	}

@@ -124,7 +124,7 @@ func newForwarder(r *Registry, tr cluster.Transport, hold int) *forwarder {
 	}
 	f := &forwarder{r: r, tr: tr, epoch: rand.Uint64() | 1, hold: hold, peers: map[string]*peerFwd{},
 		recv: map[string]*recvState{}, down: map[string]bool{}, stop: make(chan struct{})}
-	tr.Handle(cluster.ChanRouting, cluster.HandlerFuncs{Message: f.handle})
+	tr.Handle(cluster.ChanRouting, cluster.HandlerFuncs{Message: f.handle, Request: f.handleRequest})
 	ev, cancel := tr.Watch()
 	f.wg.Add(1)
 	go func() {

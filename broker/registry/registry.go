@@ -65,6 +65,11 @@ type Options struct {
 	OnMember func(cluster.MemberEvent)
 	// What this node accepts while a peer is unreachable (allow_*_during_netsplit).
 	AllowPublish, AllowSubscribe, AllowUnsubscribe bool
+	// SubscribeWaitsForCluster makes Subscribe return only when every reachable peer's trie
+	// holds the new subscriptions, or SubscribeWaitTimeout (0: 5s) passed
+	// (subscribe_waits_for_cluster; see applied.go).
+	SubscribeWaitsForCluster bool
+	SubscribeWaitTimeout     time.Duration
 }
 
 // ErrNetsplit refuses an operation while a peer is unreachable, as the allow_*_during_netsplit
@@ -109,6 +114,9 @@ type Registry struct {
 	// current mirrors the trie entries of each subscriber, so a new subscriber record can be
 	// applied as a diff whether it was written here or arrived from another node.
 	current map[queue.SubscriberID]map[string]subValue
+	// applied, when not nil, is closed (and reset) at the next change of current: waitApplied
+	// waits on it.
+	applied chan struct{}
 
 	entries sync.Pool
 	fwd     *forwarder

@@ -35,6 +35,9 @@ func (r *Registry) Subscribe(id queue.SubscriberID, subs []session.Subscription)
 			isNew[i] = !found
 		}
 	})
+	if err == nil && r.opts.SubscribeWaitsForCluster {
+		r.waitCluster(id, subs)
+	}
 	return isNew, err
 }
 
@@ -158,6 +161,7 @@ func (r *Registry) applyLocked(id queue.SubscriberID, rec metadata.SubscriberRec
 	} else {
 		r.current[id] = want
 	}
+	r.notifyAppliedLocked()
 }
 
 // trieFilter is the filter a subscription is matched by: a shared subscription matches on the

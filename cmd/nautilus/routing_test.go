@@ -102,14 +102,21 @@ func awaitRoute(t *testing.T, pub *publisher, sub *client, topic string) {
 
 // TestClusterRouting runs three real nodes: a publish on n1 reaches subscribers on n3 at every
 // QoS, once and in order; a shared group spans the nodes; a will of a client on n2 reaches n3.
+// The nodes run with subscribe_waits_for_cluster, so a publish on any node right after SUBACK
+// is routed to the new subscription.
 func TestClusterRouting(t *testing.T) {
-	nodes := startClusterWith(t, 3, "shared_subscription_policy = random\n")
+	nodes := startClusterWith(t, 3, "shared_subscription_policy = random\nsubscribe_waits_for_cluster = on\n")
 	a, b, c := nodes[0], nodes[1], nodes[2]
-	sub, _ := dialClient(t, c.mqtt, packet.V5, "sub-c", true, 0)
-	sub.subscribe("q0/#@0", "q1/#@1", "q2/#@2", "will/#@1")
 	pc, _ := dialClient(t, a.mqtt, packet.V311, "pub-a", true, 0)
 	pub := &publisher{client: pc}
-	awaitRoute(t, pub, sub, "q1/probe")
+	sub, _ := dialClient(t, c.mqtt, packet.V5, "sub-c", true, 0)
+	sub.subscribe("probe/#@1")
+	awaitRoute(t, pub, sub, "probe/x") // n1 and n3 have found each other
+	sub.subscribe("q0/#@0", "q1/#@1", "q2/#@2", "will/#@1")
+	pub.publish("q1/right-after-suback", "first", 1)
+	if got := sub.collect(1, 5*time.Second); len(got) != 1 || got[0].payload != "first" {
+		t.Fatalf("a publish on n1 right after SUBACK on n3: got %+v, want the message", got)
+	}
 
 	const n = 200
 	for _, qos := range []byte{0, 1, 2} {
@@ -139,7 +146,7 @@ func TestClusterRouting(t *testing.T) {
 		m.subscribe("$share/g/sh@1")
 		members = append(members, m)
 	}
-	time.Sleep(time.Second) // let the three subscriptions replicate to n1
+	// No pause: each SUBACK came once n1 routed that member.
 	const shared = 90
 	for i := range shared {
 		pub.publish("sh", fmt.Sprint(i), 1)
