@@ -103,9 +103,10 @@ func awaitRoute(t *testing.T, pub *publisher, sub *client, topic string) {
 // TestClusterRouting runs three real nodes: a publish on n1 reaches subscribers on n3 at every
 // QoS, once and in order; a shared group spans the nodes; a will of a client on n2 reaches n3.
 // The nodes run with subscribe_waits_for_cluster, so a publish on any node right after SUBACK
-// is routed to the new subscription.
+// is routed to the new subscription; its timeout is longer than the client's read deadline, so
+// a peer that never confirmed would fail the test rather than pass after the timeout.
 func TestClusterRouting(t *testing.T) {
-	nodes := startClusterWith(t, 3, "shared_subscription_policy = random\nsubscribe_waits_for_cluster = on\n")
+	nodes := startClusterWith(t, 3, "shared_subscription_policy = random\nsubscribe_waits_for_cluster = on\nsubscribe_waits_for_cluster_timeout = 30s\n")
 	a, b, c := nodes[0], nodes[1], nodes[2]
 	pc, _ := dialClient(t, a.mqtt, packet.V311, "pub-a", true, 0)
 	pub := &publisher{client: pc}
