@@ -30,6 +30,8 @@ func OptionsFromConfig(c *config.Config) (Options, error) {
 		LinkAddr:           vmq[0].Address,
 		GossipAddr:         c.Cluster.Gossip,
 		OutgoingBufferSize: int(c.Cluster.OutgoingBufferSize),
+		SeedsDNS:           c.Cluster.SeedsDNS,
+		ReconnectInterval:  c.Cluster.ReconnectInterval,
 	}
 	for s := range strings.SplitSeq(c.Cluster.Seeds, ",") {
 		if s = strings.TrimSpace(s); s != "" {

@@ -3,6 +3,7 @@ package cluster
 import (
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/nautilus-mq/nautilus/broker/config"
 )
@@ -12,6 +13,8 @@ func TestOptionsFromConfig(t *testing.T) {
 	c.Node.Nodename = "n1@10.0.0.1"
 	c.Cluster.OutgoingBufferSize = 2 * config.MB
 	c.Cluster.Seeds = " 10.0.0.2:44054, 10.0.0.3:44054 ,"
+	c.Cluster.SeedsDNS = "nautilus.example:44054"
+	c.Cluster.ReconnectInterval = 3 * time.Second
 	if _, err := OptionsFromConfig(&c); err == nil {
 		t.Fatal("accepted a config without a vmq listener")
 	}
@@ -24,7 +27,8 @@ func TestOptionsFromConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	if o.Name != "n1@10.0.0.1" || o.LinkAddr != "10.0.0.1:44053" || o.OutgoingBufferSize != 2<<20 ||
-		!slices.Equal(o.Seeds, []string{"10.0.0.2:44054", "10.0.0.3:44054"}) || o.GossipAddr != "" {
+		!slices.Equal(o.Seeds, []string{"10.0.0.2:44054", "10.0.0.3:44054"}) || o.GossipAddr != "" ||
+		o.SeedsDNS != "nautilus.example:44054" || o.ReconnectInterval != 3*time.Second {
 		t.Fatalf("%+v", o)
 	}
 	if d, _ := o.withDefaults(); d.GossipAddr != "10.0.0.1:44054" {

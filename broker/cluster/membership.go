@@ -42,6 +42,9 @@ func (n *Node) startSerf() error {
 		}
 		ml.AdvertiseAddr, ml.AdvertisePort = ah, ap
 	}
+	if n.opts.ReconnectInterval > 0 {
+		cfg.ReconnectInterval = n.opts.ReconnectInterval
+	}
 	cfg.NodeName = n.name
 	cfg.Tags = map[string]string{tagLink: n.linkAddr}
 	cfg.EventCh = n.serfEvents

@@ -3,7 +3,9 @@ package cluster
 import (
 	"context"
 	"errors"
+	"net"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -70,6 +72,28 @@ func TestSeedsJoinInBackground(t *testing.T) {
 	a := startNode(t, "a", nil)
 	b := startNode(t, "b", func(o *Options) { o.Seeds = []string{a.GossipAddr()} })
 	waitFor(t, "b joined a via seeds", func() bool { return slices.Equal(b.Members(), []string{"a", "b"}) })
+}
+
+// A DNS seed name is resolved at each attempt; its records name gossip hosts, this node's own
+// address left out.
+func TestSeedsDNS(t *testing.T) {
+	a := startNode(t, "a", nil)
+	_, port, _ := net.SplitHostPort(a.GossipAddr())
+	b := startNode(t, "b", func(o *Options) { o.SeedsDNS = net.JoinHostPort("localhost", port) })
+	waitFor(t, "b joined a via the DNS seed", func() bool { return slices.Equal(b.Members(), []string{"a", "b"}) })
+
+	// a's own name resolves to itself only: no seed yet, and the reason says so.
+	a.opts.SeedsDNS = net.JoinHostPort("localhost", port)
+	if seeds, err := a.seeds(context.Background()); err == nil || !strings.Contains(err.Error(), "names no other node") {
+		t.Fatalf("seeds of a node whose DNS name resolves to itself: %v, %v", seeds, err)
+	}
+	a.opts.SeedsDNS = "no-such-host.invalid:1"
+	if _, err := a.seeds(context.Background()); err == nil || !strings.Contains(err.Error(), "cluster.seeds_dns") {
+		t.Fatalf("an unresolvable seed name: %v", err)
+	}
+	if _, err := (Options{Name: "x", LinkAddr: "127.0.0.1:1", SeedsDNS: "nameonly"}).withDefaults(); err == nil {
+		t.Fatal("a DNS seed without a port was accepted")
+	}
 }
 
 func TestOptionsDefaults(t *testing.T) {

@@ -97,7 +97,7 @@ func (n *Node) Start(ctx context.Context) error {
 	}
 	n.wg.Add(1)
 	go func() { defer n.wg.Done(); n.acceptLoop() }()
-	if len(n.opts.Seeds) > 0 {
+	if len(n.opts.Seeds) > 0 || n.opts.SeedsDNS != "" {
 		n.wg.Add(1)
 		go func() { defer n.wg.Done(); n.joinSeeds(ctx) }()
 	}
@@ -133,11 +133,13 @@ func (n *Node) acceptLoop() {
 func (n *Node) joinSeeds(ctx context.Context) {
 	backoff := n.opts.BackoffMin
 	for {
-		_, err := n.serf.Join(n.opts.Seeds, true)
+		seeds, err := n.seeds(ctx)
 		if err == nil {
-			return
+			if _, err = n.serf.Join(seeds, true); err == nil {
+				return
+			}
 		}
-		n.log.Warn("cluster: cannot join seeds yet; retrying", "seeds", n.opts.Seeds, "err", err, "retry_in", backoff)
+		n.log.Warn("cluster: cannot join seeds yet; retrying", "seeds", seeds, "err", err, "retry_in", backoff)
 		select {
 		case <-time.After(backoff):
 		case <-ctx.Done():
@@ -147,6 +149,30 @@ func (n *Node) joinSeeds(ctx context.Context) {
 		}
 		backoff = min(backoff*2, n.opts.BackoffMax)
 	}
+}
+
+// seeds is Options.Seeds and the addresses SeedsDNS names now, without this node's own.
+func (n *Node) seeds(ctx context.Context) ([]string, error) {
+	seeds := slices.Clone(n.opts.Seeds)
+	if n.opts.SeedsDNS != "" {
+		host, port, _ := net.SplitHostPort(n.opts.SeedsDNS) // checked by withDefaults
+		lctx, cancel := context.WithTimeout(ctx, n.opts.DialTimeout)
+		ips, err := net.DefaultResolver.LookupHost(lctx, host)
+		cancel()
+		if err != nil && len(seeds) == 0 {
+			return nil, fmt.Errorf("cluster.seeds_dns %s: %w", n.opts.SeedsDNS, err)
+		}
+		self := n.GossipAddr()
+		for _, ip := range ips {
+			if a := net.JoinHostPort(ip, port); a != self && a != n.opts.AdvertiseGossipAddr {
+				seeds = append(seeds, a)
+			}
+		}
+	}
+	if len(seeds) == 0 {
+		return nil, fmt.Errorf("cluster.seeds_dns %s names no other node yet", n.opts.SeedsDNS)
+	}
+	return seeds, nil
 }
 
 // Join contacts the nodes at addrs (gossip addresses, host:port) and merges their cluster

@@ -32,6 +32,15 @@ type Options struct {
 	// Seeds are gossip addresses joined at Start (cluster.seeds); Start keeps retrying in the
 	// background, with backoff, until one answers, so nodes may start in any order.
 	Seeds []string
+	// SeedsDNS is a name:port (cluster.seeds_dns) whose A and AAAA records are gossip hosts to
+	// join, looked up again at every attempt so that nodes started together (a Kubernetes
+	// headless service, a round-robin DNS name) find each other; this node's own address is
+	// left out.
+	SeedsDNS string
+	// ReconnectInterval is how often serf tries to reach a failed member again
+	// (cluster.reconnect_interval): after a partition heals, members find each other within it.
+	// Zero keeps the Serf configuration's value.
+	ReconnectInterval time.Duration
 
 	// TLS, when set, wraps every peer link in mutual TLS: the same config serves accepted links
 	// (its ClientCAs, or RootCAs when nil, verify the dialer) and dialled ones (its RootCAs
@@ -110,6 +119,11 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if _, _, err := splitHostPort(o.GossipAddr); err != nil {
 		return o, fmt.Errorf("cluster: GossipAddr: %w", err)
+	}
+	if o.SeedsDNS != "" {
+		if h, p, err := net.SplitHostPort(o.SeedsDNS); err != nil || h == "" || p == "" {
+			return o, fmt.Errorf("cluster: SeedsDNS %q: want name:port", o.SeedsDNS)
+		}
 	}
 	def := func(d *time.Duration, v time.Duration) {
 		if *d <= 0 {

@@ -119,6 +119,8 @@ type ClusterConfig struct {
 	OutgoingBufferSize             Size          `key:"outgoing_clustering_buffer_size" default:"16MB" min:"1KB" doc:"bytes queued for one peer, also while its link is down; past it cluster messages are dropped and counted"`
 	Gossip                         string        `key:"cluster.gossip" default:"" doc:"serf gossip address host:port (TCP and UDP); empty = the listener.vmq host and its port + 1"`
 	Seeds                          string        `key:"cluster.seeds" default:"" doc:"comma-separated gossip addresses of nodes to join at start, retried until one answers"`
+	SeedsDNS                       string        `key:"cluster.seeds_dns" default:"" doc:"name:port whose DNS A/AAAA records are gossip hosts to join at start (with cluster.seeds), looked up again at each retry; empty = none"`
+	ReconnectInterval              time.Duration `key:"cluster.reconnect_interval" default:"10s" min:"100ms" unit:"ms" doc:"how often a failed member is tried again; after a partition heals, nodes find each other within it"`
 }
 
 type SysTreeConfig struct {
