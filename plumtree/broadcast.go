@@ -116,15 +116,33 @@ func (b *broadcaster) outstandingTotal() int {
 // setMembers applies a membership change: departed peers leave every set
 // and their queues are dropped; when someone joined, the trees are rebuilt
 // from scratch (plumtree_broadcast resets them too).
+//
+// Two departures from VerneMQ make a healed partition converge in one
+// exchange tick instead of minutes. An exchange with a departed peer is
+// abandoned: its replies cannot come, and waiting for exchange_timeout (60s)
+// would block every other exchange meanwhile (one runs at a time). And a peer
+// that (re)joins gets an exchange at once: what was broadcast while it was
+// away was pushed to nobody there (it had left the trees), so anti-entropy is
+// its only repair.
 func (c *Core) SetMembers(members []string) {
 	b := &c.bc
 	next := slices.Clone(members)
 	slices.Sort(next)
 	next = slices.Compact(next)
-	joined := false
+	rebuild := false
+	var joined []string
 	for _, m := range next {
 		if !b.isMember(m) {
-			joined = true
+			rebuild = true
+			if m != c.self {
+				joined = append(joined, m)
+			}
+		}
+	}
+	if x := c.ex.cur; x != nil {
+		if _, ok := slices.BinarySearch(next, x.peer); !ok {
+			c.ex.cur = nil
+			c.stats.ExchangesTimedOut++
 		}
 	}
 	for _, m := range b.members {
@@ -141,9 +159,12 @@ func (c *Core) SetMembers(members []string) {
 		}
 	}
 	b.members = next
-	if joined {
+	if rebuild {
 		b.eager, b.lazy = map[string]set{}, map[string]set{}
 		b.commonEager, b.commonLazy = c.initialPeers()
+	}
+	if len(joined) > 0 {
+		c.StartExchange(joined[0])
 	}
 }
 

@@ -260,3 +260,65 @@ func TestOutstandingLimit(t *testing.T) {
 		t.Fatalf("stats %+v; want at most 5 outstanding and some dropped", st)
 	}
 }
+
+// TestHealedSplitConvergesAtJoin is a partition as serf reports it: the
+// members on each side fail (SetMembers drops them) and join again at the
+// heal. An exchange stuck with a peer that failed is abandoned instead of
+// blocking anti-entropy until exchange_timeout, and a peer that joins gets an
+// exchange at once, so an update broadcast while it was away (pushed to
+// nobody there: it had left the trees) reaches it without waiting for
+// exchange_tick. Both ticks are an hour here, so only the join can repair.
+// Found by cmd/nautilus TestPartition over real namespaces.
+func TestHealedSplitConvergesAtJoin(t *testing.T) {
+	cfg := plumtree.SimConfig()
+	cfg.ExchangeTick = time.Hour
+	cfg.ExchangeTimeout = time.Hour
+	names := nodeNames(3)
+	s := newSimCfg(t, cfg, 11, names...)
+	side, away := names[:2], names[2]
+	setMembers := func(n string, ms []string) {
+		t.Helper()
+		if err := s.WithCore(n, func(c sim.Core) { c.SetMembers(ms) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	exchanging := func(n string) (x bool) {
+		_ = s.WithCore(n, func(c sim.Core) { x = c.(*plumtree.Core).Exchanging() })
+		return x
+	}
+
+	_ = s.Run(time.Second) // the exchanges of the first join end
+	s.Partition(side, []string{away})
+	// An exchange toward the far side starts before the failure is detected.
+	started := false
+	if err := s.WithCore(names[0], func(c sim.Core) { started = c.(*plumtree.Core).StartExchange(away) }); err != nil || !started {
+		t.Fatalf("no exchange started (err %v)", err)
+	}
+	_ = s.Run(time.Second)
+	if !exchanging(names[0]) {
+		t.Fatal("the exchange across the cut ended by itself")
+	}
+	for _, n := range side {
+		setMembers(n, side)
+	}
+	setMembers(away, []string{away})
+	if exchanging(names[0]) {
+		t.Fatal("an exchange with a failed peer is still running")
+	}
+	if err := s.Store(names[0]).Put(bg, fpT, []byte("split"), []byte("v")); err != nil {
+		t.Fatal(err)
+	}
+	_ = s.Run(time.Second)
+
+	s.Heal()
+	for _, n := range names {
+		setMembers(n, names)
+	}
+	ok, err := s.RunUntil(func() bool {
+		_, found, _ := s.Store(away).Get(bg, fpT, []byte("split"))
+		return found
+	}, 10*time.Millisecond, 10*time.Second)
+	if err != nil || !ok {
+		t.Fatalf("the update made during the split did not reach %s after the heal (err %v)", away, err)
+	}
+}

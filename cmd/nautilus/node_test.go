@@ -42,8 +42,18 @@ func writeNodeConf(t *testing.T, dir, addr, extra string) string {
 // startNode runs `nautilus start --config conf` and waits until it accepts connections.
 func startNode(t *testing.T, conf, addr string) *node {
 	t.Helper()
+	return startNodeIn(t, "", conf, addr)
+}
+
+// startNodeIn is startNode inside the network namespace netns ("": the test's own). `ip netns
+// exec` execs the binary in place, so signals to the process reach nautilus itself.
+func startNodeIn(t *testing.T, netns, conf, addr string) *node {
+	t.Helper()
 	n := &node{t: t, addr: addr, conf: conf, done: make(chan error, 1)}
 	n.cmd = exec.Command(binary(t), "start", "--config", conf)
+	if netns != "" {
+		n.cmd = exec.Command("ip", "netns", "exec", netns, binary(t), "start", "--config", conf)
+	}
 	stderr, err := n.cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
