@@ -135,6 +135,12 @@ var vectors = []vector{
 		&Publish{Topic: "é/€"}, false},
 
 	// PUBACK, PUBREC, PUBREL, PUBCOMP (§3.4-3.7).
+	// MQTT 3.1 acknowledgements have the 3.1.1 wire form: a two-byte
+	// Message ID and nothing else; PUBREL carries QoS 1 in its fixed header
+	// (flags 0010), as in 3.1.1.
+	{"puback/3.1", V31, raw(0x40, 2, 0, 10), &Puback{PacketID: 10}, false},
+	{"pubrec/3.1", V31, raw(0x50, 2, 0, 11), &Pubrec{PacketID: 11}, false},
+	{"pubrel/3.1", V31, raw(0x62, 2, 0, 11), &Pubrel{PacketID: 11}, false},
 	{"puback/3.1.1", V311, raw(0x40, 2, 0, 10), &Puback{PacketID: 10}, false},
 	{"puback/5-success", V5, raw(0x40, 2, 0, 10), &Puback{PacketID: 10}, false},
 	{"puback/5-code", V5, raw(0x40, 3, 0, 10, 0x10), &Puback{PacketID: 10, ReasonCode: NoMatchingSubscribers}, false},
@@ -150,6 +156,7 @@ var vectors = []vector{
 	{"pubrel/3.1.1", V311, raw(0x62, 2, 0, 11), &Pubrel{PacketID: 11}, false},
 	{"pubrel/5", V5, raw(0x62, 3, 0, 11, 0x92), &Pubrel{PacketID: 11, ReasonCode: PacketIdentifierNotFound}, false},
 	{"pubcomp/3.1", V31, raw(0x70, 2, 0, 11), &Pubcomp{PacketID: 11}, false},
+	{"pubcomp/3.1.1", V311, raw(0x70, 2, 0, 11), &Pubcomp{PacketID: 11}, false},
 	{"pubcomp/5", V5, raw(0x70, 2, 0, 11), &Pubcomp{PacketID: 11}, false},
 
 	// SUBSCRIBE, SUBACK (§3.8, §3.9).
@@ -164,6 +171,15 @@ var vectors = []vector{
 				{Filter: "$share/g/x", QoS: 2, RetainHandling: 1}}}, false},
 	{"suback/3.1.1", V311, raw(0x90, 6, 0, 1, 0, 1, 2, 0x80),
 		&Suback{PacketID: 1, ReasonCodes: []ReasonCode{GrantedQoS0, GrantedQoS1, GrantedQoS2, UnspecifiedError}}, false},
+	// MQTT 3.1 SUBACK: one granted QoS (0..2) per topic; 3.1 defines no
+	// failure code.
+	{"suback/3.1", V31, raw(0x90, 5, 0, 2, 0, 1, 2),
+		&Suback{PacketID: 2, ReasonCodes: []ReasonCode{GrantedQoS0, GrantedQoS1, GrantedQoS2}}, false},
+	// Not from the 3.1 spec: the codec's convention (ReasonCode.ForPacket)
+	// sends and accepts 3.1.1's 0x80 "Failure" on 3.1 connections too, as
+	// brokers do for 3.1 clients.
+	{"suback/3.1-failure", V31, raw(0x90, 4, 0, 3, 1, 0x80),
+		&Suback{PacketID: 3, ReasonCodes: []ReasonCode{GrantedQoS1, UnspecifiedError}}, false},
 	{"suback/5", V5, raw(0x90, 10, 0, 1, 4, 0x1F, 0, 1, "r", 0x01, 0x87, 0xA2),
 		&Suback{PacketID: 1, Properties: props(func(p *Properties) {
 			p.ReasonString = "r"
@@ -173,9 +189,12 @@ var vectors = []vector{
 	// UNSUBSCRIBE, UNSUBACK (§3.10, §3.11).
 	{"unsubscribe/3.1.1", V311, raw(0xA2, 10, 0, 5, 0, 3, "a/b", 0, 1, "#"),
 		&Unsubscribe{PacketID: 5, Filters: []string{"a/b", "#"}}, false},
+	{"unsubscribe/3.1", V31, raw(0xA2, 7, 0, 6, 0, 3, "a/+"),
+		&Unsubscribe{PacketID: 6, Filters: []string{"a/+"}}, false},
 	{"unsubscribe/5", V5, raw(0xA2, 15, 0, 5, 7, 0x26, 0, 1, "k", 0, 1, "v", 0, 3, "a/b"),
 		&Unsubscribe{PacketID: 5, Properties: props(func(p *Properties) { p.UserProperties = []UserProperty{{"k", "v"}} }),
 			Filters: []string{"a/b"}}, false},
+	{"unsuback/3.1", V31, raw(0xB0, 2, 0, 6), &Unsuback{PacketID: 6}, false},
 	{"unsuback/3.1.1", V311, raw(0xB0, 2, 0, 5), &Unsuback{PacketID: 5}, false},
 	{"unsuback/5", V5, raw(0xB0, 5, 0, 5, 0, 0x00, 0x11),
 		&Unsuback{PacketID: 5, ReasonCodes: []ReasonCode{Success, NoSubscriptionExisted}}, false},
@@ -184,6 +203,7 @@ var vectors = []vector{
 	{"pingreq/3.1", V31, raw(0xC0, 0), &Pingreq{}, false},
 	{"pingreq/3.1.1", V311, raw(0xC0, 0), &Pingreq{}, false},
 	{"pingreq/5", V5, raw(0xC0, 0), &Pingreq{}, false},
+	{"pingresp/3.1", V31, raw(0xD0, 0), &Pingresp{}, false},
 	{"pingresp/3.1.1", V311, raw(0xD0, 0), &Pingresp{}, false},
 	{"pingresp/5", V5, raw(0xD0, 0), &Pingresp{}, false},
 
