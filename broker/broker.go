@@ -168,7 +168,7 @@ func New(cfg *config.Config, opts Options) (*Broker, error) {
 	}
 	if b.clusterNode != nil {
 		b.env.EnableCluster(session.ClusterOptions{Transport: b.transport, AllowRegister: cfg.Cluster.AllowRegisterDuringNetsplit,
-			Unreachable: reg.Unreachable, DrainTime: cfg.Cluster.MaxDrainTime})
+			Unreachable: reg.Unreachable, DrainTime: cfg.Cluster.MaxDrainTime, Policy: b.queuePolicy()})
 	}
 	b.metrics.GaugeFunc("retain_messages", "retained messages", func() int64 { return int64(reg.RetainedCount()) })
 	b.metrics.GaugeFunc("router_subscriptions", "subscriptions in the routing table", func() int64 { return int64(reg.Subscriptions()) })
@@ -427,6 +427,28 @@ func (b *Broker) JoinCluster(addr string) error {
 		return c.Join(addr)
 	}
 	return b.clusterNode.Join(addr)
+}
+
+// LeaveCluster makes this node leave its cluster gracefully: it stops its MQTT listeners, ends
+// every connection (MQTT 5: DISCONNECT 0x9C, Use another server), hands each persistent session
+// with its queued and in-flight messages to another member (or, with kill, ends them all), and
+// then leaves. If a session could not be handed off the node does not leave: it stays a member,
+// with its listeners stopped and the session kept, so the operator can retry.
+func (b *Broker) LeaveCluster(ctx context.Context, kill bool) (session.HandoffResult, error) {
+	if b.clusterNode == nil {
+		return session.HandoffResult{}, errors.New("broker: this node has no cluster listener (listener.vmq.<name>) to leave")
+	}
+	for _, l := range b.listeners {
+		l.Stop()
+	}
+	res, err := b.env.Handoff(ctx, kill)
+	if err != nil {
+		return res, err
+	}
+	if res.Failed > 0 {
+		return res, fmt.Errorf("broker: %d sessions could not be handed to another node and stay here; the node has not left (its listeners are stopped); retry the leave, or leave with kill_sessions", res.Failed)
+	}
+	return res, b.clusterNode.Leave()
 }
 
 // Session reports whether the node holds a session for the client, and whether a connection

@@ -24,6 +24,7 @@ import (
 	"github.com/nautilus-mq/nautilus/broker/config"
 	"github.com/nautilus-mq/nautilus/broker/listener"
 	"github.com/nautilus-mq/nautilus/broker/metrics"
+	"github.com/nautilus-mq/nautilus/broker/session"
 )
 
 // Version is the version the API reports. The nautilus binary sets it from its build stamp;
@@ -48,6 +49,9 @@ type Node interface {
 	// JoinCluster joins the cluster of the node at a gossip address (through the metadata
 	// backend, which may refuse).
 	JoinCluster(addr string) error
+	// LeaveCluster hands this node's sessions to the other members (or ends them, with kill)
+	// and leaves; it does not leave when a session could not be handed off.
+	LeaveCluster(ctx context.Context, kill bool) (session.HandoffResult, error)
 	Session(mountpoint, clientID string) (exists, online bool)
 	// MetadataBackend names the linked replication backend.
 	MetadataBackend() string

@@ -30,8 +30,8 @@ type JoinRequest struct {
 // LeaveRequest is the body of POST /api/v1/cluster/leave.
 type LeaveRequest struct {
 	Node string `json:"node"` // empty = this node
-	// KillSessions is accepted for VerneMQ compatibility; sessions are not migrated or
-	// killed yet either way (docs/admin.md).
+	// KillSessions ends the leaving node's sessions (and drops their messages) instead of
+	// handing them to the remaining members, as VerneMQ's --kill-sessions.
 	KillSessions bool `json:"kill_sessions,omitempty"`
 }
 
@@ -40,6 +40,10 @@ type LeaveResult struct {
 	Node   string `json:"node"`
 	Action string `json:"action"` // "left" (this node left) or "removed" (a failed node was removed)
 	Note   string `json:"note,omitempty"`
+	// What a leaving node did with its sessions: handed to other members, or ended (with
+	// kill_sessions, or sessions that ended by themselves meanwhile).
+	SessionsMoved int `json:"sessions_moved"`
+	SessionsEnded int `json:"sessions_ended"`
 }
 
 // ListenerStatus is one MQTT listener in the status.

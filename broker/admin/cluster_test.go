@@ -18,6 +18,7 @@ import (
 	"github.com/nautilus-mq/nautilus/broker/config"
 	"github.com/nautilus-mq/nautilus/broker/listener"
 	"github.com/nautilus-mq/nautilus/broker/metrics"
+	"github.com/nautilus-mq/nautilus/broker/session"
 )
 
 // fakeNode is an admin.Node around a real cluster.Node, without a broker or a backend.
@@ -32,6 +33,9 @@ func (f *fakeNode) ClusterNode() *cluster.Node          { return f.cn }
 func (f *fakeNode) Session(string, string) (bool, bool) { return false, false }
 func (f *fakeNode) MetadataBackend() string             { return "fake" }
 func (f *fakeNode) Listeners() []*listener.Listener     { return nil }
+func (f *fakeNode) LeaveCluster(context.Context, bool) (session.HandoffResult, error) {
+	return session.HandoffResult{}, f.cn.Leave() // no sessions to hand off
+}
 func (f *fakeNode) JoinCluster(addr string) error {
 	if f.join != nil {
 		return f.join(addr)

@@ -178,9 +178,6 @@ func (s *Server) join(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, s.clusterInfo())
 }
 
-// sessionsNote says what happens to a leaving node's sessions today.
-const sessionsNote = "sessions are not migrated yet (kill_sessions changes nothing): they and their queued messages stay on the node that left"
-
 func (s *Server) leave(w http.ResponseWriter, r *http.Request) {
 	var req LeaveRequest
 	if !readJSON(w, r, &req) {
@@ -191,12 +188,17 @@ func (s *Server) leave(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if req.Node == "" || req.Node == cn.Self() {
-		if err := cn.Leave(); err != nil {
-			writeError(w, http.StatusInternalServerError, err.Error())
+		res, err := s.opts.Node.LeaveCluster(r.Context(), req.KillSessions)
+		if err != nil {
+			writeError(w, http.StatusInternalServerError, fmt.Sprintf("%v (sessions handed off: %d, ended: %d, kept here: %d)", err, res.Moved, res.Ended, res.Failed))
 			return
 		}
-		s.opts.Log.Warn("admin: this node left the cluster; stop it (it cannot rejoin until restarted)", "remote", r.RemoteAddr)
-		writeJSON(w, http.StatusOK, LeaveResult{Node: cn.Self(), Action: "left", Note: sessionsNote})
+		out := LeaveResult{Node: cn.Self(), SessionsMoved: res.Moved, SessionsEnded: res.Ended}
+		s.opts.Log.Warn("admin: this node left the cluster; stop it (it cannot rejoin until restarted)", "remote", r.RemoteAddr,
+			"sessions_moved", res.Moved, "sessions_ended", res.Ended)
+		out.Action = "left"
+		out.Note = "MQTT listeners stopped; every session was handed to another member or ended; stop this node (it cannot rejoin until restarted)"
+		writeJSON(w, http.StatusOK, out)
 		return
 	}
 	err := cn.RemoveFailed(req.Node)

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -43,12 +45,16 @@ type ClusterOptions struct {
 	Unreachable func() []string
 	// DrainTime is how long the old node keeps a migrated queue for late messages (max_drain_time).
 	DrainTime time.Duration
+	// Policy bounds the queues of sessions taken from a leaving node, which arrive without a
+	// connection to take bounds from (the node's defaults, as for restored sessions).
+	Policy queue.Policy
 }
 
 const (
 	opTakeover byte = 1
 	opMore     byte = 2
 	opDone     byte = 3
+	opAdopt    byte = 4 // a leaving node asks this one to take a session from it (handoff.go)
 
 	statusNone    byte = 0
 	statusMoved   byte = 1
@@ -138,6 +144,8 @@ func (cs *clusterSessions) handle(ctx context.Context, from string, b []byte) ([
 		resp = cs.giveUp(from, &req)
 	case opMore, opDone:
 		resp = cs.page(req.Token, req.Op == opDone)
+	case opAdopt:
+		resp = cs.adopt(ctx, from, &req)
 	default:
 		return nil, errors.New("unknown session operation")
 	}
@@ -346,7 +354,7 @@ func (cs *clusterSessions) takeover(c *Conn, id queue.SubscriberID, clean bool, 
 	}
 	// Whatever moved comes here first, so nothing is lost whatever this connect's fate.
 	for _, a := range moved {
-		cs.receive(c, id, a.node, &a.resp, policy, expiry)
+		_, _ = cs.receive(c.logger(), id, a.node, &a.resp, policy, expiry) // logged inside
 	}
 	if unreachable != nil && !cs.opts.AllowRegister {
 		return packet.ServerUnavailable, "a cluster node did not answer (allow_register_during_netsplit = off)"
@@ -358,7 +366,7 @@ func (cs *clusterSessions) takeover(c *Conn, id queue.SubscriberID, clean bool, 
 }
 
 // receive builds the local session from a move's pages.
-func (cs *clusterSessions) receive(c *Conn, id queue.SubscriberID, node string, first *migResp, policy queue.Policy, expiry time.Duration) {
+func (cs *clusterSessions) receive(log *slog.Logger, id queue.SubscriberID, node string, first *migResp, policy queue.Policy, expiry time.Duration) (*State, error) {
 	e := cs.env
 	s, _ := e.Sessions.getOrCreate(id, func() *State { return newState(id, e.newQueue(id, policy)) })
 	s.mu.Lock()
@@ -386,24 +394,25 @@ func (cs *clusterSessions) receive(c *Conn, id queue.SubscriberID, node string, 
 	for resp.More {
 		b, err := cs.request(node, opMore, first.Token)
 		if err != nil {
-			c.logger().Error("session migration interrupted; messages left on the old node", "node", node, "error", err)
-			return
+			log.Error("session migration interrupted; messages left on the old node", "node", node, "error", err)
+			return s, fmt.Errorf("session migration from %s interrupted: %w", node, err)
 		}
 		resp = b
 		add(resp.Items)
 	}
 	if cr, ok := e.Router.(ClusterRouter); ok {
 		if err := cr.Claim(id, first.Subs); err != nil {
-			c.logger().Error("cannot take over the subscriptions of a session from another node", "node", node, "error", err)
+			log.Error("cannot take over the subscriptions of a session from another node", "node", node, "error", err)
 		}
 	}
 	last, err := cs.request(node, opDone, first.Token)
 	if err != nil {
-		c.logger().Error("session migration: last page lost", "node", node, "error", err)
-		return
+		log.Error("session migration: last page lost", "node", node, "error", err)
+		return s, fmt.Errorf("session migration from %s: last page lost: %w", node, err)
 	}
 	add(last.Items)
-	c.logger().Info("session taken over from another node", "node", node, "messages", n)
+	log.Info("session taken over from another node", "node", node, "messages", n)
+	return s, nil
 }
 
 func (cs *clusterSessions) request(node string, op byte, tok uint64) (*migResp, error) {

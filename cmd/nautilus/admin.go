@@ -80,11 +80,13 @@ func adminCommand() *cli.Command {
 						Name:      "leave",
 						Usage:     "make the node leave the cluster, or remove a member that is down",
 						ArgsUsage: "<node>",
-						Description: "With the node's own name (or none), the node leaves the cluster gracefully; stop it afterwards.\n" +
+						Description: "With the node's own name (or none), the node leaves the cluster gracefully: it stops its MQTT listeners,\n" +
+							"disconnects its clients (MQTT 5: 0x9C Use another server) and hands every persistent session, with its\n" +
+							"queued and in-flight messages, to the other members before it leaves; stop it afterwards.\n" +
 							"With the name of another member that is down (failed), that member is removed from the cluster.\n" +
 							"A live member leaves by itself: run the command against its own admin API.",
 						Flags: []cli.Flag{&cli.BoolFlag{Name: "kill-sessions", Aliases: []string{"k"},
-							Usage: "accepted for VerneMQ compatibility; sessions are not migrated or killed yet (docs/admin.md)"}},
+							Usage: "end the leaving node's sessions and drop their messages instead of handing them to the other members"}},
 						Action: func(c *cli.Context) error {
 							// The flag may also follow the node name (VerneMQ's order).
 							kill := c.Bool("kill-sessions")
@@ -110,7 +112,8 @@ func adminCommand() *cli.Command {
 								}
 								switch res.Action {
 								case "left":
-									fmt.Fprintf(c.App.Writer, "%s left the cluster; stop it now (it cannot rejoin until restarted)\n", res.Node)
+									fmt.Fprintf(c.App.Writer, "%s left the cluster (sessions handed to other members: %d, ended: %d); stop it now (it cannot rejoin until restarted)\n",
+										res.Node, res.SessionsMoved, res.SessionsEnded)
 								case "removed":
 									fmt.Fprintf(c.App.Writer, "%s was down and is removed from the cluster\n", res.Node)
 								default:

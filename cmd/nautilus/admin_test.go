@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/nautilus-mq/nautilus/broker/packet"
 )
 
 // runAdmin runs `nautilus admin args...` and returns its stdout, stderr and error.
@@ -130,10 +132,19 @@ func TestAdminClusterJoinShowLeave(t *testing.T) {
 		t.Errorf("unreachable node: %v\n%s", err, errOut)
 	}
 
-	// n2 leaves; once it is stopped, n1 has seen it leave (not fail) and is alone.
+	// n2 leaves with --kill-sessions: its persistent session ends instead of moving to n1.
+	// Once it is stopped, n1 has seen it leave (not fail) and is alone.
+	kc, _ := dialClient(t, n2.mqtt, packet.V5, "killme", false, 3600)
+	kc.subscribe("k/#@1")
+	kc.send(&packet.Disconnect{})
 	out = mustAdmin(t, "--config", n2.conf, "cluster", "leave", "n2@127.0.0.1", "--kill-sessions")
-	if !strings.Contains(out, "n2@127.0.0.1 left the cluster") || !strings.Contains(out, "not migrated") {
+	if !strings.Contains(out, "n2@127.0.0.1 left the cluster (sessions handed to other members: 0, ended: 1)") {
 		t.Errorf("leave output:\n%s", out)
+	}
+	if c, ack := dialClient(t, n1.mqtt, packet.V5, "killme", false, 3600); ack.SessionPresent {
+		t.Error("a session killed by leave --kill-sessions is present on n1")
+	} else {
+		c.nc.Close()
 	}
 	n2.proc.stop()
 	eventually(t, 15*time.Second, "n1 sees n2 gone", func() bool {

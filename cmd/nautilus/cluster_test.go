@@ -19,11 +19,17 @@ type clusterNode struct {
 // gossip ports, the later ones seeded with the first, with conf added to every node's file.
 func startClusterWith(t *testing.T, n int, conf string) []*clusterNode {
 	t.Helper()
+	return startClusterEach(t, n, func(int) string { return conf })
+}
+
+// startClusterEach is startClusterWith with conf(i) added to the file of node i (from 0).
+func startClusterEach(t *testing.T, n int, conf func(i int) string) []*clusterNode {
+	t.Helper()
 	nodes := make([]*clusterNode, n)
 	for i := range nodes {
 		c := &clusterNode{name: fmt.Sprintf("n%d@127.0.0.1", i+1), mqtt: freePort(t), link: freePort(t), gossip: freePort(t)}
 		extra := fmt.Sprintf("nodename = %s\nlistener.vmq.clustering = %s\ncluster.gossip = %s\nplumtree.lazy_tick = 500ms\nplumtree.exchange_tick = 500ms\n",
-			c.name, c.link, c.gossip) + conf
+			c.name, c.link, c.gossip) + conf(i)
 		if i > 0 {
 			extra += "cluster.seeds = " + nodes[0].gossip + "\n"
 		}
