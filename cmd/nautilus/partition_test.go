@@ -107,15 +107,16 @@ func (tn *testNet) remove() {
 // publishes, subscribes and unsubscribes while n3 is unreachable; n2 allows them all and keeps
 // the QoS 1 messages it acknowledged for n3's persistent subscriber. After the heal every one of
 // them arrives at the subscriber, once and in order, the metadata written on n2 during the split
-// (a retained message, a subscription) reaches n3, and n1 accepts clients again.
+// (a retained message, a subscription) reaches n3, and n1 accepts clients again. Then n3
+// restarts with its subscriber offline, and no acknowledged message is lost across it.
 func TestPartition(t *testing.T) {
 	tn := newTestNet(t, 3)
 	lenient := "allow_register_during_netsplit = on\nallow_publish_during_netsplit = on\nallow_subscribe_during_netsplit = on\nallow_unsubscribe_during_netsplit = on\n"
 	extra := []string{"", lenient, lenient}
-	procs := make([]*node, 3)
+	procs, confs := make([]*node, 3), make([]string, 3)
 	for i := range procs {
-		conf := writeNodeConf(t, filepath.Join(t.TempDir()), tn.mqttAddr(i), tn.confFor(i, extra[i]))
-		procs[i] = startNodeIn(t, tn.nss[i], conf, tn.mqttAddr(i))
+		confs[i] = writeNodeConf(t, filepath.Join(t.TempDir()), tn.mqttAddr(i), tn.confFor(i, extra[i]))
+		procs[i] = startNodeIn(t, tn.nss[i], confs[i], tn.mqttAddr(i))
 	}
 
 	sub, _ := dialClient(t, tn.mqttAddr(2), packet.V5, "psub", false, 3600)
@@ -192,6 +193,36 @@ func TestPartition(t *testing.T) {
 		c.nc.Close()
 		return ack.ReasonCode == 0
 	})
+
+	// n3 restarts while its subscriber is offline: the messages it stored before and those n2
+	// acknowledged while it was down all arrive, in order, once.
+	sub.send(&packet.Disconnect{})
+	sub.waitClosed()
+	for i := range 10 {
+		pub2.publish("part/restart", fmt.Sprint(i), 1)
+	}
+	time.Sleep(500 * time.Millisecond) // forwarded and stored on n3 (or kept by n2 if not)
+	procs[2].stop()
+	for i := 10; i < 20; i++ {
+		pub2.publish("part/restart", fmt.Sprint(i), 1)
+	}
+	procs[2] = startNodeIn(t, tn.nss[2], confs[2], tn.mqttAddr(2))
+	back, ack := dialClient(t, tn.mqttAddr(2), packet.V5, "psub", false, 3600)
+	if !ack.SessionPresent {
+		t.Fatal("psub's session is not present on n3 after its restart")
+	}
+	got = back.collect(20, 30*time.Second)
+	if len(got) != 20 {
+		t.Fatalf("after n3's restart %d of 20 acknowledged messages arrived: %+v", len(got), got)
+	}
+	for i, r := range got {
+		if r.payload != fmt.Sprint(i) {
+			t.Fatalf("message %d after the restart is %q: order broken", i, r.payload)
+		}
+	}
+	if extra := back.collect(1, 500*time.Millisecond); len(extra) != 0 {
+		t.Fatalf("duplicate after the restart: %+v", extra)
+	}
 	for _, p := range procs {
 		p.stop()
 	}
