@@ -92,10 +92,13 @@ func (c *Conn) handshake(ctx context.Context) bool {
 	c.stamp = time.Now().UnixNano()
 	if cs := c.env.cluster; cs != nil {
 		id := queue.SubscriberID{Mountpoint: c.client.Mountpoint, ClientID: c.client.ClientID}
-		if rc, why := cs.takeover(c, id, cp.CleanStart, c.queuePolicy(mods), c.expiryFor(c.sessionExpiry, cp.CleanStart)); rc != packet.Success {
+		rc, why, release := cs.takeover(c, id, cp.CleanStart, c.queuePolicy(mods), c.expiryFor(c.sessionExpiry, cp.CleanStart))
+		if rc != packet.Success {
+			release()
 			c.refuse(rc, why)
 			return false
 		}
+		defer release() // after attach: see takeover
 	}
 	present := c.attach(cp, mods)
 	// MQTT 3.1 has no Session Present flag: the first CONNACK byte is reserved, and the codec

@@ -96,13 +96,20 @@ type move struct {
 	timer *time.Timer
 }
 
+// attachment is a connect of this node between its first request to peers and its attach (or
+// refusal); done is closed then.
+type attachment struct {
+	stamp int64
+	done  chan struct{}
+}
+
 // clusterSessions is the node's side of takeovers.
 type clusterSessions struct {
 	env  *Env
 	opts ClusterOptions
 
 	mu        sync.Mutex
-	attaching map[queue.SubscriberID]int64 // connects of this node asking peers, by stamp
+	attaching map[queue.SubscriberID]*attachment // connects of this node for each client id, until attached
 	moving    map[uint64]*move
 	nextToken uint64
 }
@@ -112,7 +119,7 @@ func (e *Env) EnableCluster(o ClusterOptions) {
 	if o.DrainTime <= 0 {
 		o.DrainTime = 500 * time.Millisecond
 	}
-	cs := &clusterSessions{env: e, opts: o, attaching: map[queue.SubscriberID]int64{}, moving: map[uint64]*move{}}
+	cs := &clusterSessions{env: e, opts: o, attaching: map[queue.SubscriberID]*attachment{}, moving: map[uint64]*move{}}
 	e.cluster = cs
 	o.Transport.Handle(cluster.ChanSession, cluster.HandlerFuncs{Request: cs.handle})
 }
@@ -158,10 +165,21 @@ func (cs *clusterSessions) giveUp(from string, req *migReq) migResp {
 	id := queue.SubscriberID{Mountpoint: req.Mountpoint, ClientID: req.ClientID}
 	self := cs.opts.Transport.Self()
 	cs.mu.Lock()
-	st, ok := cs.attaching[id]
+	at, ok := cs.attaching[id]
 	cs.mu.Unlock()
-	if ok && newer(st, self, req.Stamp, from) {
-		return migResp{Status: statusRefused}
+	if ok {
+		if newer(at.stamp, self, req.Stamp, from) {
+			return migResp{Status: statusRefused}
+		}
+		// An older connect of this node is under way: let it attach (or be refused, which the
+		// newer connect's node does) before giving the session up, so that the session is not
+		// moved away while that connect is still bringing it here and claiming its
+		// subscriptions. Only the older side waits, so two nodes never wait for each other.
+		select {
+		case <-at.done:
+		case <-time.After(30 * time.Second):
+			e.Log.Warn("an older connect of this client id did not finish in time", "client_id", id.ClientID)
+		}
 	}
 	s := e.Sessions.Get(id)
 	if s == nil {
@@ -295,23 +313,27 @@ func (cs *clusterSessions) abandon(tok uint64) {
 }
 
 // takeover runs before a connection attaches: it asks the other nodes to give up the client's
-// session and brings it here. It returns a reason code other than Success to refuse the CONNECT.
-func (cs *clusterSessions) takeover(c *Conn, id queue.SubscriberID, clean bool, policy queue.Policy, expiry time.Duration) (packet.ReasonCode, string) {
+// session and brings it here. It returns a reason code other than Success to refuse the CONNECT,
+// and release, which the caller calls once the connection attached or was refused: until then
+// a newer connect elsewhere waits for it rather than taking a session still on its way here.
+func (cs *clusterSessions) takeover(c *Conn, id queue.SubscriberID, clean bool, policy queue.Policy, expiry time.Duration) (rc packet.ReasonCode, why string, release func()) {
 	tr := cs.opts.Transport
 	self := tr.Self()
 	if !cs.opts.AllowRegister && cs.opts.Unreachable != nil && len(cs.opts.Unreachable()) > 0 {
-		return packet.ServerUnavailable, "cluster partitioned (allow_register_during_netsplit = off)"
+		return packet.ServerUnavailable, "cluster partitioned (allow_register_during_netsplit = off)", func() {}
 	}
+	at := &attachment{stamp: c.stamp, done: make(chan struct{})}
 	cs.mu.Lock()
-	cs.attaching[id] = c.stamp
+	cs.attaching[id] = at
 	cs.mu.Unlock()
-	defer func() {
+	release = func() {
 		cs.mu.Lock()
-		if cs.attaching[id] == c.stamp {
+		if cs.attaching[id] == at {
 			delete(cs.attaching, id)
 		}
 		cs.mu.Unlock()
-	}()
+		close(at.done)
+	}
 	req, _ := marshal(&migReq{Op: opTakeover, Mountpoint: id.Mountpoint, ClientID: id.ClientID, Clean: clean, Stamp: c.stamp})
 	type answer struct {
 		node string
@@ -357,12 +379,12 @@ func (cs *clusterSessions) takeover(c *Conn, id queue.SubscriberID, clean bool, 
 		_, _ = cs.receive(c.logger(), id, a.node, &a.resp, policy, expiry) // logged inside
 	}
 	if unreachable != nil && !cs.opts.AllowRegister {
-		return packet.ServerUnavailable, "a cluster node did not answer (allow_register_during_netsplit = off)"
+		return packet.ServerUnavailable, "a cluster node did not answer (allow_register_during_netsplit = off)", release
 	}
 	if refused {
-		return packet.ServerUnavailable, "a newer connection of this client id is being set up on another node"
+		return packet.ServerUnavailable, "a newer connection of this client id is being set up on another node", release
 	}
-	return packet.Success, ""
+	return packet.Success, "", release
 }
 
 // receive builds the local session from a move's pages.

@@ -1,7 +1,15 @@
 package main
 
 import (
+	"bufio"
+	"encoding/json"
 	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -71,5 +79,164 @@ func TestClusterTakeover(t *testing.T) {
 	}
 	if got := back.collect(1, 5*time.Second); len(got) != 1 || got[0].payload != "after" {
 		t.Fatalf("moving back: %+v", got)
+	}
+}
+
+// sessionOn asks a node's admin API whether it holds clientID's session, and whether online.
+func sessionOn(t *testing.T, n *clusterNode, httpAddr, clientID string) (exists, online bool) {
+	t.Helper()
+	key, err := os.ReadFile(filepath.Join(filepath.Dir(n.conf), "data", "admin_api_key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest(http.MethodGet, "http://"+httpAddr+"/api/v1/sessions?client_id="+clientID, nil)
+	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(key)))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var info struct{ Exists, Online bool }
+	if err := json.NewDecoder(resp.Body).Decode(&info); err != nil {
+		t.Fatal(err)
+	}
+	return info.Exists, info.Online
+}
+
+// racingConnect connects clientID to addr with a persistent MQTT 5 session; it runs off the
+// test goroutine, so it returns errors instead of failing the test.
+func racingConnect(t *testing.T, addr, clientID string) (*client, packet.ReasonCode, error) {
+	nc, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		return nil, 0, err
+	}
+	c := &client{t: t, nc: nc, v: packet.V5, r: packet.NewReader(bufio.NewReader(nc), 0)}
+	cp := &packet.Connect{ProtocolName: "MQTT", ProtocolVersion: packet.V5, KeepAlive: 60, ClientID: clientID}
+	cp.Properties.SessionExpiry = 3600
+	cp.Properties.SetPresent(packet.PropSessionExpiry)
+	buf, err := packet.Encode(nil, packet.V5, cp)
+	if err != nil {
+		return nil, 0, err
+	}
+	if _, err := nc.Write(buf); err != nil {
+		return nil, 0, err
+	}
+	nc.SetReadDeadline(time.Now().Add(20 * time.Second))
+	p, err := c.r.ReadPacket(packet.V5)
+	if err != nil {
+		return nil, 0, err
+	}
+	ack, ok := p.(*packet.Connack)
+	if !ok {
+		return nil, 0, fmt.Errorf("got %T, want CONNACK", p)
+	}
+	return c, ack.ReasonCode, nil
+}
+
+// alive reports whether the broker still serves c: a PINGREQ is answered.
+func (c *client) alive() bool {
+	buf, err := packet.Encode(nil, c.v, &packet.Pingreq{})
+	if err != nil {
+		return false
+	}
+	if _, err := c.nc.Write(buf); err != nil {
+		return false
+	}
+	c.nc.SetReadDeadline(time.Now().Add(3 * time.Second))
+	for {
+		p, err := c.r.ReadPacket(c.v)
+		if err != nil {
+			return false
+		}
+		switch p.(type) {
+		case *packet.Pingresp:
+			return true
+		case *packet.Disconnect:
+			return false
+		}
+	}
+}
+
+// TestClusterConcurrentConnects connects one client id to two nodes at the same moment, over
+// and over, while its persistent session lives on a third: every round ends with exactly one
+// live connection and the session on exactly one node.
+func TestClusterConcurrentConnects(t *testing.T) {
+	https := []string{freePort(t), freePort(t), freePort(t)}
+	nodes := startClusterEach(t, 3, func(i int) string { return "listener.http.default = " + https[i] + "\n" })
+	first, _ := dialClient(t, nodes[0].mqtt, packet.V5, "racer", false, 3600)
+	first.subscribe("race/#@1")
+	pc, _ := dialClient(t, nodes[0].mqtt, packet.V311, "pub", true, 0)
+	pub := &publisher{client: pc}
+	awaitRoute(t, pub, first, "race/probe")
+	first.send(&packet.Disconnect{})
+	first.waitClosed()
+
+	const rounds = 6
+	for round := range rounds {
+		// A message for the offline session, which no racing connection acknowledges: it must
+		// follow the session through every race.
+		pub.publish("race/x", fmt.Sprint(round), 1)
+		time.Sleep(300 * time.Millisecond)
+		a, b := nodes[1+round%2], nodes[2-round%2]
+		type result struct {
+			c   *client
+			rc  packet.ReasonCode
+			err error
+		}
+		results := make([]result, 2)
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		for i, n := range []*clusterNode{a, b} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				c, rc, err := racingConnect(t, n.mqtt, "racer")
+				results[i] = result{c, rc, err}
+			}()
+		}
+		close(start)
+		wg.Wait()
+		live := 0
+		for i, r := range results {
+			if r.err != nil {
+				t.Fatalf("round %d: connect %d: %v", round, i, r.err)
+			}
+			if r.rc == packet.Success && r.c.alive() {
+				live++
+			}
+		}
+		if live != 1 {
+			t.Fatalf("round %d: %d live connections for one client id (CONNACKs %#x, %#x), want 1",
+				round, live, byte(results[0].rc), byte(results[1].rc))
+		}
+		holders := 0
+		for i, n := range nodes {
+			if exists, _ := sessionOn(t, n, https[i], "racer"); exists {
+				holders++
+			}
+		}
+		if holders != 1 {
+			t.Fatalf("round %d: %d nodes hold the session, want 1", round, holders)
+		}
+		for _, r := range results {
+			r.c.nc.Close()
+		}
+	}
+	last, ack := dialClient(t, nodes[0].mqtt, packet.V5, "racer", false, 3600)
+	if !ack.SessionPresent {
+		t.Fatal("the session is gone after the races")
+	}
+	seen := map[string]int{}
+	for _, r := range last.collect(rounds, 10*time.Second) {
+		seen[r.payload]++
+	}
+	if extra := last.collect(1, 300*time.Millisecond); len(extra) > 0 {
+		t.Fatalf("duplicate after the races: %+v", extra)
+	}
+	for round := range rounds {
+		if seen[fmt.Sprint(round)] != 1 {
+			t.Fatalf("message of round %d delivered %d times after the races (all: %v)", round, seen[fmt.Sprint(round)], seen)
+		}
 	}
 }
