@@ -82,25 +82,61 @@ func TestClusterTakeover(t *testing.T) {
 	}
 }
 
-// sessionOn asks a node's admin API whether it holds clientID's session, and whether online.
-func sessionOn(t *testing.T, n *clusterNode, httpAddr, clientID string) (exists, online bool) {
+// adminGet decodes the JSON answer of a GET on a node's admin API, with the key the node
+// generated in its data directory.
+func adminGet(t *testing.T, n *clusterNode, httpAddr, path string, out any) {
 	t.Helper()
 	key, err := os.ReadFile(filepath.Join(filepath.Dir(n.conf), "data", "admin_api_key"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	req, _ := http.NewRequest(http.MethodGet, "http://"+httpAddr+"/api/v1/sessions?client_id="+clientID, nil)
+	req, _ := http.NewRequest(http.MethodGet, "http://"+httpAddr+path, nil)
 	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(key)))
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var info struct{ Exists, Online bool }
-	if err := json.NewDecoder(resp.Body).Decode(&info); err != nil {
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// sessionOn asks a node's admin API whether it holds clientID's session, and whether online.
+func sessionOn(t *testing.T, n *clusterNode, httpAddr, clientID string) (exists, online bool) {
+	t.Helper()
+	var info struct{ Exists, Online bool }
+	adminGet(t, n, httpAddr, "/api/v1/sessions?client_id="+clientID, &info)
 	return info.Exists, info.Online
+}
+
+// TestClusterSessionEndsEverywhere: a clean session that disconnects and a persistent one whose
+// expiry passes leave the routing table of every node, not only of their own.
+func TestClusterSessionEndsEverywhere(t *testing.T) {
+	https := []string{freePort(t), freePort(t)}
+	nodes := startClusterEach(t, 2, func(i int) string { return "listener.http.default = " + https[i] + "\n" })
+	routes := func() int64 {
+		var st struct{ Subscriptions int64 }
+		adminGet(t, nodes[0], https[0], "/api/v1/status", &st)
+		return st.Subscriptions
+	}
+	exp, _ := dialClient(t, nodes[1].mqtt, packet.V5, "exp", false, 2)
+	exp.subscribe("exp/#@1")
+	cln, _ := dialClient(t, nodes[1].mqtt, packet.V311, "cln", true, 0)
+	cln.subscribe("cln/#@1", "cln2/#@0")
+	eventually(t, 20*time.Second, "n1 routes the 3 subscriptions made on n2", func() bool { return routes() == 3 })
+	cln.send(&packet.Disconnect{})
+	eventually(t, 20*time.Second, "the clean session's routes leave n1", func() bool { return routes() == 1 })
+	exp.send(&packet.Disconnect{})
+	eventually(t, 20*time.Second, "the expired session's route leaves n1", func() bool { return routes() == 0 })
+	if exists, _ := sessionOn(t, nodes[1], https[1], "exp"); exists {
+		t.Fatal("the expired session is still on n2")
+	}
+	if c, ack := dialClient(t, nodes[0].mqtt, packet.V5, "exp", false, 60); ack.SessionPresent {
+		t.Fatal("the expired session was found from n1")
+	} else {
+		c.nc.Close()
+	}
 }
 
 // racingConnect connects clientID to addr with a persistent MQTT 5 session; it runs off the
