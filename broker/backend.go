@@ -2,12 +2,14 @@ package broker
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 
 	"github.com/nautilus-mq/nautilus/broker/cluster"
 	"github.com/nautilus-mq/nautilus/broker/config"
+	"github.com/nautilus-mq/nautilus/broker/listener"
 	"github.com/nautilus-mq/nautilus/broker/metadata"
 	"github.com/nautilus-mq/nautilus/store"
 )
@@ -60,11 +62,31 @@ func (singleMembership) Leave(string) error { return nil }
 // clustered reports whether the configuration asks for a cluster node.
 func clustered(cfg *config.Config) bool {
 	for _, l := range cfg.Listeners {
-		if l.Type == config.ListenerVMQ {
+		if l.Type.Cluster() {
 			return true
 		}
 	}
 	return false
+}
+
+// peerTLS is the TLS of peer links when the cluster listener is a listener.vmqs, else nil.
+func peerTLS(cfg *config.Config) (*tls.Config, error) {
+	for _, l := range cfg.Listeners {
+		if l.Type != config.ListenerVMQS {
+			continue
+		}
+		tc := listener.TLSConfig{CertFile: l.CertFile, KeyFile: l.KeyFile, KeyPasswd: l.KeyPasswd, CAFile: l.CAFile,
+			Ciphers: l.Ciphers, MinVersion: tls.VersionTLS12, Depth: l.Depth}
+		if l.TLSVersion == config.TLS13 {
+			tc.MinVersion = tls.VersionTLS13
+		}
+		c, err := listener.PeerTLS(tc)
+		if err != nil {
+			return nil, fmt.Errorf("broker: %s: %w", l.Key(), err)
+		}
+		return c, nil
+	}
+	return nil, nil
 }
 
 // openMetadata starts the node's transport (a cluster node when a listener.vmq is configured,
@@ -75,6 +97,9 @@ func (b *Broker) openMetadata(ctx context.Context, be *Backend) error {
 	if clustered(b.cfg) {
 		o, err := cluster.OptionsFromConfig(b.cfg)
 		if err != nil {
+			return err
+		}
+		if o.TLS, err = peerTLS(b.cfg); err != nil {
 			return err
 		}
 		o.Logger = b.log

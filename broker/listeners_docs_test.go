@@ -31,7 +31,7 @@ func TestListenerDocsConfigs(t *testing.T) {
 			"/etc/nautilus/server.pem", pki.ServerCert,
 			"/etc/nautilus/server.key", pki.ServerKey,
 			"/etc/nautilus/ca.pem", pki.CA,
-			"/etc/nautilus/crl.pem", pki.crl(t),
+			"/etc/nautilus/crl.pem", pki.CRL(t),
 			"/run/nautilus/mqtt.sock", filepath.Join(dir, "mqtt.sock"),
 		).Replace(b[1])
 		text = ports.ReplaceAllString(text, "127.0.0.1:0")

@@ -70,14 +70,14 @@ func TestTLSMosquittoPubSub(t *testing.T) {
 
 func TestTLSClientCertificates(t *testing.T) {
 	pki := newPKI(t, "tls")
-	goodCert, goodKey := pki.client(t, "device-1")
-	expCert, expKey, _ := pki.issue(t, "expired", "device-2", func(c *x509.Certificate) {
+	goodCert, goodKey := pki.Client(t, "device-1")
+	expCert, expKey, _ := pki.Issue(t, "expired", "device-2", func(c *x509.Certificate) {
 		c.NotBefore, c.NotAfter = time.Now().Add(-48*time.Hour), time.Now().Add(-24*time.Hour)
 	})
-	revCert, revKey, revSerial := pki.issue(t, "revoked", "device-3", nil)
-	crl := pki.crl(t, revSerial, big.NewInt(99999))
+	revCert, revKey, revSerial := pki.Issue(t, "revoked", "device-3", nil)
+	crl := pki.CRL(t, revSerial, big.NewInt(99999))
 	other := newPKI(t, "other")
-	foreignCert, foreignKey := other.client(t, "device-4")
+	foreignCert, foreignKey := other.Client(t, "device-4")
 
 	_, host, port := startSSL(t, pki, func(l *config.Listener) {
 		l.RequireCertificate = true
@@ -149,7 +149,7 @@ func TestTLSIdentityAsUsernameFeedsACL(t *testing.T) {
 	}, acl.New(aclPath, nil), rec)
 	addr := addrOf(t, n, "listener.ssl.default")
 	host, port, _ := strings.Cut(addr, ":")
-	cert, key := pki.client(t, "dev1")
+	cert, key := pki.Client(t, "dev1")
 
 	sub := brokertest.RunCmd(t, 10*time.Second, brokertest.RequireBinary(t, "stdbuf"), "-oL",
 		brokertest.RequireBinary(t, "mosquitto_sub"), "-h", host, "-p", port, "-V", "mqttv311",

@@ -3,18 +3,10 @@ package broker_test
 import (
 	"bufio"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
 	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -28,103 +20,10 @@ import (
 // private key is ever committed), listener lookup, a raw MQTT client over any net.Conn, and a
 // plugin recording what hooks see of clients.
 
-type testPKI struct {
-	dir        string
-	CA         string // PEM file of the CA certificate
-	ServerCert string
-	ServerKey  string
-	caCert     *x509.Certificate
-	caKey      *ecdsa.PrivateKey
-	serial     int64
-}
+// testPKI is brokertest.PKI under the name these tests grew up with.
+type testPKI = brokertest.PKI
 
-func newPKI(t testing.TB, name string) *testPKI {
-	t.Helper()
-	p := &testPKI{dir: t.TempDir(), serial: 1}
-	key := genKey(t)
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name + " test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true,
-		KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.caCert, _ = x509.ParseCertificate(der)
-	p.caKey = key
-	p.CA = p.write(t, "ca.pem", "CERTIFICATE", der)
-	p.ServerCert, p.ServerKey, _ = p.issue(t, "server", "localhost", func(c *x509.Certificate) {
-		c.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
-		c.IPAddresses = []net.IP{net.IPv4(127, 0, 0, 1)}
-		c.DNSNames = []string{"localhost"}
-	})
-	return p
-}
-
-func genKey(t testing.TB) *ecdsa.PrivateKey {
-	t.Helper()
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
-}
-
-func (p *testPKI) write(t testing.TB, name, typ string, der []byte) string {
-	t.Helper()
-	path := filepath.Join(p.dir, name)
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
-
-// issue signs a certificate for cn (files named after file) and returns its paths and serial.
-func (p *testPKI) issue(t testing.TB, file, cn string, edit func(*x509.Certificate)) (certPath, keyPath string, serial *big.Int) {
-	t.Helper()
-	p.serial++
-	key := genKey(t)
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(p.serial), Subject: pkix.Name{CommonName: cn},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		KeyUsage:    x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-	}
-	if edit != nil {
-		edit(tmpl)
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, p.caCert, &key.PublicKey, p.caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p.write(t, file+".pem", "CERTIFICATE", der), p.write(t, file+".key", "EC PRIVATE KEY", kder), tmpl.SerialNumber
-}
-
-// client issues a client certificate with the given CN.
-func (p *testPKI) client(t testing.TB, cn string) (certPath, keyPath string) {
-	c, k, _ := p.issue(t, "client-"+cn, cn, nil)
-	return c, k
-}
-
-// crl writes a revocation list of the CA revoking serials.
-func (p *testPKI) crl(t testing.TB, serials ...*big.Int) string {
-	t.Helper()
-	tmpl := &x509.RevocationList{Number: big.NewInt(1), ThisUpdate: time.Now().Add(-time.Minute), NextUpdate: time.Now().Add(time.Hour)}
-	for _, s := range serials {
-		tmpl.RevokedCertificateEntries = append(tmpl.RevokedCertificateEntries, x509.RevocationListEntry{SerialNumber: s, RevocationTime: time.Now()})
-	}
-	der, err := x509.CreateRevocationList(rand.Reader, tmpl, p.caCert, p.caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p.write(t, "crl.pem", "X509 CRL", der)
-}
+func newPKI(t testing.TB, name string) *testPKI { return brokertest.NewPKI(t, name) }
 
 // addrOf is the bound address of the listener with key (listener.<type>.<name>).
 func addrOf(t testing.TB, n *brokertest.Node, key string) string {

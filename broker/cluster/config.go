@@ -13,7 +13,7 @@ import (
 func OptionsFromConfig(c *config.Config) (Options, error) {
 	var vmq []config.Listener
 	for _, l := range c.Listeners {
-		if l.Type == config.ListenerVMQ {
+		if l.Type.Cluster() {
 			vmq = append(vmq, l)
 		}
 	}

@@ -107,12 +107,13 @@ const (
 	ListenerWS   ListenerType = "ws"   // MQTT over WebSocket
 	ListenerWSS  ListenerType = "wss"  // MQTT over WebSocket over TLS
 	ListenerVMQ  ListenerType = "vmq"  // cluster peer links
+	ListenerVMQS ListenerType = "vmqs" // cluster peer links over mutual TLS
 	ListenerHTTP ListenerType = "http" // admin API, status page and /metrics
 	ListenerUnix ListenerType = "unix" // MQTT over a unix domain socket, for local tools
 )
 
 func (ListenerType) Values() []string {
-	return []string{"tcp", "ssl", "ws", "wss", "vmq", "http", "unix"}
+	return []string{"tcp", "ssl", "ws", "wss", "vmq", "vmqs", "http", "unix"}
 }
 
 // TLS reports whether listeners of this type terminate TLS and so need certfile and keyfile.
@@ -122,6 +123,9 @@ func (t ListenerType) TLS() bool { return t == ListenerSSL || t == ListenerWSS }
 func (t ListenerType) MQTT() bool {
 	return t == ListenerTCP || t == ListenerSSL || t == ListenerWS || t == ListenerWSS || t == ListenerUnix
 }
+
+// Cluster reports whether listeners of this type carry the cluster's peer links.
+func (t ListenerType) Cluster() bool { return t == ListenerVMQ || t == ListenerVMQS }
 
 // WebSocket reports whether listeners of this type speak MQTT over WebSocket.
 func (t ListenerType) WebSocket() bool { return t == ListenerWS || t == ListenerWSS }

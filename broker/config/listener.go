@@ -20,15 +20,15 @@ type ListenerOptions struct {
 	AllowAnonymousOverride       bool             `key:"allow_anonymous_override" default:"off" doc:"accept clients without authentication on this listener whatever allow_anonymous says" types:"tcp,ssl,ws,wss,unix"`
 	ProxyProtocol                bool             `key:"proxy_protocol" default:"off" doc:"expect a PROXY protocol v1/v2 header from a load balancer before anything else (before TLS on ssl/wss)" types:"tcp,ssl,ws,wss"`
 	ProxyProtocolUseCNAsUsername bool             `key:"proxy_protocol_use_cn_as_username" default:"on" doc:"with proxy_protocol, use the client certificate CN passed by the proxy as username" types:"tcp,ws"`
-	CAFile                       string           `key:"cafile" default:"" doc:"PEM file of CAs trusted for client certificates" types:"ssl,wss"`
-	CertFile                     string           `key:"certfile" default:"" doc:"PEM server certificate (required for TLS listeners)" types:"ssl,wss"`
-	KeyFile                      string           `key:"keyfile" default:"" doc:"PEM private key of certfile (required for TLS listeners)" types:"ssl,wss"`
-	KeyPasswd                    string           `key:"keypasswd" default:"" doc:"password of an encrypted keyfile (legacy PEM encryption, Proc-Type: 4,ENCRYPTED)" types:"ssl,wss"`
+	CAFile                       string           `key:"cafile" default:"" doc:"PEM file of CAs trusted for client certificates (vmqs: for the certificates of peer nodes)" types:"ssl,wss,vmqs"`
+	CertFile                     string           `key:"certfile" default:"" doc:"PEM server certificate (required for TLS listeners; vmqs: the node's certificate, for server and client authentication)" types:"ssl,wss,vmqs"`
+	KeyFile                      string           `key:"keyfile" default:"" doc:"PEM private key of certfile (required for TLS listeners)" types:"ssl,wss,vmqs"`
+	KeyPasswd                    string           `key:"keypasswd" default:"" doc:"password of an encrypted keyfile (legacy PEM encryption, Proc-Type: 4,ENCRYPTED)" types:"ssl,wss,vmqs"`
 	CRLFile                      string           `key:"crlfile" default:"" doc:"PEM certificate revocation list checked against client certificates" types:"ssl,wss"`
-	Ciphers                      string           `key:"ciphers" default:"" doc:"colon-separated cipher suites allowed (TLS 1.2); empty = Go's secure defaults" types:"ssl,wss"`
+	Ciphers                      string           `key:"ciphers" default:"" doc:"colon-separated cipher suites allowed (TLS 1.2); empty = Go's secure defaults" types:"ssl,wss,vmqs"`
 	Depth                        int              `key:"depth" default:"1" min:"0" doc:"intermediate certificates allowed in a client certificate chain" types:"ssl,wss"`
 	RequireCertificate           bool             `key:"require_certificate" default:"off" doc:"reject clients that present no valid certificate" types:"ssl,wss"`
-	TLSVersion                   TLSVersion       `key:"tls_version" default:"tlsv1.2" doc:"lowest TLS version accepted: tlsv1.2 or tlsv1.3" types:"ssl,wss"`
+	TLSVersion                   TLSVersion       `key:"tls_version" default:"tlsv1.2" doc:"lowest TLS version accepted: tlsv1.2 or tlsv1.3" types:"ssl,wss,vmqs"`
 	UseIdentityAsUsername        bool             `key:"use_identity_as_username" default:"off" doc:"use the client certificate CN as username; other authentication is skipped" types:"ssl,wss"`
 	WebSocketPath                string           `key:"path" default:"/mqtt" doc:"HTTP path MQTT over WebSocket is served on; other paths get 404" types:"ws,wss"`
 	ProxyXFFSupport              bool             `key:"proxy_xff_support" default:"off" doc:"take the client address from X-Forwarded-For sent by a trusted HTTP proxy" types:"ws,wss"`

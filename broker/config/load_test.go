@@ -278,7 +278,7 @@ persistent_client_expiration = forever
 		p + `11: listener.tcp.default.max_conections: unknown key; did you mean listener.tcp.default.max_connections?`,
 		p + `12: listener.tcp.defualt.max_connections: there is no listener listener.tcp.defualt; did you mean listener.tcp.default?`,
 		p + `13: listener.ssl.max_conections: unknown key; did you mean listener.ssl.max_connections?`,
-		p + `14: listener.udp.default: unknown listener type "udp": expected one of tcp, ssl, ws, wss, vmq, http, unix`,
+		p + `14: listener.udp.default: unknown listener type "udp": expected one of tcp, ssl, ws, wss, vmq, vmqs, http, unix`,
 		p + `15: listener.http.mountpoint: mountpoint does not apply to http listeners, only to tcp, ssl, ws, wss, unix`,
 		p + `16: topic_alias_max_client: must be between 0 and 65535, got 70000`,
 		p + `17: persistent_client_expiration: expected a duration such as 10s, 5m, 1h, 1d or 1w, or a whole number of seconds or never, got "forever"`,

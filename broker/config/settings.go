@@ -60,6 +60,8 @@ func listenerDoc(t ListenerType) string {
 		return "MQTT over secure WebSocket listener address"
 	case ListenerVMQ:
 		return "cluster peer listener address"
+	case ListenerVMQS:
+		return "cluster peer listener address, links over mutual TLS (certfile, keyfile, cafile)"
 	case ListenerHTTP:
 		return "admin HTTP API, status and /metrics listener address"
 	case ListenerUnix:

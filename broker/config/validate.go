@@ -131,8 +131,11 @@ func (c *Config) validateListenerOptions(ln Listener, errs *errorList) {
 			errs.add(c.Source(k), k, "%v", err)
 		}
 	}
-	if ln.Type.TLS() {
+	if ln.Type.TLS() || ln.Type == ListenerVMQS {
 		c.validateTLS(ln, errs)
+	}
+	if ln.Type == ListenerVMQS && ln.CAFile == "" {
+		errs.add(c.Source(key), key, "vmqs listeners need cafile: peer links are mutual TLS, each node verifies the other's certificate (set %s.cafile or listener.vmqs.cafile)", key)
 	}
 	if ln.Type.WebSocket() {
 		if !strings.HasPrefix(ln.WebSocketPath, "/") {

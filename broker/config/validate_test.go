@@ -108,6 +108,21 @@ listener.wss.default.use_identity_as_username = on
 	})
 }
 
+// A vmqs peer listener needs its certificate, key and the cluster's CA; TLS options for other
+// listener types do not apply to it and the reverse.
+func TestVMQSListener(t *testing.T) {
+	path := writeConf(t, `listener.vmqs.clustering = 127.0.0.1:44053
+listener.vmqs.clustering.require_certificate = on
+`)
+	p := path + ":"
+	assertLines(t, loadErrors(t, path), []string{
+		p + `1: listener.vmqs.clustering: vmqs listeners need certfile (set listener.vmqs.clustering.certfile or listener.vmqs.certfile)`,
+		p + `1: listener.vmqs.clustering: vmqs listeners need keyfile (set listener.vmqs.clustering.keyfile or listener.vmqs.keyfile)`,
+		p + `1: listener.vmqs.clustering: vmqs listeners need cafile: peer links are mutual TLS, each node verifies the other's certificate (set listener.vmqs.clustering.cafile or listener.vmqs.cafile)`,
+		p + `2: listener.vmqs.clustering.require_certificate: require_certificate does not apply to vmqs listeners, only to ssl, wss`,
+	})
+}
+
 // TestEverySchemaDefaultIsShownAsWritten guards the round trip `config show` relies on: each
 // default formats back to a value that parses to the same thing.
 func TestEverySchemaDefaultRoundTrips(t *testing.T) {

@@ -196,6 +196,25 @@ func loadTLS(c TLSConfig) (*tlsMaterial, error) {
 	return m, nil
 }
 
+// PeerTLS is the mutual TLS of cluster peer links (listener.vmqs.<name>): the node's
+// certificate serves both ends of a link, and CAFile verifies the peer's on either side, so a
+// link needs a certificate the cluster's CA signed. The files are read once, at start; peer
+// links pick up a new certificate when the node restarts.
+func PeerTLS(c TLSConfig) (*tls.Config, error) {
+	if c.CAFile == "" {
+		return nil, errors.New("peer links need cafile to verify the other nodes' certificates")
+	}
+	c.RequireCertificate = true
+	m, err := loadTLS(c)
+	if err != nil {
+		return nil, err
+	}
+	cfg := m.cfg
+	cfg.NextProtos = nil
+	cfg.RootCAs = cfg.ClientCAs
+	return cfg, nil
+}
+
 // loadKeyPair reads the certificate and key, decrypting a legacy encrypted PEM key with passwd.
 // PKCS#8 encrypted keys ("ENCRYPTED PRIVATE KEY") are not supported by Go's standard library.
 func loadKeyPair(certFile, keyFile, passwd string) (tls.Certificate, error) {

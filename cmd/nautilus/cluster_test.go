@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -22,14 +23,20 @@ func startClusterWith(t *testing.T, n int, conf string) []*clusterNode {
 	return startClusterEach(t, n, func(int) string { return conf })
 }
 
-// startClusterEach is startClusterWith with conf(i) added to the file of node i (from 0).
+// startClusterEach is startClusterWith with conf(i) added to the file of node i (from 0). A
+// conf that sets listener.vmqs.* options makes the peer listener a listener.vmqs (TLS links).
 func startClusterEach(t *testing.T, n int, conf func(i int) string) []*clusterNode {
 	t.Helper()
 	nodes := make([]*clusterNode, n)
 	for i := range nodes {
 		c := &clusterNode{name: fmt.Sprintf("n%d@127.0.0.1", i+1), mqtt: freePort(t), link: freePort(t), gossip: freePort(t)}
-		extra := fmt.Sprintf("nodename = %s\nlistener.vmq.clustering = %s\ncluster.gossip = %s\nplumtree.lazy_tick = 500ms\nplumtree.exchange_tick = 500ms\n",
-			c.name, c.link, c.gossip) + conf(i)
+		own := conf(i)
+		kind := "vmq"
+		if strings.Contains(own, "listener.vmqs.") {
+			kind = "vmqs"
+		}
+		extra := fmt.Sprintf("nodename = %s\nlistener.%s.clustering = %s\ncluster.gossip = %s\nplumtree.lazy_tick = 500ms\nplumtree.exchange_tick = 500ms\n",
+			c.name, kind, c.link, c.gossip) + own
 		if i > 0 {
 			extra += "cluster.seeds = " + nodes[0].gossip + "\n"
 		}
