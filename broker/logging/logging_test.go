@@ -206,6 +206,67 @@ func TestSyslogRemoteUDP(t *testing.T) {
 	}
 }
 
+// TestSyslogLocal logs to the local syslog daemon (an empty log.syslog.address), which
+// log/syslog finds at /dev/log: the test plays the daemon there with a datagram socket. It
+// needs root to create /dev/log and does not touch a real daemon's socket.
+func TestSyslogLocal(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("creating /dev/log needs root")
+	}
+	if _, err := os.Lstat("/dev/log"); err == nil {
+		t.Skip("/dev/log belongs to a running syslog daemon")
+	}
+	pc, err := net.ListenPacket("unixgram", "/dev/log")
+	if err != nil {
+		t.Skipf("cannot play the local syslog daemon: %v", err)
+	}
+	t.Cleanup(func() { pc.Close(); os.Remove("/dev/log") })
+
+	l := newTest(t, Options{Syslog: SyslogOptions{Enabled: true, Level: slog.LevelInfo, Facility: "daemon", Tag: "nautilus"}})
+	l.Error("store unavailable", "path", "/var/lib/nautilus")
+	buf := make([]byte, 4096)
+	if err := pc.SetReadDeadline(time.Now().Add(10 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	n, _, err := pc.ReadFrom(buf)
+	if err != nil {
+		t.Fatalf("no datagram at /dev/log: %v", err)
+	}
+	// daemon (3) * 8 + err (3) = 27.
+	if got := string(buf[:n]); !strings.HasPrefix(got, "<27>") || !strings.Contains(got, `msg="store unavailable" path=/var/lib/nautilus`) {
+		t.Errorf("datagram = %q", got)
+	}
+}
+
+// TestSyslogUnixStream logs to a daemon on a unix stream socket named by unix:///path.
+func TestSyslogUnixStream(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "syslog.sock")
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	got := make(chan string, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			got <- err.Error()
+			return
+		}
+		defer c.Close()
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		buf := make([]byte, 4096)
+		n, _ := c.Read(buf)
+		got <- string(buf[:n])
+	}()
+	l := newTest(t, Options{Syslog: SyslogOptions{Enabled: true, Level: slog.LevelInfo, Facility: "local0", Tag: "nautilus", Address: "unix://" + path}})
+	l.Info("listening", "address", "127.0.0.1:1883")
+	// local0 (16) * 8 + info (6) = 134.
+	if s := <-got; !strings.HasPrefix(s, "<134>") || !strings.Contains(s, `msg=listening address=127.0.0.1:1883`) {
+		t.Errorf("stream message = %q", s)
+	}
+}
+
 func TestParseSyslogAddress(t *testing.T) {
 	for in, want := range map[string][2]string{
 		"":                   {"", ""},

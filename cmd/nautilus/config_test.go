@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"os/exec"
+	"regexp"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -218,6 +219,24 @@ nautilus: configuration has 2 problems
 	out, err := exec.Command(bin, "config", "check", "--config", good).Output()
 	if err != nil || string(out) != "configuration OK ("+good+")\n" {
 		t.Errorf("config check on a good file: %q, %v", out, err)
+	}
+
+	// config show through the real binary: each key's value and where it came from, a file
+	// line, the environment (the NAUTILUS__ rule) or the default.
+	show := exec.Command(bin, "config", "show", "--config", good)
+	show.Env = []string{"PATH=" + os.Getenv("PATH"), "NAUTILUS__MAX_ONLINE_MESSAGES=33"}
+	out, err = show.Output()
+	if err != nil {
+		t.Fatalf("config show: %v", err)
+	}
+	for _, want := range []*regexp.Regexp{
+		regexp.MustCompile(`(?m)^max_inflight_messages\s+42\s+file:` + regexp.QuoteMeta(good) + `:5\s`),
+		regexp.MustCompile(`(?m)^max_online_messages\s+33\s+env:NAUTILUS__MAX_ONLINE_MESSAGES\s`),
+		regexp.MustCompile(`(?m)^retry_interval\s+20s\s+default\s`),
+	} {
+		if !want.Match(out) {
+			t.Errorf("config show lacks a line matching %s:\n%s", want, out)
+		}
 	}
 
 	out, err = exec.Command(bin, "version").Output()
