@@ -78,6 +78,31 @@ type SessionInfo struct {
 	Online     bool   `json:"online"` // a connection is attached to it
 }
 
+// ReloadRequest is the body of POST /api/v1/listeners/reload; the body may be left out.
+type ReloadRequest struct {
+	// Listener names one listener (listener.ssl.default, or ssl.default); empty = every TLS
+	// listener (ssl and wss) of the node.
+	Listener string `json:"listener,omitempty"`
+}
+
+// ListenerReload is what one listener did on a reload.
+type ListenerReload struct {
+	Name     string `json:"name"`
+	Kind     string `json:"kind"`
+	Reloaded bool   `json:"reloaded"`
+	// Error says why the files did not load; the listener keeps serving its previous
+	// certificates then.
+	Error string `json:"error,omitempty"`
+}
+
+// ReloadResult answers a reload: 200 when every listener reloaded, 500 with Error set (and
+// the per-listener outcome) when one did not.
+type ReloadResult struct {
+	Node      string           `json:"node"`
+	Listeners []ListenerReload `json:"listeners"`
+	Error     string           `json:"error,omitempty"`
+}
+
 // Error is the body of every error response.
 type Error struct {
 	Error string `json:"error"`

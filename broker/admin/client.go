@@ -26,6 +26,8 @@ var ErrUnauthorized = errors.New("the node refused the API key")
 type APIError struct {
 	Status  int
 	Message string
+	// Body is the raw answer, for endpoints that report details along with the error.
+	Body []byte
 }
 
 func (e *APIError) Error() string { return fmt.Sprintf("%s (HTTP %d)", e.Message, e.Status) }
@@ -75,7 +77,7 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 		if resp.StatusCode == http.StatusUnauthorized {
 			return fmt.Errorf("%w at %s: %s", ErrUnauthorized, c.URL, e.Error)
 		}
-		return &APIError{Status: resp.StatusCode, Message: e.Error}
+		return &APIError{Status: resp.StatusCode, Message: e.Error, Body: data}
 	}
 	switch o := out.(type) {
 	case nil:
@@ -138,4 +140,18 @@ func (c *Client) Metrics(ctx context.Context) (string, error) {
 	var sb strings.Builder
 	err := c.do(ctx, http.MethodGet, "/metrics", nil, &sb)
 	return sb.String(), err
+}
+
+// ReloadListeners makes the node read the certificate files of its TLS listeners again: the
+// one named, or every one when name is empty. When a listener fails to reload, the error comes
+// with the outcome of each listener.
+func (c *Client) ReloadListeners(ctx context.Context, name string) (ReloadResult, error) {
+	var out ReloadResult
+	err := c.do(ctx, http.MethodPost, "/api/v1/listeners/reload", ReloadRequest{Listener: name}, &out)
+	var ae *APIError
+	if errors.As(err, &ae) && ae.Status == http.StatusInternalServerError {
+		// The answer still says which listeners reloaded; a body that is not one leaves out empty.
+		_ = json.Unmarshal(ae.Body, &out)
+	}
+	return out, err
 }

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/nautilus-mq/nautilus/broker/cluster"
+	"github.com/nautilus-mq/nautilus/broker/listener"
 )
 
 // maxBody bounds a request body; the API's bodies are a few bytes.
@@ -24,13 +25,14 @@ type route struct {
 }
 
 var routes = map[string][]route{
-	"/":                     {{method: http.MethodGet, h: (*Server).page}},
-	"/api/v1/status":        {{method: http.MethodGet, h: (*Server).status}},
-	"/api/v1/cluster":       {{method: http.MethodGet, h: (*Server).cluster}},
-	"/api/v1/cluster/join":  {{method: http.MethodPost, h: (*Server).join}},
-	"/api/v1/cluster/leave": {{method: http.MethodPost, h: (*Server).leave}},
-	"/api/v1/sessions":      {{method: http.MethodGet, h: (*Server).session}},
-	"/metrics":              {{method: http.MethodGet, h: (*Server).metrics, open: func(s *Server) bool { return !s.opts.Config.Admin.MetricsRequireKey }}},
+	"/":                        {{method: http.MethodGet, h: (*Server).page}},
+	"/api/v1/status":           {{method: http.MethodGet, h: (*Server).status}},
+	"/api/v1/cluster":          {{method: http.MethodGet, h: (*Server).cluster}},
+	"/api/v1/cluster/join":     {{method: http.MethodPost, h: (*Server).join}},
+	"/api/v1/cluster/leave":    {{method: http.MethodPost, h: (*Server).leave}},
+	"/api/v1/sessions":         {{method: http.MethodGet, h: (*Server).session}},
+	"/api/v1/listeners/reload": {{method: http.MethodPost, h: (*Server).reloadListeners}},
+	"/metrics":                 {{method: http.MethodGet, h: (*Server).metrics, open: func(s *Server) bool { return !s.opts.Config.Admin.MetricsRequireKey }}},
 }
 
 // newHandler routes, checks the key, and bounds each request by the request timeout (503
@@ -116,17 +118,28 @@ func writeError(w http.ResponseWriter, code int, msg string) {
 
 // readJSON decodes the request body into v; it reports a 400 and returns false on failure.
 func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
+	return decodeBody(w, r, v, false)
+}
+
+// readOptionalJSON is readJSON for a body that may be left out (curl -X POST), leaving v as
+// it is then.
+func readOptionalJSON(w http.ResponseWriter, r *http.Request, v any) bool {
+	return decodeBody(w, r, v, true)
+}
+
+func decodeBody(w http.ResponseWriter, r *http.Request, v any, optional bool) bool {
 	dec := json.NewDecoder(r.Body)
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		if errors.Is(err, io.EOF) {
-			writeError(w, http.StatusBadRequest, "missing JSON body")
-		} else {
-			writeError(w, http.StatusBadRequest, "bad JSON body: "+err.Error())
-		}
-		return false
+	err := dec.Decode(v)
+	switch {
+	case err == nil, optional && errors.Is(err, io.EOF):
+		return true
+	case errors.Is(err, io.EOF):
+		writeError(w, http.StatusBadRequest, "missing JSON body")
+	default:
+		writeError(w, http.StatusBadRequest, "bad JSON body: "+err.Error())
 	}
-	return true
+	return false
 }
 
 func (s *Server) nodename() string { return s.opts.Config.Node.Nodename }
@@ -255,3 +268,64 @@ func (s *Server) statusInfo() Status {
 func (s *Server) status(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, s.statusInfo())
 }
+
+// reloadListeners reads the certificate files of the TLS listeners again, so rotated
+// certificates take effect at once instead of at the next poll of the files. A listener whose
+// files do not load keeps its previous certificates, and the answer says which and why.
+func (s *Server) reloadListeners(w http.ResponseWriter, r *http.Request) {
+	var req ReloadRequest
+	if !readOptionalJSON(w, r, &req) {
+		return
+	}
+	targets, code, msg := s.reloadTargets(req.Listener)
+	if msg != "" {
+		writeError(w, code, msg)
+		return
+	}
+	res := ReloadResult{Node: s.nodename(), Listeners: []ListenerReload{}}
+	var failures []string
+	for _, l := range targets {
+		lr := ListenerReload{Name: l.Name(), Kind: l.Kind(), Reloaded: true}
+		if err := l.Reload(); err != nil {
+			// The listener's own name prefixes its error; the answer names it already.
+			lr.Reloaded, lr.Error = false, strings.TrimPrefix(err.Error(), "listener "+l.Name()+": ")
+			failures = append(failures, l.Name()+": "+lr.Error)
+			s.opts.Log.Error("admin: certificate reload failed; the listener keeps its previous certificates",
+				"listener", l.Name(), "error", err, "remote", r.RemoteAddr)
+		}
+		res.Listeners = append(res.Listeners, lr)
+	}
+	s.opts.Log.Info("admin: listener certificates reloaded", "listeners", len(targets), "failed", len(failures), "remote", r.RemoteAddr)
+	if len(failures) > 0 {
+		res.Error = fmt.Sprintf("%d of %d listeners could not load their certificate files and keep the previous certificates: %s",
+			len(failures), len(targets), strings.Join(failures, "; "))
+		writeJSON(w, http.StatusInternalServerError, res)
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+// reloadTargets picks the listeners a reload applies to: the one named (listener.ssl.x or
+// ssl.x), or, with no name, every TLS listener. A name that fits none gets a status and why.
+func (s *Server) reloadTargets(name string) ([]*listener.Listener, int, string) {
+	if name != "" && !strings.HasPrefix(name, "listener.") {
+		name = "listener." + name
+	}
+	var out []*listener.Listener
+	for _, l := range s.opts.Node.Listeners() {
+		switch {
+		case name == "" && hasTLS(l):
+			out = append(out, l)
+		case l.Name() == name && !hasTLS(l):
+			return nil, http.StatusBadRequest, fmt.Sprintf("%s is a %s listener: only ssl and wss listeners have certificates to reload", name, l.Kind())
+		case l.Name() == name:
+			return []*listener.Listener{l}, 0, ""
+		}
+	}
+	if name != "" {
+		return nil, http.StatusNotFound, fmt.Sprintf("this node has no MQTT listener %s (GET /api/v1/status lists them; listener.vmqs peer links load their certificates at start only)", name)
+	}
+	return out, 0, ""
+}
+
+func hasTLS(l *listener.Listener) bool { return l.Kind() == "ssl" || l.Kind() == "wss" }

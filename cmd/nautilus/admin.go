@@ -129,6 +129,37 @@ func adminCommand() *cli.Command {
 				},
 			},
 			{
+				Name:  "listener",
+				Usage: "act on the node's MQTT listeners",
+				Subcommands: []*cli.Command{
+					{
+						Name:      "reload",
+						Usage:     "read the certificate files of the TLS listeners (ssl, wss) again, without a restart",
+						ArgsUsage: "[<listener>]",
+						Description: "Reloads every TLS listener, or the one named (listener.ssl.default or ssl.default). New handshakes use\n" +
+							"the new certificates; established connections keep theirs. A listener whose files do not load keeps\n" +
+							"its previous certificates, and the command fails saying why.",
+						Flags: []cli.Flag{jsonFlag()},
+						Action: func(c *cli.Context) error {
+							if c.NArg() > 1 {
+								return errors.New("listener reload takes at most one argument: the listener's name, e.g. listener.ssl.default")
+							}
+							return withClient(c, func(ctx context.Context, cl *admin.Client) error {
+								res, err := cl.ReloadListeners(ctx, c.Args().First())
+								if c.Bool("json") && res.Node != "" {
+									if perr := printJSON(c.App.Writer, res); perr != nil {
+										return perr
+									}
+								} else {
+									printReload(c.App.Writer, res)
+								}
+								return err
+							})
+						},
+					},
+				},
+			},
+			{
 				Name:  "status",
 				Usage: "print the node's status: version, uptime, connections, sessions, subscriptions, retained messages",
 				Flags: []cli.Flag{jsonFlag()},
@@ -260,5 +291,18 @@ func printStatus(w io.Writer, st admin.Status) {
 	_ = tw.Flush()
 	for _, l := range st.Listeners {
 		fmt.Fprintf(w, "%s: %s %s, %d connections\n", l.Name, l.Kind, l.Address, l.Connections)
+	}
+}
+
+func printReload(w io.Writer, res admin.ReloadResult) {
+	if res.Node != "" && len(res.Listeners) == 0 {
+		fmt.Fprintf(w, "%s has no TLS listener (ssl, wss): nothing to reload\n", res.Node)
+	}
+	for _, l := range res.Listeners {
+		if l.Reloaded {
+			fmt.Fprintf(w, "%s (%s): certificates reloaded\n", l.Name, l.Kind)
+		} else {
+			fmt.Fprintf(w, "%s (%s): NOT reloaded, keeps its previous certificates: %s\n", l.Name, l.Kind, l.Error)
+		}
 	}
 }
