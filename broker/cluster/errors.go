@@ -22,6 +22,10 @@ var (
 	ErrClosed = errors.New("cluster: node closed")
 	// ErrNoHandler: the peer has no handler for the channel.
 	ErrNoHandler = errors.New("cluster: no handler for channel")
+	// ErrNoLink: serf reports the peer alive, but no link to it could be made the last
+	// unlinkableAfter times in a row (its certificate is refused, its link port is
+	// firewalled): requests fail at once instead of waiting out their deadline.
+	ErrNoLink = errors.New("cluster: no link to peer")
 	// ErrIncompatible: a peer speaks no protocol version this node speaks.
 	ErrIncompatible = errors.New("cluster: incompatible peer-link protocol version")
 )

@@ -332,11 +332,15 @@ func (n *Node) Send(node string, ch Channel, msg []byte) error {
 
 // Request sends req to node on ch and waits for the answer until ctx ends, or for
 // Options.RequestTimeout when ctx has no deadline; the peer's handler gets the same deadline.
-// It fails at once when the node is not live, when the buffer is full, and when the link the
-// request went out on breaks or the node is declared failed while it waits.
+// It fails at once when the node is not live, when no link to it could be made the last few
+// attempts (ErrNoLink), when the buffer is full, and when the link the request went out on
+// breaks or the node is declared failed while it waits.
 func (n *Node) Request(ctx context.Context, node string, ch Channel, req []byte) ([]byte, error) {
 	p, err := n.livePeer(node)
 	if err != nil {
+		return nil, err
+	}
+	if err := p.unlinkable(); err != nil {
 		return nil, err
 	}
 	if _, ok := ctx.Deadline(); !ok {

@@ -25,6 +25,11 @@ type peer struct {
 	link    *link                     // current link or nil; guarded by mu
 	pending map[uint64]chan<- outcome // requests waiting for an answer; guarded by mu
 	dialing bool                      // a dial loop runs; guarded by mu
+	failed  int                       // dial attempts failed in a row; guarded by mu
+	lastErr error                     // the last of them; guarded by mu
+	// unlinked is when the peer was last alive without a link (serf saw it, or its link
+	// closed); zero while a link is up. Guarded by mu.
+	unlinked time.Time
 	kick    chan struct{}             // 1-buffered: retry dialling now (address changed, rejoin)
 }
 
@@ -50,6 +55,27 @@ func newPeer(n *Node, name string) *peer {
 	}
 }
 
+// unlinkableAfter is how many dial attempts in a row must fail before requests to a live
+// peer fail at once: one failure is a restart or a flap, and worth waiting for.
+const unlinkableAfter = 3
+
+// unlinkable returns why requests to p should not wait for a link, or nil: the dialling side
+// counts its failed attempts; the other side (which only accepts) gives up once the peer has
+// been without a link for longer than a handshake may take.
+func (p *peer) unlinkable() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch {
+	case p.link != nil:
+		return nil
+	case p.failed >= unlinkableAfter:
+		return fmt.Errorf("%w %s: %d attempts failed, the last with: %v", ErrNoLink, p.name, p.failed, p.lastErr)
+	case !p.unlinked.IsZero() && time.Since(p.unlinked) > p.n.opts.HandshakeTimeout:
+		return fmt.Errorf("%w %s: none for %v", ErrNoLink, p.name, time.Since(p.unlinked).Round(time.Second))
+	}
+	return nil
+}
+
 func (p *peer) isAlive() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -61,6 +87,9 @@ func (p *peer) isAlive() bool {
 func (p *peer) up(addr string) {
 	p.mu.Lock()
 	changed := p.addr != addr || !p.alive
+	if !p.alive && p.link == nil {
+		p.unlinked = time.Now()
+	}
 	p.alive, p.addr = true, addr
 	startDial := p.n.name < p.name && !p.dialing
 	if startDial {
@@ -106,7 +135,7 @@ func (p *peer) attach(l *link) {
 	}
 	p.mu.Lock()
 	old := p.link
-	p.link = l
+	p.link, p.unlinked = l, time.Time{}
 	p.mu.Unlock()
 	if old != nil {
 		p.failPending(fmt.Errorf("%w: %s: replaced by a new connection", ErrLinkDown, p.name))
@@ -124,7 +153,7 @@ func (p *peer) linkDown(l *link, cause error) {
 	p.mu.Lock()
 	current := p.link == l
 	if current {
-		p.link = nil
+		p.link, p.unlinked = nil, time.Now()
 	}
 	p.mu.Unlock()
 	if !current {
@@ -206,6 +235,18 @@ func (p *peer) dialLoop() {
 			continue
 		}
 		err := n.dialPeer(p, addr)
+		p.mu.Lock()
+		if err == nil {
+			p.failed, p.lastErr = 0, nil
+		} else {
+			p.failed, p.lastErr = p.failed+1, err
+		}
+		giveUp := p.failed == unlinkableAfter
+		p.mu.Unlock()
+		if giveUp {
+			// Requests already waiting for this link stop waiting too, as new ones will.
+			p.failPending(p.unlinkable())
+		}
 		if err == nil {
 			backoff, failures = n.opts.BackoffMin, 0
 			continue

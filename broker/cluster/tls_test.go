@@ -1,12 +1,14 @@
 package cluster
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"errors"
 	"math/big"
 	"net"
 	"testing"
@@ -104,6 +106,14 @@ func TestTLSWrongCARefused(t *testing.T) {
 	if s, _ := a.Peer("b"); s.Up || s.LinksUp != 0 {
 		t.Fatalf("link up across CAs: %+v", s)
 	}
+	// Once dialling has failed a few times, requests to the live but unlinkable peer fail at
+	// once rather than after their deadline.
+	waitFor(t, "a gave up waiting for a link to b", func() bool {
+		ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+		defer cancel()
+		_, err := a.Request(ctx, "b", ChanMetaRPC, []byte("q"))
+		return errors.Is(err, ErrNoLink) // not the deadline's error: it failed at once
+	})
 	// A plain-TCP dialler is refused by a TLS node too.
 	c := startNode(t, "0-plain", nil)
 	if err := c.Join(a.GossipAddr()); err != nil {
