@@ -30,7 +30,7 @@ type peer struct {
 	// unlinked is when the peer was last alive without a link (serf saw it, or its link
 	// closed); zero while a link is up. Guarded by mu.
 	unlinked time.Time
-	kick    chan struct{}             // 1-buffered: retry dialling now (address changed, rejoin)
+	kick     chan struct{} // 1-buffered: retry dialling now (address changed, rejoin)
 }
 
 // outcome is a request's answer or failure.
