@@ -1,7 +1,7 @@
 // Package admin serves a node's admin HTTP API on every listener.http.<name>: cluster
 // membership (show, join, leave with session handoff, remove a failed node), node status,
-// sessions, TLS certificate reload, a Prometheus
-// /metrics endpoint and a small HTML status page. Every request but /metrics carries the
+// sessions, TLS certificate reload, a Prometheus /metrics endpoint and a small HTML status
+// page. Every request but /metrics carries the
 // node's API key (admin.api_key, or a key generated at first start and kept in the data
 // directory). The package also holds the client `nautilus admin` uses. docs/admin.md is the
 // operator's reference.
