@@ -94,9 +94,71 @@ func TestOfflineMessagesSurviveRestart(t *testing.T) {
 					t.Fatalf("delivery %d = %s; want %s (all: %v)", i, got[i], want, got)
 				}
 			}
+			if extra := back.collect(1, 300*time.Millisecond); len(extra) > 0 {
+				t.Fatalf("more than the %d messages after the restart: %+v", 2*N, extra)
+			}
 			n.stop()
 		})
 	}
+}
+
+// TestInflightAndExpirySurviveRestart (MQTT 5): messages sent to a subscriber that never
+// acknowledged them are sent again after a broker restart, with DUP set, in order, once; and a
+// session's expiry deadline is absolute: a session whose expiry passes while the broker
+// restarts is gone, not given a fresh interval from the restart.
+func TestInflightAndExpirySurviveRestart(t *testing.T) {
+	dir := t.TempDir()
+	addr := freePort(t)
+	conf := writeNodeConf(t, dir, addr, "")
+	n := startNode(t, conf, addr)
+
+	sub, _ := dialClient(t, addr, packet.V5, "unacked", false, 3600)
+	sub.subscribe("inf/#@1")
+	short, _ := dialClient(t, addr, packet.V5, "short", false, 6)
+	short.subscribe("inf/#@1")
+	pc, _ := dialClient(t, addr, packet.V311, "pub", true, 0)
+	pub := &publisher{client: pc}
+	const N = 5
+	for i := range N {
+		pub.publish("inf/x", fmt.Sprint(i), 1)
+	}
+	for i := range N { // read, never acknowledge
+		if p, ok := sub.read().(*packet.Publish); !ok || string(p.Payload) != fmt.Sprint(i) {
+			t.Fatalf("first delivery %d: %+v", i, p)
+		}
+	}
+	sub.nc.Close()
+	short.send(&packet.Disconnect{})
+	short.waitClosed()
+	left := time.Now() // short's 6 s expiry runs from here
+	n.stop()
+	time.Sleep(3 * time.Second)
+	n = startNode(t, conf, addr)
+
+	back, ack := dialClient(t, addr, packet.V5, "unacked", false, 3600)
+	if !ack.SessionPresent {
+		t.Fatal("session not present after the restart")
+	}
+	for i := range N {
+		p, ok := back.read().(*packet.Publish)
+		if !ok || string(p.Payload) != fmt.Sprint(i) || !p.Dup {
+			t.Fatalf("redelivery %d after the restart: %+v, want payload %d with DUP", i, p, i)
+		}
+		back.send(&packet.Puback{PacketID: p.PacketID})
+	}
+	if extra := back.collect(1, 300*time.Millisecond); len(extra) > 0 {
+		t.Fatalf("more than the %d unacknowledged messages: %+v", N, extra)
+	}
+
+	// 7.5 s after short left: past its deadline (6 s), before a deadline restarted with the
+	// broker (3 s of downtime + 6 s).
+	time.Sleep(time.Until(left.Add(7500 * time.Millisecond)))
+	c, ack := dialClient(t, addr, packet.V5, "short", false, 6)
+	if ack.SessionPresent {
+		t.Fatal("a session whose expiry passed during the restart is still present")
+	}
+	c.nc.Close()
+	n.stop()
 }
 
 // TestAcknowledgedMessagesSurviveKill publishes QoS 1 and 2 messages to an offline persistent
