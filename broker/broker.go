@@ -451,12 +451,14 @@ func (b *Broker) LeaveCluster(ctx context.Context, kill bool) (session.HandoffRe
 	return res, b.clusterNode.Leave()
 }
 
-// Session reports whether the node holds a session for the client, and whether a connection
-// is attached to it (for the admin API and tests).
-func (b *Broker) Session(mountpoint, clientID string) (exists, online bool) {
+// Session reports whether the node holds a session for the client, whether a connection is
+// attached to it and, when one is, its peer address (as hooks see it) and listener (for the
+// admin API and tests).
+func (b *Broker) Session(mountpoint, clientID string) (exists, online bool, conn session.ConnInfo) {
 	s := b.env.Sessions.Get(queue.SubscriberID{Mountpoint: mountpoint, ClientID: clientID})
 	if s == nil {
-		return false, false
+		return false, false, session.ConnInfo{}
 	}
-	return true, s.Online()
+	conn, online = s.Connection()
+	return true, online, conn
 }

@@ -41,7 +41,7 @@ func TestOnOfflineMessageHook(t *testing.T) {
 	sub.Read()
 	sub.Send(&packet.Disconnect{})
 	sub.ExpectClosed()
-	for _, online := n.Session("", "sleeper"); online; _, online = n.Session("", "sleeper") {
+	for _, online, _ := n.Session("", "sleeper"); online; _, online, _ = n.Session("", "sleeper") {
 		time.Sleep(5 * time.Millisecond) // the socket closes a moment before the session detaches
 	}
 	pub.Publish(2, 1, false, "news/offline", []byte("b"))

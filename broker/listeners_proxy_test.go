@@ -11,6 +11,7 @@ import (
 	"github.com/pires/go-proxyproto"
 	"github.com/pires/go-proxyproto/tlvparse"
 
+	"github.com/nautilus-mq/nautilus/broker/admin"
 	"github.com/nautilus-mq/nautilus/broker/brokertest"
 	"github.com/nautilus-mq/nautilus/broker/config"
 	"github.com/nautilus-mq/nautilus/broker/packet"
@@ -60,9 +61,19 @@ func TestProxyProtocol(t *testing.T) {
 		nocn.ProxyProtocol, nocn.ProxyProtocolUseCNAsUsername = true, false
 		ws := config.NewListener(config.ListenerWS, "lb", "127.0.0.1:0")
 		ws.ProxyProtocol, ws.AllowAnonymousOverride = true, true
-		c.Listeners = append(c.Listeners, l, nocn, ws)
+		c.Listeners = append(c.Listeners, l, nocn, ws, config.NewListener(config.ListenerHTTP, "default", "127.0.0.1:0"))
+		c.Admin.APIKey = "pp-key"
 	}, rec)
 	lb := addrOf(t, n, "listener.tcp.lb")
+	// The admin API reports the address from the header too, not the socket's.
+	api := &admin.Client{URL: "http://" + n.Admin().Addrs()[0].String(), Key: "pp-key"}
+	adminPeer := func(clientID, peer, listener string) {
+		t.Helper()
+		s, err := api.Session(t.Context(), "", clientID)
+		if err != nil || !s.Online || s.Peer != peer || s.Listener != listener {
+			t.Errorf("admin API on %s: %+v %v; want online, peer %s, listener %s", clientID, s, err, peer, listener)
+		}
+	}
 
 	for _, c := range []struct {
 		name    string
@@ -76,6 +87,7 @@ func TestProxyProtocol(t *testing.T) {
 		if got := rec.client(t, "pp-"+c.name).Peer; got != c.src {
 			t.Errorf("%s: hooks saw peer %q, want %q from the header", c.name, got, c.src)
 		}
+		adminPeer("pp-"+c.name, c.src, "listener.tcp.lb")
 	}
 
 	// The CN a TLS-terminating proxy passes becomes the username, and authenticates the
@@ -135,6 +147,7 @@ func TestProxyProtocol(t *testing.T) {
 	if got := rec.client(t, "pp-ws").Peer; got != "192.0.2.44:5555" {
 		t.Errorf("ws behind PROXY: peer %q", got)
 	}
+	adminPeer("pp-ws", "192.0.2.44:5555", "listener.ws.lb")
 }
 
 func mustEncode(t *testing.T, p packet.Packet) []byte {

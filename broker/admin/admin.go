@@ -53,7 +53,9 @@ type Node interface {
 	// LeaveCluster hands this node's sessions to the other members (or ends them, with kill)
 	// and leaves; it does not leave when a session could not be handed off.
 	LeaveCluster(ctx context.Context, kill bool) (session.HandoffResult, error)
-	Session(mountpoint, clientID string) (exists, online bool)
+	// Session reports whether the node holds the client's session and whether a connection is
+	// attached; conn describes that connection (empty while offline).
+	Session(mountpoint, clientID string) (exists, online bool, conn session.ConnInfo)
 	// MetadataBackend names the linked replication backend.
 	MetadataBackend() string
 	Listeners() []*listener.Listener

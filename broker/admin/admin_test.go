@@ -145,14 +145,14 @@ func TestStatusSessionsAndPage(t *testing.T) {
 	}
 
 	s, err := cl.Session(ctx, "", "dev-1")
-	if err != nil || !s.Exists || !s.Online {
-		t.Errorf("online session: %+v %v", s, err)
+	if err != nil || !s.Exists || !s.Online || s.Peer != c.Conn.LocalAddr().String() || s.Listener != "listener.tcp.default" {
+		t.Errorf("online session: %+v %v; want peer %s on listener.tcp.default", s, err, c.Conn.LocalAddr())
 	}
 	c.Send(&packet.Disconnect{})
 	c.ExpectClosed()
 	brokertest.Eventually(t, 5*time.Second, "the session goes offline", func() bool {
 		s, err := cl.Session(ctx, "", "dev-1")
-		return err == nil && s.Exists && !s.Online
+		return err == nil && s.Exists && !s.Online && s.Peer == "" && s.Listener == ""
 	})
 	if s, err := cl.Session(ctx, "", "nobody"); err != nil || s.Exists {
 		t.Errorf("unknown session: %+v %v", s, err)

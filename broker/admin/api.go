@@ -76,6 +76,13 @@ type SessionInfo struct {
 	ClientID   string `json:"client_id"`
 	Exists     bool   `json:"exists"` // this node holds the session
 	Online     bool   `json:"online"` // a connection is attached to it
+	// Peer is the connected client's address as hooks and logs see it: after PROXY protocol
+	// or X-Forwarded-For resolution, so the client's, not the load balancer's. Empty when
+	// offline.
+	Peer string `json:"peer"`
+	// Listener is the listener the connection came through (listener.tcp.default); empty when
+	// offline.
+	Listener string `json:"listener"`
 }
 
 // ReloadRequest is the body of POST /api/v1/listeners/reload; the body may be left out.

@@ -28,11 +28,13 @@ type fakeNode struct {
 	join func(addr string) error
 }
 
-func (f *fakeNode) Metrics() *metrics.Registry          { return f.reg }
-func (f *fakeNode) ClusterNode() *cluster.Node          { return f.cn }
-func (f *fakeNode) Session(string, string) (bool, bool) { return false, false }
-func (f *fakeNode) MetadataBackend() string             { return "fake" }
-func (f *fakeNode) Listeners() []*listener.Listener     { return nil }
+func (f *fakeNode) Metrics() *metrics.Registry      { return f.reg }
+func (f *fakeNode) ClusterNode() *cluster.Node      { return f.cn }
+func (f *fakeNode) MetadataBackend() string         { return "fake" }
+func (f *fakeNode) Listeners() []*listener.Listener { return nil }
+func (f *fakeNode) Session(string, string) (bool, bool, session.ConnInfo) {
+	return false, false, session.ConnInfo{}
+}
 func (f *fakeNode) LeaveCluster(context.Context, bool) (session.HandoffResult, error) {
 	return session.HandoffResult{}, f.cn.Leave() // no sessions to hand off
 }

@@ -237,8 +237,9 @@ func (s *Server) session(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	mp := q.Get("mountpoint")
-	exists, online := s.opts.Node.Session(mp, id)
-	writeJSON(w, http.StatusOK, SessionInfo{Node: s.nodename(), Mountpoint: mp, ClientID: id, Exists: exists, Online: online})
+	exists, online, conn := s.opts.Node.Session(mp, id)
+	writeJSON(w, http.StatusOK, SessionInfo{Node: s.nodename(), Mountpoint: mp, ClientID: id, Exists: exists, Online: online,
+		Peer: conn.Peer, Listener: conn.Listener})
 }
 
 func (s *Server) statusInfo() Status {

@@ -81,6 +81,27 @@ func (s *State) Online() bool {
 	return s.conn != nil
 }
 
+// ConnInfo describes the connection attached to a session.
+type ConnInfo struct {
+	// Peer is the client's address as hooks see it (hooks.Client.Peer): the address from a
+	// PROXY protocol header or X-Forwarded-For when the listener resolves one, else the socket's.
+	Peer string
+	// Listener is the listener the connection came through, listener.<type>.<name>.
+	Listener string
+}
+
+// Connection returns the attached connection's peer and listener; online is false (and info
+// empty) when no connection is attached.
+func (s *State) Connection() (info ConnInfo, online bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.conn == nil {
+		return ConnInfo{}, false
+	}
+	// c.client is complete before the connection attaches (under s.mu) and not changed after.
+	return ConnInfo{Peer: s.conn.client.Peer, Listener: s.conn.client.Listener}, true
+}
+
 // nextPacketIDLocked returns a free outgoing packet id, or 0 when all 65535 are in flight.
 func (s *State) nextPacketIDLocked() uint16 {
 	for range 65535 {
