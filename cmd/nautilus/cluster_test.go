@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -29,22 +30,30 @@ func startClusterEach(t *testing.T, n int, conf func(i int) string) []*clusterNo
 	t.Helper()
 	nodes := make([]*clusterNode, n)
 	for i := range nodes {
-		c := &clusterNode{name: fmt.Sprintf("n%d@127.0.0.1", i+1), mqtt: freePort(t), link: freePort(t), gossip: freePort(t)}
 		own := conf(i)
 		kind := "vmq"
 		if strings.Contains(own, "listener.vmqs.") {
 			kind = "vmqs"
 		}
-		extra := fmt.Sprintf("nodename = %s\nlistener.%s.clustering = %s\ncluster.gossip = %s\nplumtree.lazy_tick = 500ms\nplumtree.exchange_tick = 500ms\n",
-			c.name, kind, c.link, c.gossip) + own
-		if i > 0 {
-			extra += "cluster.seeds = " + nodes[0].gossip + "\n"
+		// Ports are picked free and handed to the node; one may be taken before the node binds
+		// it, and then the node starts again on new ones.
+		for attempt := 1; ; attempt++ {
+			c := &clusterNode{name: fmt.Sprintf("n%d@127.0.0.1", i+1), mqtt: freePort(t), link: freePort(t), gossip: freePort(t)}
+			extra := fmt.Sprintf("nodename = %s\nlistener.%s.clustering = %s\ncluster.gossip = %s\nplumtree.lazy_tick = 500ms\nplumtree.exchange_tick = 500ms\n",
+				c.name, kind, c.link, c.gossip) + own
+			if i > 0 {
+				extra += "cluster.seeds = " + nodes[0].gossip + "\n"
+			}
+			c.conf = writeNodeConf(t, filepath.Join(t.TempDir()), c.mqtt, extra)
+			proc, err := launchNode(t, "", c.conf, c.mqtt)
+			if err == nil {
+				c.proc, nodes[i] = proc, c
+				break
+			}
+			if !errors.Is(err, errPortTaken) || attempt == 3 {
+				t.Fatal(err)
+			}
 		}
-		c.conf = writeNodeConf(t, filepath.Join(t.TempDir()), c.mqtt, extra)
-		nodes[i] = c
-	}
-	for _, c := range nodes {
-		c.proc = startNode(t, c.conf, c.mqtt)
 	}
 	return nodes
 }

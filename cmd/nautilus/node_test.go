@@ -49,6 +49,21 @@ func startNode(t *testing.T, conf, addr string) *node {
 // exec` execs the binary in place, so signals to the process reach nautilus itself.
 func startNodeIn(t *testing.T, netns, conf, addr string) *node {
 	t.Helper()
+	n, err := launchNode(t, netns, conf, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// errPortTaken: the node exited at start because one of its ports was taken meanwhile (the
+// tests pick free ports, close them and hand them to the node; another process may be faster).
+var errPortTaken = errors.New("a port of the node was taken")
+
+// launchNode starts the node and waits until it listens on addr; it returns an error (wrapping
+// errPortTaken when that is why) if the process exits first or does not listen in time.
+func launchNode(t *testing.T, netns, conf, addr string) (*node, error) {
+	t.Helper()
 	n := &node{t: t, addr: addr, conf: conf, done: make(chan error, 1)}
 	n.cmd = exec.Command(binary(t), "start", "--config", conf)
 	if netns != "" {
@@ -81,10 +96,18 @@ func startNodeIn(t *testing.T, netns, conf, addr string) *node {
 		c, err := net.Dial("tcp", addr)
 		if err == nil {
 			c.Close()
-			return n
+			return n, nil
+		}
+		select {
+		case exit := <-n.done:
+			if strings.Contains(n.log(), "address already in use") {
+				return n, fmt.Errorf("node on %s exited (%v): %w\n%s", addr, exit, errPortTaken, n.log())
+			}
+			return n, fmt.Errorf("node on %s exited before listening (%v):\n%s", addr, exit, n.log())
+		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("node did not listen on %s: %v\n%s", addr, err, n.log())
+			return n, fmt.Errorf("node did not listen on %s: %v\n%s", addr, err, n.log())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
