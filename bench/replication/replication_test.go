@@ -209,7 +209,7 @@ func TestDigest(t *testing.T) {
 // and draws the plots and the docs section.
 func TestSmoke(t *testing.T) {
 	o := Options{
-		Sim:       SimOptions{Nodes: 3, BurstKeys: 40, JoinKeys: []int{30, 60}, ChurnKeys: 100, ChurnRate: 200, SteadyTime: 2 * time.Second},
+		Sim: SimOptions{Nodes: 3, BurstKeys: 40, JoinKeys: []int{30, 60}, ChurnKeys: 100, ChurnRate: 200, SteadyTime: 2 * time.Second},
 		// Timeout only bounds a run that does not converge: SWC's deletes on 5 nodes settle in
 		// seconds on an idle machine and took over 20 s on a loaded one.
 		Real:      RealOptions{BurstKeys: []int{30, 60}, AEPeriod: 100 * time.Millisecond, Idle: 200 * time.Millisecond, Timeout: time.Minute},
