@@ -164,7 +164,7 @@ func New(cfg *config.Config, opts Options) (*Broker, error) {
 		Metrics:  b.counters,
 		Log:      log,
 		Now:      time.Now,
-		Persist:  persister{b.persist},
+		Persist:  persister{s: b.persist, log: &storeErrorLog{log: log}},
 	}
 	if b.clusterNode != nil {
 		b.env.EnableCluster(session.ClusterOptions{Transport: b.transport, AllowRegister: cfg.Cluster.AllowRegisterDuringNetsplit,

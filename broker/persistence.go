@@ -3,7 +3,9 @@ package broker
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/nautilus-mq/nautilus/broker/config"
@@ -33,9 +35,49 @@ func openStore(cfg *config.Config, extra []store.Keyspace, faults store.Injector
 }
 
 // persister adapts persist.Store to what sessions need.
-type persister struct{ s *persist.Store }
+type persister struct {
+	s   *persist.Store
+	log *storeErrorLog
+}
 
-func (p persister) Backing(id queue.SubscriberID) queue.Backing { return p.s.Backing(id) }
+func (p persister) Backing(id queue.SubscriberID) queue.Backing {
+	return loggedBacking{Backing: p.s.Backing(id), log: p.log}
+}
+
+// loggedBacking logs why the store refused a write: the queue only reports that it did
+// (DropStoreError), and the operator needs the cause (disk full, or a failed fsync that stops
+// the store until a restart).
+type loggedBacking struct {
+	queue.Backing
+	log *storeErrorLog
+}
+
+func (b loggedBacking) Append(d queue.Delivery) (uint64, error) {
+	seq, err := b.Backing.Append(d)
+	if err != nil {
+		b.log.report(err)
+	}
+	return seq, err
+}
+
+// storeErrorLog logs a store error when it differs from the last one logged, so a failing
+// disk gives one line per kind of failure rather than one per message (each refused message
+// has its own line already).
+type storeErrorLog struct {
+	log  *slog.Logger
+	mu   sync.Mutex
+	last string
+}
+
+func (l *storeErrorLog) report(err error) {
+	l.mu.Lock()
+	same := err.Error() == l.last
+	l.last = err.Error()
+	l.mu.Unlock()
+	if !same {
+		l.log.Error("message store write failed", "error", err)
+	}
+}
 
 func (p persister) DeleteSession(id queue.SubscriberID) error { return p.s.DeleteSession(id) }
 

@@ -7,6 +7,7 @@ import (
 
 	"github.com/nautilus-mq/nautilus/broker"
 	"github.com/nautilus-mq/nautilus/broker/brokertest"
+	"github.com/nautilus-mq/nautilus/broker/config"
 	"github.com/nautilus-mq/nautilus/broker/packet"
 	"github.com/nautilus-mq/nautilus/store"
 )
@@ -68,5 +69,50 @@ func TestStoreFailureRefusesPersistentMessages(t *testing.T) {
 	back, _ := brokertest.Connect(t, n.Addr, packet.V311, "offline", func(c *packet.Connect) { c.CleanStart = false })
 	if p, ok := back.Read().(*packet.Publish); !ok || string(p.Payload) != "ok" {
 		t.Fatalf("after recovery the subscriber got %+v; want only the stored message", p)
+	}
+}
+
+// syncFails fails every fsync once switched on.
+type syncFails struct{ on atomic.Bool }
+
+func (s *syncFails) MaybeError(op store.Op) error {
+	if s.on.Load() && op == store.OpSync {
+		return errors.New("injected: fsync: input/output error")
+	}
+	return nil
+}
+
+// TestStoreSyncFailureStopsPersistence: with store.sync = always, a failed fsync refuses the
+// message it was for (PUBACK 0x80), and from then on the store refuses every write — after a
+// failed fsync the kernel may have dropped dirty pages, so what is durable is unknown — until
+// the broker is restarted; messages no persistent session needs still flow, and the log says
+// what to do.
+func TestStoreSyncFailureStopsPersistence(t *testing.T) {
+	faults := &syncFails{}
+	n, log := brokertest.StartWith(t, func(c *config.Config) { c.Store.Sync = config.SyncAlways }, broker.Options{StoreFaults: faults})
+	sub, _ := brokertest.Connect(t, n.Addr, packet.V311, "offline", func(c *packet.Connect) { c.CleanStart = false })
+	sub.Subscribe(1, 1, "disk/#")
+	sub.Send(&packet.Disconnect{})
+	sub.ExpectClosed()
+	live, _ := brokertest.Connect(t, n.Addr, packet.V5, "live", nil)
+	live.Subscribe(1, 0, "other/#")
+	pub, _ := brokertest.Connect(t, n.Addr, packet.V5, "pub", nil)
+
+	faults.on.Store(true)
+	pub.Send(&packet.Publish{Topic: "disk/1", QoS: 1, PacketID: 1, Payload: []byte("x")})
+	if a, ok := pub.Read().(*packet.Puback); !ok || a.ReasonCode != packet.UnspecifiedError {
+		t.Fatalf("PUBACK when the fsync fails = %+v; want 0x80", a)
+	}
+	faults.on.Store(false) // the disk answers again, but the store stays stopped
+	pub.Send(&packet.Publish{Topic: "disk/2", QoS: 1, PacketID: 2, Payload: []byte("y")})
+	if a, ok := pub.Read().(*packet.Puback); !ok || a.ReasonCode != packet.UnspecifiedError {
+		t.Fatalf("PUBACK after a failed fsync = %+v; want 0x80 until a restart", a)
+	}
+	pub.Send(&packet.Publish{Topic: "other/1", Payload: []byte("fine")})
+	if p, ok := live.Read().(*packet.Publish); !ok || string(p.Payload) != "fine" {
+		t.Fatalf("traffic without persistence stopped: %+v", p)
+	}
+	if !log.Contains("engine stopped after a failed sync; reopen it") {
+		t.Fatalf("the log does not say the store stopped:\n%s", log.String())
 	}
 }
