@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -184,6 +185,38 @@ func TestLossFigures(t *testing.T) {
 	}
 }
 
+// publishUntilClosed publishes QoS 1 and 2 messages on pub, one at a time, until the broker
+// goes away, and reports each whose PUBACK or PUBCOMP arrived. It runs off the test goroutine.
+func publishUntilClosed(pub *client, prefix string, acked func(payload string)) {
+	for i := 0; ; i++ {
+		payload := fmt.Sprintf("%s%04d", prefix, i)
+		qos := byte(1 + i%2)
+		id := uint16(i%60000 + 1)
+		buf, _ := packet.Encode(nil, packet.V5, &packet.Publish{Topic: "crash/x", QoS: qos, PacketID: id, Payload: []byte(payload)})
+		if _, err := pub.nc.Write(buf); err != nil {
+			return
+		}
+		pub.nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+		p, err := pub.r.ReadPacket(packet.V5)
+		if err != nil {
+			return
+		}
+		if qos == 2 {
+			if _, ok := p.(*packet.Pubrec); !ok {
+				return
+			}
+			buf, _ = packet.Encode(nil, packet.V5, &packet.Pubrel{PacketID: id})
+			if _, err := pub.nc.Write(buf); err != nil {
+				return
+			}
+			if _, err := pub.r.ReadPacket(packet.V5); err != nil {
+				return
+			}
+		}
+		acked(payload)
+	}
+}
+
 // killAndCount runs the crash scenario under a sync policy and returns how many messages the
 // publisher saw acknowledged and how many of those the subscriber never received.
 func killAndCount(t *testing.T, policy string) (acked, lost int) {
@@ -198,39 +231,33 @@ func killAndCount(t *testing.T, policy string) (acked, lost int) {
 	sub.send(&packet.Disconnect{})
 	sub.waitClosed()
 
-	pub, _ := dialClient(t, addr, packet.V5, "crash-pub", true, 0)
-	ackedSet := map[string]bool{}
-	killAt := 150
-	for i := 0; ; i++ {
-		if i == killAt {
-			n.cmd.Process.Signal(syscall.SIGKILL)
-		}
-		payload := fmt.Sprintf("c%04d", i)
-		qos := byte(1 + i%2)
-		id := uint16(i%60000 + 1)
-		buf, _ := packet.Encode(nil, packet.V5, &packet.Publish{Topic: "crash/x", QoS: qos, PacketID: id, Payload: []byte(payload)})
-		if _, err := pub.nc.Write(buf); err != nil {
-			break
-		}
-		pub.nc.SetReadDeadline(time.Now().Add(5 * time.Second))
-		p, err := pub.r.ReadPacket(packet.V5)
-		if err != nil {
-			break
-		}
-		if qos == 2 {
-			if _, ok := p.(*packet.Pubrec); !ok {
-				break
-			}
-			buf, _ = packet.Encode(nil, packet.V5, &packet.Pubrel{PacketID: id})
-			if _, err := pub.nc.Write(buf); err != nil {
-				break
-			}
-			if _, err := pub.r.ReadPacket(packet.V5); err != nil {
-				break
-			}
-		}
-		ackedSet[payload] = true
+	// Four publishers send at once, each waiting for its acknowledgements; the broker is
+	// killed once 150 messages were acknowledged in all, with the others in flight.
+	const publishers, killAt = 4, 150
+	var (
+		mu       sync.Mutex
+		ackedSet = map[string]bool{}
+		wg       sync.WaitGroup
+	)
+	pubs := make([]*client, publishers)
+	for i := range pubs {
+		pubs[i], _ = dialClient(t, addr, packet.V5, fmt.Sprintf("crash-pub-%d", i), true, 0)
 	}
+	for w, pub := range pubs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			publishUntilClosed(pub, fmt.Sprintf("c%d-", w), func(payload string) {
+				mu.Lock()
+				ackedSet[payload] = true
+				if len(ackedSet) == killAt {
+					n.cmd.Process.Signal(syscall.SIGKILL)
+				}
+				mu.Unlock()
+			})
+		}()
+	}
+	wg.Wait()
 	<-n.done
 	if len(ackedSet) < 10 {
 		t.Fatalf("only %d messages acknowledged before the kill", len(ackedSet))
