@@ -79,7 +79,10 @@ func parseDKMKey(b []byte) (int, Dot, error) {
 	}
 	g := int(b[0])
 	n, w := binary.Uvarint(b[1:])
-	if w <= 0 || uint64(len(b)) != 1+uint64(w)+n+8 {
+	// Compare without computing 1+w+n+8: a length near 2^64 wraps the sum
+	// around to len(b) and int(n) goes negative, which panicked slicing b
+	// (the regression input is testdata/fuzz/FuzzParseDKMKey/length-overflow).
+	if w <= 0 || uint64(len(b)-1-w) < 8 || n != uint64(len(b)-1-w)-8 {
 		return 0, Dot{}, fmt.Errorf("swc: malformed dot-key record key %x", b)
 	}
 	id := string(b[1+w : 1+w+int(n)])

@@ -2,6 +2,7 @@ package swc
 
 import (
 	"fmt"
+	"math"
 )
 
 // Message types. Every message starts with its type, the group and the
@@ -118,7 +119,16 @@ func encodeBroadcast(g int, actor ID, items []item) []byte {
 // decodeHeader reads the common prefix.
 func decodeHeader(r *reader) header {
 	h := header{typ: r.byte()}
-	h.group = int(r.uvarint())
+	// A group index is below swc_groups (at most 100). Bound it here: a
+	// uvarint above MaxInt64 would convert to a negative int, pass Step's
+	// "group >= len(groups)" check and index c.groups out of range (a
+	// panic on one forged byte string; the regression input is in
+	// testdata/fuzz/FuzzStep).
+	if g := r.uvarint(); g > math.MaxInt32 {
+		r.fail("group")
+	} else {
+		h.group = int(g)
+	}
 	h.actor = r.string()
 	return h
 }

@@ -151,7 +151,10 @@ func queueBounds(q QueueID, from, to uint64) ([]byte, []byte) {
 
 func parseIndexKey(k []byte) (QueueID, uint64, error) {
 	l, n := binary.Uvarint(k)
-	if n <= 0 || uint64(len(k)-n) != l+8 {
+	// Compare without computing l+8: a length near 2^64 wraps the sum around to
+	// the bytes left and int(l) goes negative, which panicked slicing k (the
+	// regression input is testdata/fuzz/FuzzParseIndexKey/length-overflow).
+	if n <= 0 || uint64(len(k)-n) < 8 || l != uint64(len(k)-n)-8 {
 		return "", 0, fmt.Errorf("msgstore: malformed queue key %x", k)
 	}
 	return QueueID(k[n : n+int(l)]), binary.BigEndian.Uint64(k[n+int(l):]), nil
