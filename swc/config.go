@@ -64,6 +64,10 @@ type Config struct {
 	// AllowNonemptyJoin (vmq_swc.prevent_nonempty_join = off) lets a node
 	// that holds data join another cluster.
 	AllowNonemptyJoin bool
+	// InitSync (vmq_swc.init_sync = on) makes a group that holds nothing
+	// (a new or wiped node) stream its first exchange's objects from the
+	// peer in key order before the ordinary pull (initsync.go).
+	InitSync bool
 }
 
 // DefaultConfig returns the defaults, filled in.

@@ -56,8 +56,10 @@ type Stats struct {
 	Collected, Pruned uint64
 	// Broadcasts received; Repaired objects changed by anti-entropy.
 	Broadcasts, Repaired uint64
-	// Exchanges started, completed and abandoned on a timeout.
-	ExchangesStarted, ExchangesCompleted, ExchangesTimedOut uint64
+	// Exchanges started, completed and abandoned on a timeout; InitSyncs
+	// counts the key-order streams an empty group started its exchange with,
+	// InitObjects the objects they brought.
+	ExchangesStarted, ExchangesCompleted, ExchangesTimedOut, InitSyncs, InitObjects uint64
 	// Ignored counts messages from non-members or stale incarnations.
 	Ignored uint64
 }

@@ -24,6 +24,7 @@ type exchange struct {
 	deadline uint64 // tick by which the outstanding reply must come
 	expire   uint64 // tick by which the exchange must end
 	repaired int
+	init     bool // streaming the peer's objects in key order first (initsync.go)
 }
 
 // scheduleSync sets the group's next pull: SyncInterval plus a random part
@@ -53,6 +54,11 @@ func (c *Core) exchangeTick(g *group) {
 	}
 	g.ex = &exchange{peer: peers[c.rng.IntN(len(peers))], expire: c.ticks + c.cfg.ticks(c.cfg.SyncTimeout)}
 	c.stats.ExchangesStarted++
+	if c.cfg.InitSync && g.fresh {
+		g.ex.init = true
+		c.requestInit(g, nil)
+		return
+	}
 	c.requestSync(g, nil)
 }
 
@@ -148,6 +154,7 @@ func (c *Core) finishSync(g *group, peer ID, rc BVV) {
 	g.wm.UpdatePeer(peer, rc)
 	g.dirty = true
 	g.ex = nil
+	g.fresh = false
 	c.stats.ExchangesCompleted++
 	c.collect(g)
 }

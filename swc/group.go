@@ -17,6 +17,10 @@ type group struct {
 	bitems []bcastItem
 	dirty  bool // clock or watermark changed since the last Ready
 	ex     *exchange
+	// fresh: the group held nothing when the node started and has not finished an exchange
+	// since, so its first exchange may stream (initsync.go). Broadcasts that reach it
+	// meanwhile do not change that: they are a few keys, not the keyspace.
+	fresh bool
 
 	nextSync, nextGC uint64
 }
@@ -27,7 +31,7 @@ type bcastItem struct {
 }
 
 func newGroup(i int) *group {
-	return &group{idx: i, clock: BVV{}, wm: NewWatermark(), dkm: NewDKM(), gc: map[string]struct{}{}}
+	return &group{idx: i, clock: BVV{}, wm: NewWatermark(), dkm: NewDKM(), gc: map[string]struct{}{}, fresh: true}
 }
 
 // Meta keys. Per-group keys carry the group number.

@@ -17,6 +17,10 @@ const (
 	// msgSyncResp: the peer's node clock, up to ExchangeBatchSize missing
 	// dots' objects, the cursor to resume from and whether more remain.
 	msgSyncResp
+	// msgInitReq: an empty group's key-order stream request (initsync.go).
+	msgInitReq
+	// msgInitResp: a batch of objects in key order and the cursor.
+	msgInitResp
 )
 
 // header is the common prefix of every message.
@@ -204,6 +208,29 @@ func (c *Core) Step(from string, msg []byte) error {
 			return nil
 		}
 		c.handleSyncResp(g, from, h.actor, s)
+	case msgInitReq:
+		q, err := decodeInitReq(r)
+		if err != nil {
+			return fmt.Errorf("swc: init sync request from %s: %w", from, err)
+		}
+		if !c.admit(from, h.actor) {
+			return nil
+		}
+		c.serveInit(g, from, q)
+	case msgInitResp:
+		s, err := decodeInitResp(r)
+		if err != nil {
+			return fmt.Errorf("swc: init sync reply from %s: %w", from, err)
+		}
+		for _, it := range s.items {
+			if err := c.checkKey(it.skey, g); err != nil {
+				return fmt.Errorf("swc: init sync reply from %s: %w", from, err)
+			}
+		}
+		if !c.admit(from, h.actor) {
+			return nil
+		}
+		c.handleInitResp(g, from, s)
 	default:
 		return fmt.Errorf("swc: message type %d from %s", h.typ, from)
 	}

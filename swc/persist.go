@@ -64,6 +64,11 @@ func Restore(name string, cfg Config, env sim.Env, r store.Reader) (*Core, error
 	if err := c.restoreObjects(r); err != nil {
 		return nil, err
 	}
+	for _, g := range c.groups {
+		// A group restored with history has nothing to stream in; an empty one (a node
+		// restarted before its first exchange finished) still has.
+		g.fresh = g.empty()
+	}
 	return c, c.restoreDKM(r)
 }
 

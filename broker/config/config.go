@@ -165,4 +165,5 @@ type SWCConfig struct {
 	PeriodicGC          bool          `key:"vmq_swc.periodic_gc" default:"on" doc:"collect deletes periodically; off leaves tombstones until turned on"`
 	EnableBroadcast     bool          `key:"vmq_swc.enable_broadcast" default:"on" doc:"send each write batch to peers at once; off leaves replication to anti-entropy"`
 	PreventNonemptyJoin bool          `key:"vmq_swc.prevent_nonempty_join" default:"on" doc:"refuse to join a cluster while this node holds data (protects against merging unrelated histories)"`
+	InitSync            bool          `key:"vmq_swc.init_sync" default:"off" doc:"a node that holds nothing (new or wiped) streams its first exchange of each group from the peer in key order, then pulls the rest as usual"`
 }

@@ -32,6 +32,7 @@ func backend() *broker.Backend {
 					DisablePeriodicGC: !sc.PeriodicGC,
 					DisableBroadcast:  !sc.EnableBroadcast,
 					AllowNonemptyJoin: !sc.PreventNonemptyJoin,
+					InitSync:          sc.InitSync,
 				},
 				Transport:  env.Transport,
 				Engine:     env.Engine,

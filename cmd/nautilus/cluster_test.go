@@ -106,7 +106,8 @@ func publishRetained(t *testing.T, addr, topic, payload string) {
 func TestClusterReplicatesMetadata(t *testing.T) {
 	// n2 is stopped below, a netsplit as the others see it: let them accept clients and
 	// publishes meanwhile (the defaults refuse them).
-	nodes := startClusterWith(t, 3, "allow_register_during_netsplit = on\nallow_publish_during_netsplit = on\nallow_subscribe_during_netsplit = on\n")
+	// With -tags swc the nodes also start with init sync: each group's first exchange streams.
+	nodes := startClusterWith(t, 3, "allow_register_during_netsplit = on\nallow_publish_during_netsplit = on\nallow_subscribe_during_netsplit = on\nvmq_swc.init_sync = on\n")
 	publishRetained(t, nodes[0].mqtt, "cluster/a", "from-n1")
 	publishRetained(t, nodes[2].mqtt, "cluster/b", "from-n3")
 	for _, n := range nodes {
