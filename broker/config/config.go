@@ -129,8 +129,8 @@ type SysTreeConfig struct {
 }
 
 type OverloadConfig struct {
-	MaxMemory         Size `key:"overload.max_memory" default:"0" doc:"stop reading from clients while the process uses more memory than this; 0 = no limit"`
-	MaxQueuedMessages int  `key:"overload.max_queued_messages" default:"0" min:"0" doc:"stop reading from clients while all queues together hold more messages; 0 = no limit"`
+	MaxMemory         Size `key:"overload.max_memory" default:"0" doc:"refuse new clients (CONNACK server busy) while the process heap is above this; resuming sessions are still admitted; 0 = no limit"`
+	MaxQueuedMessages int  `key:"overload.max_queued_messages" default:"0" min:"0" doc:"refuse new clients (CONNACK server busy) while all queues together hold more messages; resuming sessions are still admitted; 0 = no limit"`
 }
 
 // AdminConfig is the admin HTTP API served on every listener.http.<name>; docs/admin.md
