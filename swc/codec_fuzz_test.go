@@ -137,11 +137,10 @@ const maxFuzzGap = 1 << 20
 // farDot reports whether msg decodes and carries a value dot more than
 // maxFuzzGap above the target's clock base for its replica. Step records
 // every remote value dot in the node clock, whose bitmap (bvv.go) takes a
-// bit per counter between the base and the dot: a forged counter of 2^40
-// would allocate 128 GiB and one near 2^64 panics in growslice. That is a
-// known limitation, not fixed here, because no bound on the gap is free
-// (a node that missed many superseded writes sees real gaps as large as
-// the writer's counter); FuzzStep leaves such messages out so it can run.
+// bit per counter between the base and the dot; Step refuses gaps above
+// maxDotGap (2^30), but one just below it still costs 128 MiB, far too slow
+// for a fuzz iteration, so FuzzStep leaves such messages out
+// (TestFarDotRefused covers the refusal).
 func farDot(c *Core, msg []byte) bool {
 	h, body, err := decodeMsg(msg)
 	if err != nil || h.group >= len(c.groups) {

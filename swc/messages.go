@@ -178,7 +178,7 @@ func (c *Core) Step(from string, msg []byte) error {
 		}
 		c.stats.Broadcasts++
 		for _, it := range items {
-			if err := c.checkKey(it.skey, g); err != nil {
+			if err := c.checkItem(it, g); err != nil {
 				return fmt.Errorf("swc: broadcast from %s: %w", from, err)
 			}
 		}
@@ -200,7 +200,7 @@ func (c *Core) Step(from string, msg []byte) error {
 			return fmt.Errorf("swc: sync reply from %s: %w", from, err)
 		}
 		for _, it := range s.items {
-			if err := c.checkKey(it.skey, g); err != nil {
+			if err := c.checkItem(it, g); err != nil {
 				return fmt.Errorf("swc: sync reply from %s: %w", from, err)
 			}
 		}
@@ -223,7 +223,7 @@ func (c *Core) Step(from string, msg []byte) error {
 			return fmt.Errorf("swc: init sync reply from %s: %w", from, err)
 		}
 		for _, it := range s.items {
-			if err := c.checkKey(it.skey, g); err != nil {
+			if err := c.checkItem(it, g); err != nil {
 				return fmt.Errorf("swc: init sync reply from %s: %w", from, err)
 			}
 		}

@@ -54,6 +54,29 @@ func (c *Core) checkKey(skey string, g *group) error {
 	return nil
 }
 
+// maxDotGap bounds how far above this node's clock base for its replica a
+// remote value dot may lie. Merging a dot sets a bit for it in the node
+// clock's bitmap, which then spans every counter from the base up to it: a
+// forged counter near 2^64 would allocate without end (a panic in the
+// allocator). Real gaps are as large as the writes of one replica in one
+// group this node has not seen (superseded ones never arrive as values), so
+// the bound is generous: 2^30 counters, a 128 MiB bitmap at worst.
+const maxDotGap = 1 << 30
+
+// checkItem checks an object from a peer before anything of it is merged:
+// its key belongs to g, and its value dots are within maxDotGap.
+func (c *Core) checkItem(it item, g *group) error {
+	if err := c.checkKey(it.skey, g); err != nil {
+		return err
+	}
+	for _, dv := range it.dcc.Vals {
+		if base := g.clock[dv.Dot.ID].Base; dv.Dot.N > base && dv.Dot.N-base > maxDotGap {
+			return fmt.Errorf("key %q: dot %s:%d lies %d counters above this node's clock (limit %d)", it.skey, dv.Dot.ID, dv.Dot.N, dv.Dot.N-base, maxDotGap)
+		}
+	}
+	return nil
+}
+
 // merge folds a remote version of skey (filled with the sender's clock)
 // into the local one: sync with the filled local object, record the remote
 // value dots in the node clock, and strip-and-save when the object changed.
