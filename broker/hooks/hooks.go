@@ -50,7 +50,8 @@ type Register struct {
 }
 
 // RegisterResult carries auth_on_register's answer and modifiers; nil modifier fields keep the
-// client's own values.
+// client's own values. UpgradeQoS, AllowMultiple, SharedSubPolicy and UserProperties are
+// accepted and ignored (docs/hooks.md says why).
 type RegisterResult struct {
 	Verdict Verdict
 	Reason  packet.ReasonCode

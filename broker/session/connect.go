@@ -85,6 +85,7 @@ func (c *Conn) handshake(ctx context.Context) bool {
 	if !ok {
 		return false
 	}
+	c.applyConnectionModifiers(mods)
 	if err := c.buildWill(cp); err != nil {
 		c.refuse(packet.ReasonOf(err), err.Error())
 		return false
@@ -475,6 +476,28 @@ func (c *Conn) attach(cp *packet.Connect, mods *hooks.RegisterResult) bool {
 		s.Queue.SetOnline(true)
 		return existed
 	}
+}
+
+// applyConnectionModifiers applies the auth_on_register modifiers that change this connection's
+// limits: MaxInflight (max_inflight_messages) and MaxMessageSize (max_message_size, the largest
+// packet accepted from the client and announced in an MQTT 5 CONNACK). The listener's Options
+// are shared by all its connections, so a changed copy is made for this one.
+func (c *Conn) applyConnectionModifiers(mods *hooks.RegisterResult) {
+	if mods == nil || (mods.MaxInflight == nil && mods.MaxMessageSize == nil) {
+		return
+	}
+	o := *c.opts
+	if mods.MaxInflight != nil {
+		o.MaxInflight = max(*mods.MaxInflight, 0)
+	}
+	if mods.MaxMessageSize != nil {
+		o.MaxPacketSize = *mods.MaxMessageSize
+		if o.MaxPacketSize <= 0 || o.MaxPacketSize > packet.MaxPacketSize {
+			o.MaxPacketSize = 0 // the protocol's limit, as max_message_size = 0
+		}
+		c.r.SetMaxPacketSize(o.MaxPacketSize)
+	}
+	c.opts = &o
 }
 
 // queuePolicy is the queue bounds of this client: the listener's, changed by auth_on_register.

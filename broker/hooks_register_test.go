@@ -1,0 +1,113 @@
+package broker_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nautilus-mq/nautilus/broker/brokertest"
+	"github.com/nautilus-mq/nautilus/broker/config"
+	"github.com/nautilus-mq/nautilus/broker/hooks"
+	"github.com/nautilus-mq/nautilus/broker/packet"
+)
+
+// registerModifiers allows every client and returns, for the usernames it knows, the
+// auth_on_register modifiers under test.
+type registerModifiers map[string]hooks.RegisterResult
+
+func (m registerModifiers) AuthOnRegister(_ context.Context, r *hooks.Register) hooks.RegisterResult {
+	res := m[r.Username]
+	res.Verdict = hooks.Allow
+	return res
+}
+
+func intp(v int) *int { return &v }
+
+func startRegisterModifiers(t *testing.T, mods registerModifiers, mutate func(*config.Config)) *brokertest.Node {
+	return brokertest.Start(t, func(c *config.Config) {
+		c.Auth.AllowAnonymous = false // auth_on_register runs only without allow_anonymous
+		if mutate != nil {
+			mutate(c)
+		}
+	}, mods)
+}
+
+func withUser(u string, more ...func(*packet.Connect)) func(*packet.Connect) {
+	return func(c *packet.Connect) {
+		c.UsernameFlag, c.Username = true, u
+		for _, f := range more {
+			f(c)
+		}
+	}
+}
+
+// TestAuthOnRegisterMaxInflight: the MaxInflight modifier is that client's
+// max_inflight_messages: 2 unacknowledged QoS 1 messages at a time, where the node allows 20.
+// Another client on the same listener keeps the node's value.
+func TestAuthOnRegisterMaxInflight(t *testing.T) {
+	n := startRegisterModifiers(t, registerModifiers{"narrow": {MaxInflight: intp(2)}}, func(c *config.Config) {
+		c.Sessions.MaxInflightMessages = 20
+	})
+	narrow, _ := brokertest.Connect(t, n.Addr, packet.V311, "narrow", withUser("narrow"))
+	narrow.Subscribe(1, 1, "w")
+	wide, _ := brokertest.Connect(t, n.Addr, packet.V311, "wide", withUser("wide"))
+	wide.Subscribe(1, 1, "w")
+	pub, _ := brokertest.Connect(t, n.Addr, packet.V311, "pub", withUser("pub"))
+	for i := range 5 {
+		pub.Publish(uint16(i+1), 1, false, "w", []byte{byte(i)})
+	}
+
+	var ids []uint16
+	for range 2 {
+		ids = append(ids, brokertest.ReadAs[*packet.Publish](t, narrow).PacketID)
+	}
+	narrow.NoPacket(300 * time.Millisecond) // a third would exceed the modified window
+	narrow.Send(&packet.Puback{PacketID: ids[0]})
+	if p := brokertest.ReadAs[*packet.Publish](t, narrow); p.Payload[0] != 2 {
+		t.Fatalf("after one PUBACK got message %d; want 2", p.Payload[0])
+	}
+	narrow.NoPacket(200 * time.Millisecond)
+
+	for i := range 5 { // the node's window of 20: all five without any acknowledgement
+		if p := brokertest.ReadAs[*packet.Publish](t, wide); p.Payload[0] != byte(i) {
+			t.Fatalf("wide got message %d, want %d", p.Payload[0], i)
+		}
+	}
+}
+
+// TestAuthOnRegisterMaxMessageSize: the MaxMessageSize modifier is that client's
+// max_message_size: announced as Maximum Packet Size in its CONNACK, and a larger packet from it
+// gets DISCONNECT 0x95. The node's limit (none here) still holds for other clients.
+func TestAuthOnRegisterMaxMessageSize(t *testing.T) {
+	n := startRegisterModifiers(t, registerModifiers{"small": {MaxMessageSize: intp(200)}}, nil)
+	small, ack := brokertest.Connect(t, n.Addr, packet.V5, "small", withUser("small"))
+	if !ack.Properties.Has(packet.PropMaximumPacketSize) || ack.Properties.MaximumPacketSize != 200 {
+		t.Fatalf("CONNACK Maximum Packet Size %d (present %v); want 200", ack.Properties.MaximumPacketSize, ack.Properties.Has(packet.PropMaximumPacketSize))
+	}
+	other, ack := brokertest.Connect(t, n.Addr, packet.V5, "other", withUser("other"))
+	if ack.Properties.Has(packet.PropMaximumPacketSize) {
+		t.Fatalf("a client without the modifier was announced Maximum Packet Size %d", ack.Properties.MaximumPacketSize)
+	}
+	big := []byte(strings.Repeat("b", 500))
+	other.Publish(1, 1, false, "size/x", big)
+	small.Publish(1, 1, false, "size/x", []byte(strings.Repeat("s", 100)))
+
+	small.Send(&packet.Publish{PacketID: 2, QoS: 1, Topic: "size/x", Payload: big})
+	if rc := small.ExpectDisconnect(); rc != packet.PacketTooLarge {
+		t.Fatalf("DISCONNECT 0x%02X; want 0x95 packet too large", byte(rc))
+	}
+	other.Publish(2, 1, false, "size/x", big) // unaffected
+}
+
+// TestAuthOnRegisterMaxMessageSize311: MQTT 3.1.1 has no Maximum Packet Size to announce; a
+// packet beyond the modified limit closes the connection.
+func TestAuthOnRegisterMaxMessageSize311(t *testing.T) {
+	n := startRegisterModifiers(t, registerModifiers{"small": {MaxMessageSize: intp(200)}}, nil)
+	small, _ := brokertest.Connect(t, n.Addr, packet.V311, "small", withUser("small"))
+	small.Publish(1, 1, false, "size/x", []byte(strings.Repeat("s", 100)))
+	small.Send(&packet.Publish{PacketID: 2, QoS: 1, Topic: "size/x", Payload: []byte(strings.Repeat("b", 500))})
+	if got := small.ExpectClosed(); len(got) != 0 {
+		t.Fatalf("got %v before the close; want nothing", got)
+	}
+}
