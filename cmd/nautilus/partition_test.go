@@ -174,18 +174,7 @@ func TestPartition(t *testing.T) {
 	}
 
 	tn.heal(2)
-	got := sub.collect(n, 60*time.Second)
-	if len(got) != n {
-		t.Fatalf("after the heal %d of %d acknowledged QoS 1 messages arrived", len(got), n)
-	}
-	for i, r := range got {
-		if r.payload != fmt.Sprint(i) {
-			t.Fatalf("message %d after the heal is %q: order broken", i, r.payload)
-		}
-	}
-	if extra := sub.collect(1, 500*time.Millisecond); len(extra) != 0 {
-		t.Fatalf("duplicate after the heal: %+v", extra)
-	}
+	sub.expectSequence(n, 60*time.Second, "acknowledged QoS 1 messages after the heal")
 	// Metadata from n2's side of the split reaches n3: the retained message, and the
 	// subscription of late2 (a publish on n3 reaches it).
 	eventually(t, 30*time.Second, "n3 has the retained message set on n2 during the split", func() bool {
@@ -217,18 +206,7 @@ func TestPartition(t *testing.T) {
 	if !ack.SessionPresent {
 		t.Fatal("psub's session is not present on n3 after its restart")
 	}
-	got = back.collect(20, 30*time.Second)
-	if len(got) != 20 {
-		t.Fatalf("after n3's restart %d of 20 acknowledged messages arrived: %+v", len(got), got)
-	}
-	for i, r := range got {
-		if r.payload != fmt.Sprint(i) {
-			t.Fatalf("message %d after the restart is %q: order broken", i, r.payload)
-		}
-	}
-	if extra := back.collect(1, 500*time.Millisecond); len(extra) != 0 {
-		t.Fatalf("duplicate after the restart: %+v", extra)
-	}
+	back.expectSequence(20, 30*time.Second, "acknowledged messages after n3's restart")
 	for _, p := range procs {
 		p.stop()
 	}

@@ -45,6 +45,24 @@ func (c *client) collect(n int, wait time.Duration) []received {
 	return got
 }
 
+// expectSequence reads n messages within wait and fails unless their payloads are 0 … n-1 in
+// order, with nothing more arriving after them (what: the situation, for the message).
+func (c *client) expectSequence(n int, wait time.Duration, what string) {
+	c.t.Helper()
+	got := c.collect(n, wait)
+	if len(got) != n {
+		c.t.Fatalf("%s: %d of %d messages arrived", what, len(got), n)
+	}
+	for i, r := range got {
+		if r.payload != fmt.Sprint(i) {
+			c.t.Fatalf("%s: message %d is %q: order broken", what, i, r.payload)
+		}
+	}
+	if extra := c.collect(1, 500*time.Millisecond); len(extra) != 0 {
+		c.t.Fatalf("%s: duplicate %+v", what, extra)
+	}
+}
+
 func (c *client) subscribe(filters ...string) {
 	c.t.Helper()
 	var subs []packet.Subscription

@@ -52,18 +52,7 @@ func TestClusterTakeover(t *testing.T) {
 	if reason != packet.SessionTakenOver {
 		t.Fatalf("old connection: DISCONNECT reason %#x, want 0x8E", byte(reason))
 	}
-	got := nw.collect(n, 20*time.Second)
-	if len(got) != n {
-		t.Fatalf("%d of %d messages arrived on n2", len(got), n)
-	}
-	for i, r := range got {
-		if r.payload != fmt.Sprint(i) {
-			t.Fatalf("message %d is %q: order broken", i, r.payload)
-		}
-	}
-	if extra := nw.collect(1, 300*time.Millisecond); len(extra) > 0 {
-		t.Fatalf("duplicate after migration: %+v", extra)
-	}
+	nw.expectSequence(n, 20*time.Second, "messages migrated to n2")
 
 	// Routing follows the session: a publish on n3 reaches it on n2.
 	p3c, _ := dialClient(t, c.mqtt, packet.V311, "pub-c", true, 0)
