@@ -12,12 +12,17 @@ import (
 	"github.com/nautilus-mq/nautilus/store"
 )
 
-// diskFull fails every write once switched on, as a full disk would.
-type diskFull struct{ on atomic.Bool }
+// failing fails every operation of one kind once switched on: writes, as a full disk would,
+// or syncs, as a failing device would.
+type failing struct {
+	op  store.Op
+	err error
+	on  atomic.Bool
+}
 
-func (d *diskFull) MaybeError(op store.Op) error {
-	if d.on.Load() && op == store.OpWrite {
-		return errors.New("injected: no space left on device")
+func (f *failing) MaybeError(op store.Op) error {
+	if f.on.Load() && op == f.op {
+		return f.err
 	}
 	return nil
 }
@@ -27,7 +32,7 @@ func (d *diskFull) MaybeError(op store.Op) error {
 // connection for 3.1.1 (which has no negative acknowledgement) — with a log line; other
 // traffic goes on, and the broker recovers when the disk does.
 func TestStoreFailureRefusesPersistentMessages(t *testing.T) {
-	faults := &diskFull{}
+	faults := &failing{op: store.OpWrite, err: errors.New("injected: no space left on device")}
 	n, log := brokertest.StartWith(t, nil, broker.Options{StoreFaults: faults})
 	sub, _ := brokertest.Connect(t, n.Addr, packet.V311, "offline", func(c *packet.Connect) { c.CleanStart = false })
 	sub.Subscribe(1, 1, "disk/#")
@@ -72,23 +77,13 @@ func TestStoreFailureRefusesPersistentMessages(t *testing.T) {
 	}
 }
 
-// syncFails fails every fsync once switched on.
-type syncFails struct{ on atomic.Bool }
-
-func (s *syncFails) MaybeError(op store.Op) error {
-	if s.on.Load() && op == store.OpSync {
-		return errors.New("injected: fsync: input/output error")
-	}
-	return nil
-}
-
 // TestStoreSyncFailureStopsPersistence: with store.sync = always, a failed fsync refuses the
 // message it was for (PUBACK 0x80), and from then on the store refuses every write — after a
 // failed fsync the kernel may have dropped dirty pages, so what is durable is unknown — until
 // the broker is restarted; messages no persistent session needs still flow, and the log says
 // what to do.
 func TestStoreSyncFailureStopsPersistence(t *testing.T) {
-	faults := &syncFails{}
+	faults := &failing{op: store.OpSync, err: errors.New("injected: fsync: input/output error")}
 	n, log := brokertest.StartWith(t, func(c *config.Config) { c.Store.Sync = config.SyncAlways }, broker.Options{StoreFaults: faults})
 	sub, _ := brokertest.Connect(t, n.Addr, packet.V311, "offline", func(c *packet.Connect) { c.CleanStart = false })
 	sub.Subscribe(1, 1, "disk/#")
