@@ -40,8 +40,8 @@ type LeaveResult struct {
 	Node   string `json:"node"`
 	Action string `json:"action"` // "left" (this node left) or "removed" (a failed node was removed)
 	Note   string `json:"note,omitempty"`
-	// What a leaving node did with its sessions: handed to other members, or ended (with
-	// kill_sessions, or sessions that ended by themselves meanwhile).
+	// What a leaving node did with its persistent sessions: handed to other members, or ended
+	// (kill_sessions). Clean sessions end with their connections and are not counted.
 	SessionsMoved int `json:"sessions_moved"`
 	SessionsEnded int `json:"sessions_ended"`
 }

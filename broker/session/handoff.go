@@ -24,7 +24,7 @@ import (
 // HandoffResult says what a Handoff did.
 type HandoffResult struct {
 	Moved  int // sessions now held by another node
-	Ended  int // sessions ended here (clean sessions, or every session with kill)
+	Ended  int // sessions ended here (every session, with kill)
 	Failed int // sessions no member could take; they stay here
 }
 
@@ -82,17 +82,18 @@ func (e *Env) Handoff(ctx context.Context, kill bool) (HandoffResult, error) {
 			err := cs.askAdopt(ctx, target, s.ID)
 			mu.Lock()
 			defer mu.Unlock()
-			switch {
-			case err == nil && e.Sessions.Get(s.ID) != s:
+			// Whatever the answer, what counts is whether the session is still here: gone means
+			// another node holds it now (the taker, or the node its client reconnected to).
+			if e.Sessions.Get(s.ID) != s {
 				res.Moved++
-			case err == nil:
-				// The taker found nothing to take: the session ended on its own meanwhile.
-				res.Ended++
-			default:
-				res.Failed++
-				e.Log.Error("cannot hand a session to another node; it stays here", "client_id", s.ID.ClientID,
-					"mountpoint", s.ID.Mountpoint, "to", target, "error", err)
+				return
 			}
+			if err == nil {
+				err = errors.New("the taking node answered, but the session is still here")
+			}
+			res.Failed++
+			e.Log.Error("cannot hand a session to another node; it stays here", "client_id", s.ID.ClientID,
+				"mountpoint", s.ID.Mountpoint, "to", target, "error", err)
 		}()
 	}
 	wg.Wait()
