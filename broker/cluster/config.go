@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"encoding/base64"
 	"fmt"
 	"strings"
 
@@ -40,6 +41,13 @@ func OptionsFromConfig(c *config.Config) (Options, error) {
 			}
 			o.Seeds = append(o.Seeds, s)
 		}
+	}
+	if k := c.Cluster.GossipKey; k != "" {
+		key, err := base64.StdEncoding.DecodeString(k)
+		if err != nil {
+			return Options{}, fmt.Errorf("cluster: cluster.gossip_key is not base64: %w", err)
+		}
+		o.GossipKey = key
 	}
 	if _, err := o.withDefaults(); err != nil {
 		return Options{}, err

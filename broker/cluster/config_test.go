@@ -34,6 +34,17 @@ func TestOptionsFromConfig(t *testing.T) {
 	if d, _ := o.withDefaults(); d.GossipAddr != "10.0.0.1:44054" {
 		t.Fatalf("gossip %q", d.GossipAddr)
 	}
+	c.Cluster.GossipKey = "MDEyMzQ1Njc4OWFiY2RlZg==" // base64 of 16 bytes
+	if o, err := OptionsFromConfig(&c); err != nil || string(o.GossipKey) != "0123456789abcdef" {
+		t.Fatalf("gossip key: %q, %v", o.GossipKey, err)
+	}
+	for _, bad := range []string{"not base64!", "c2hvcnQ="} { // the second is 5 bytes
+		c.Cluster.GossipKey = bad
+		if _, err := OptionsFromConfig(&c); err == nil {
+			t.Fatalf("accepted gossip key %q", bad)
+		}
+	}
+	c.Cluster.GossipKey = ""
 	c.Cluster.Seeds = "nohost"
 	if _, err := OptionsFromConfig(&c); err == nil {
 		t.Fatal("accepted a bad seed")

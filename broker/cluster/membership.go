@@ -42,6 +42,11 @@ func (n *Node) startSerf() error {
 		}
 		ml.AdvertiseAddr, ml.AdvertisePort = ah, ap
 	}
+	if len(n.opts.GossipKey) > 0 {
+		ml.SecretKey = n.opts.GossipKey
+		// Refuse plaintext gossip both ways: a node without the key must not join.
+		ml.GossipVerifyIncoming, ml.GossipVerifyOutgoing = true, true
+	}
 	if n.opts.ReconnectInterval > 0 {
 		cfg.ReconnectInterval = n.opts.ReconnectInterval
 	}

@@ -96,6 +96,31 @@ func TestSeedsDNS(t *testing.T) {
 	}
 }
 
+// With a gossip key, nodes holding it form a cluster; a node with another key, or none, cannot
+// join them.
+func TestGossipKey(t *testing.T) {
+	key := []byte("0123456789abcdef0123456789abcdef")
+	withKey := func(k []byte) func(*Options) { return func(o *Options) { o.GossipKey = k } }
+	a := startNode(t, "a", withKey(key))
+	b := startNode(t, "b", withKey(key))
+	if err := b.Join(a.GossipAddr()); err != nil {
+		t.Fatalf("join with the same key: %v", err)
+	}
+	waitFor(t, "a and b see each other", func() bool { return slices.Equal(a.Members(), []string{"a", "b"}) })
+	for name, k := range map[string][]byte{"c-other-key": []byte("fedcba9876543210fedcba9876543210"), "d-no-key": nil} {
+		n := startNode(t, name, withKey(k))
+		if err := n.Join(a.GossipAddr()); err == nil {
+			t.Errorf("%s joined a cluster whose gossip key it does not have", name)
+		}
+	}
+	if m := a.Members(); !slices.Equal(m, []string{"a", "b"}) {
+		t.Fatalf("members after the refused joins: %v", m)
+	}
+	if _, err := (Options{Name: "x", LinkAddr: "127.0.0.1:1", GossipKey: []byte("short")}).withDefaults(); err == nil {
+		t.Fatal("a 5-byte gossip key was accepted")
+	}
+}
+
 func TestOptionsDefaults(t *testing.T) {
 	o, err := Options{Name: "x", LinkAddr: "10.0.0.1:44053"}.withDefaults()
 	if err != nil {

@@ -42,6 +42,11 @@ type Options struct {
 	// Zero keeps the Serf configuration's value.
 	ReconnectInterval time.Duration
 
+	// GossipKey, when set (16, 24 or 32 bytes), encrypts and authenticates serf's gossip with
+	// AES-GCM (cluster.gossip_key): a node without the key can neither read the membership
+	// nor join. Peer links are protected separately, by TLS.
+	GossipKey []byte
+
 	// TLS, when set, wraps every peer link in mutual TLS: the same config serves accepted links
 	// (its ClientCAs, or RootCAs when nil, verify the dialer) and dialled ones (its RootCAs
 	// verify the acceptor, whose certificate must name the host of its link address unless
@@ -119,6 +124,9 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if _, _, err := splitHostPort(o.GossipAddr); err != nil {
 		return o, fmt.Errorf("cluster: GossipAddr: %w", err)
+	}
+	if n := len(o.GossipKey); n != 0 && n != 16 && n != 24 && n != 32 {
+		return o, fmt.Errorf("cluster: GossipKey is %d bytes; want 16, 24 or 32 (AES-128/192/256)", n)
 	}
 	if o.SeedsDNS != "" {
 		if h, p, err := net.SplitHostPort(o.SeedsDNS); err != nil || h == "" || p == "" {

@@ -120,6 +120,7 @@ type ClusterConfig struct {
 	Gossip                         string        `key:"cluster.gossip" default:"" doc:"serf gossip address host:port (TCP and UDP); empty = the listener.vmq host and its port + 1"`
 	Seeds                          string        `key:"cluster.seeds" default:"" doc:"comma-separated gossip addresses of nodes to join at start, retried until one answers"`
 	SeedsDNS                       string        `key:"cluster.seeds_dns" default:"" doc:"name:port whose DNS A/AAAA records are gossip hosts to join at start (with cluster.seeds), looked up again at each retry; empty = none"`
+	GossipKey                      string        `key:"cluster.gossip_key" default:"" secret:"on" doc:"base64 of a 16, 24 or 32-byte key that encrypts and authenticates gossip (AES-GCM), the same on every node; empty = gossip in the clear"`
 	ReconnectInterval              time.Duration `key:"cluster.reconnect_interval" default:"10s" min:"100ms" unit:"ms" doc:"how often a failed member is tried again; after a partition heals, nodes find each other within it"`
 }
 
