@@ -150,11 +150,15 @@ func (c *Conn) handleUnsubscribe(ctx context.Context, p *packet.Unsubscribe) err
 	if err != nil && !errors.Is(err, context.Canceled) {
 		c.logger().Warn("unsubscribe failed", "error", err)
 	}
-	c.state.mu.Lock()
-	for _, f := range filters {
-		delete(c.state.subs, f)
+	if err == nil {
+		// A refused unsubscribe (netsplit policy, store failure) leaves the subscriber record
+		// as it was, so the session's own view keeps the filters too.
+		c.state.mu.Lock()
+		for _, f := range filters {
+			delete(c.state.subs, f)
+		}
+		c.state.mu.Unlock()
 	}
-	c.state.mu.Unlock()
 	ack := &packet.Unsuback{PacketID: p.PacketID}
 	if c.version == packet.V5 {
 		ack.ReasonCodes = make([]packet.ReasonCode, len(filters))
