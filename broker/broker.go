@@ -231,7 +231,6 @@ func (b *Broker) newListener(lc config.Listener) (*listener.Listener, error) {
 		TopicAliasMaxIn:       uint16(b.cfg.MQTT5.TopicAliasMaxClient),
 		TopicAliasMaxOut:      uint16(b.cfg.MQTT5.TopicAliasMaxBroker),
 		RetryInterval:         s.RetryInterval,
-		UpgradeQoS:            s.UpgradeOutgoingQoS,
 		MaxKeepAlive:          uint16(s.MaxKeepalive / time.Second),
 		TopicMaxDepth:         s.TopicMaxDepth,
 		Queue:                 policy,

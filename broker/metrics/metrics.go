@@ -116,42 +116,40 @@ func (r *Registry) Snapshot() []Sample {
 
 // Broker holds the counters the MQTT layer updates on its hot paths.
 type Broker struct {
-	ConnectsAccepted  *Counter
-	ConnectsRefused   *Counter
-	Connections       *Gauge
-	PacketsIn         *Counter
-	PacketsOut        *Counter
-	BytesIn           *Counter
-	BytesOut          *Counter
-	PublishIn         *Counter
-	PublishOut        *Counter
-	Dropped           *Counter
-	DroppedQueueFull  *Counter
-	DroppedExpired    *Counter
-	DroppedTooLarge   *Counter
-	DroppedOverloaded *Counter
-	ProtocolErrors    *Counter
-	AuthFailures      *Counter
+	ConnectsAccepted *Counter
+	ConnectsRefused  *Counter
+	Connections      *Gauge
+	PacketsIn        *Counter
+	PacketsOut       *Counter
+	BytesIn          *Counter
+	BytesOut         *Counter
+	PublishIn        *Counter
+	PublishOut       *Counter
+	Dropped          *Counter
+	DroppedQueueFull *Counter
+	DroppedExpired   *Counter
+	DroppedTooLarge  *Counter
+	ProtocolErrors   *Counter
+	AuthFailures     *Counter
 }
 
 // NewBroker registers the broker counters in r.
 func NewBroker(r *Registry) *Broker {
 	return &Broker{
-		ConnectsAccepted:  r.Counter("mqtt_connect_accepted", "CONNECTs answered with success"),
-		ConnectsRefused:   r.Counter("mqtt_connect_refused", "CONNECTs refused (auth, protocol, limits)"),
-		Connections:       r.Gauge("socket_open", "open client connections"),
-		PacketsIn:         r.Counter("mqtt_packets_received", "MQTT packets received"),
-		PacketsOut:        r.Counter("mqtt_packets_sent", "MQTT packets sent"),
-		BytesIn:           r.Counter("bytes_received", "bytes received from clients"),
-		BytesOut:          r.Counter("bytes_sent", "bytes sent to clients"),
-		PublishIn:         r.Counter("mqtt_publish_received", "PUBLISH packets received"),
-		PublishOut:        r.Counter("mqtt_publish_sent", "PUBLISH packets sent"),
-		Dropped:           r.Counter("queue_message_drop", "messages dropped for any reason"),
-		DroppedQueueFull:  r.Counter("queue_message_drop_full", "messages dropped because a queue was full"),
-		DroppedExpired:    r.Counter("queue_message_expired", "messages dropped because they expired"),
-		DroppedTooLarge:   r.Counter("mqtt_publish_too_large", "messages not sent because they exceed the client's maximum packet size"),
-		DroppedOverloaded: r.Counter("queue_message_drop_overload", "QoS 0 messages dropped for a slow consumer"),
-		ProtocolErrors:    r.Counter("mqtt_protocol_error", "connections closed for malformed or disallowed packets"),
-		AuthFailures:      r.Counter("mqtt_auth_failure", "connections refused by authentication"),
+		ConnectsAccepted: r.Counter("mqtt_connect_accepted", "CONNECTs answered with success"),
+		ConnectsRefused:  r.Counter("mqtt_connect_refused", "CONNECTs refused (auth, protocol, limits)"),
+		Connections:      r.Gauge("socket_open", "open client connections"),
+		PacketsIn:        r.Counter("mqtt_packets_received", "MQTT packets received"),
+		PacketsOut:       r.Counter("mqtt_packets_sent", "MQTT packets sent"),
+		BytesIn:          r.Counter("bytes_received", "bytes received from clients"),
+		BytesOut:         r.Counter("bytes_sent", "bytes sent to clients"),
+		PublishIn:        r.Counter("mqtt_publish_received", "PUBLISH packets received"),
+		PublishOut:       r.Counter("mqtt_publish_sent", "PUBLISH packets sent"),
+		Dropped:          r.Counter("queue_message_drop", "messages dropped for any reason"),
+		DroppedQueueFull: r.Counter("queue_message_drop_full", "messages dropped because a queue was full"),
+		DroppedExpired:   r.Counter("queue_message_expired", "messages dropped because they expired"),
+		DroppedTooLarge:  r.Counter("mqtt_publish_too_large", "messages not sent because they exceed the client's maximum packet size"),
+		ProtocolErrors:   r.Counter("mqtt_protocol_error", "connections closed for malformed or disallowed packets"),
+		AuthFailures:     r.Counter("mqtt_auth_failure", "connections refused by authentication"),
 	}
 }

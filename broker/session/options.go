@@ -28,7 +28,6 @@ type Options struct {
 	TopicAliasMaxIn  uint16 // topic_alias_max_client: aliases a client may use towards us
 	TopicAliasMaxOut uint16 // topic_alias_max_broker: aliases we use towards a client at most
 	RetryInterval    time.Duration
-	UpgradeQoS       bool
 	MaxKeepAlive     uint16 // 0: accept what the client asks
 	TopicMaxDepth    int
 	Queue            queue.Policy
