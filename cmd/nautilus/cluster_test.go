@@ -26,18 +26,19 @@ func startClusterWith(t *testing.T, n int, conf string) []*clusterNode {
 
 // startClusterEach is startClusterWith with conf(i) added to the file of node i (from 0). A
 // conf that sets listener.vmqs.* options makes the peer listener a listener.vmqs (TLS links).
+// conf is called again when a node starts again on new ports, so ports it picks are picked anew.
 func startClusterEach(t *testing.T, n int, conf func(i int) string) []*clusterNode {
 	t.Helper()
 	nodes := make([]*clusterNode, n)
 	for i := range nodes {
-		own := conf(i)
-		kind := "vmq"
-		if strings.Contains(own, "listener.vmqs.") {
-			kind = "vmqs"
-		}
 		// Ports are picked free and handed to the node; one may be taken before the node binds
 		// it, and then the node starts again on new ones.
 		for attempt := 1; ; attempt++ {
+			own := conf(i)
+			kind := "vmq"
+			if strings.Contains(own, "listener.vmqs.") {
+				kind = "vmqs"
+			}
 			c := &clusterNode{name: fmt.Sprintf("n%d@127.0.0.1", i+1), mqtt: freePort(t), link: freePort(t), gossip: freePort(t)}
 			extra := fmt.Sprintf("nodename = %s\nlistener.%s.clustering = %s\ncluster.gossip = %s\nplumtree.lazy_tick = 500ms\nplumtree.exchange_tick = 500ms\n",
 				c.name, kind, c.link, c.gossip) + own

@@ -16,9 +16,8 @@ import (
 // reconnect to any node; the clean session ends; publishes after the leave reach the moved
 // sessions.
 func TestClusterLeaveHandsOffSessions(t *testing.T) {
-	https := []string{freePort(t), freePort(t), freePort(t)}
 	nodes := startClusterEach(t, 3, func(i int) string {
-		return "max_inflight_messages = 20\nlistener.http.default = " + https[i] + "\n"
+		return "max_inflight_messages = 20\nlistener.http.default = " + freePort(t) + "\n"
 	})
 	a, b, c := nodes[0], nodes[1], nodes[2]
 

@@ -102,8 +102,8 @@ func sessionOn(t *testing.T, n *clusterNode, httpAddr, clientID string) (exists,
 // TestClusterSessionEndsEverywhere: a clean session that disconnects and a persistent one whose
 // expiry passes leave the routing table of every node, not only of their own.
 func TestClusterSessionEndsEverywhere(t *testing.T) {
-	https := []string{freePort(t), freePort(t)}
-	nodes := startClusterEach(t, 2, func(i int) string { return "listener.http.default = " + https[i] + "\n" })
+	https := make([]string, 2)
+	nodes := startClusterEach(t, 2, func(i int) string { https[i] = freePort(t); return "listener.http.default = " + https[i] + "\n" })
 	routes := func() int64 {
 		var st struct{ Subscriptions int64 }
 		adminGet(t, nodes[0], https[0], "/api/v1/status", &st)
@@ -186,8 +186,8 @@ func (c *client) alive() bool {
 // and over, while its persistent session lives on a third: every round ends with exactly one
 // live connection and the session on exactly one node.
 func TestClusterConcurrentConnects(t *testing.T) {
-	https := []string{freePort(t), freePort(t), freePort(t)}
-	nodes := startClusterEach(t, 3, func(i int) string { return "listener.http.default = " + https[i] + "\n" })
+	https := make([]string, 3)
+	nodes := startClusterEach(t, 3, func(i int) string { https[i] = freePort(t); return "listener.http.default = " + https[i] + "\n" })
 	first, _ := dialClient(t, nodes[0].mqtt, packet.V5, "racer", false, 3600)
 	first.subscribe("race/#@1")
 	pc, _ := dialClient(t, nodes[0].mqtt, packet.V311, "pub", true, 0)
