@@ -39,7 +39,13 @@ func startClusterEach(t *testing.T, n int, conf func(i int) string) []*clusterNo
 			if strings.Contains(own, "listener.vmqs.") {
 				kind = "vmqs"
 			}
-			c := &clusterNode{name: fmt.Sprintf("n%d@127.0.0.1", i+1), mqtt: freePort(t), link: freePort(t), gossip: freePort(t)}
+			name := fmt.Sprintf("n%d@127.0.0.1", i+1)
+			if attempt > 1 {
+				// The failed attempt may have joined before it died: under its name at another
+				// address, serf's conflict resolution could shut the new node down.
+				name = fmt.Sprintf("n%d-%d@127.0.0.1", i+1, attempt)
+			}
+			c := &clusterNode{name: name, mqtt: freePort(t), link: freePort(t), gossip: freePort(t)}
 			extra := fmt.Sprintf("nodename = %s\nlistener.%s.clustering = %s\ncluster.gossip = %s\nplumtree.lazy_tick = 500ms\nplumtree.exchange_tick = 500ms\n",
 				c.name, kind, c.link, c.gossip) + own
 			if i > 0 {
