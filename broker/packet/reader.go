@@ -3,6 +3,7 @@ package packet
 import (
 	"bufio"
 	"io"
+	"sync"
 )
 
 // Reader reads packets from a byte stream. It is not safe for concurrent use;
@@ -20,6 +21,43 @@ type Reader struct {
 	br  *bufio.Reader
 	max int
 	buf []byte
+	// src is set by NewPooledReader: br is then taken from brPool when bytes arrive and
+	// given back once they are consumed, and idle holds what the wait for them read.
+	src  io.Reader
+	idle idleRead
+}
+
+// pooledSize is the buffer size of a pooled Reader, the size session connections had
+// before they were pooled: bodies up to it are decoded in place.
+const pooledSize = 4096
+
+// idleSize is what a pooled Reader reads while it waits: enough for the usual small
+// packet (a PINGREQ, a PUBLISH of a sensor reading) to need no second read.
+const idleSize = 128
+
+var brPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, pooledSize) }}
+
+// idleRead is what a pooled Reader reads while it holds no buffer: the first bytes of
+// whatever arrives, handed to the pooled buffer before the source is read again.
+type idleRead struct {
+	src    io.Reader
+	b      [idleSize]byte
+	off, n int
+	err    error // returned by the source with the bytes in b, reported after them
+}
+
+func (ir *idleRead) Read(p []byte) (int, error) {
+	if ir.off < ir.n {
+		n := copy(p, ir.b[ir.off:ir.n])
+		ir.off += n
+		return n, nil
+	}
+	if ir.err != nil {
+		err := ir.err
+		ir.err = nil
+		return 0, err
+	}
+	return ir.src.Read(p)
 }
 
 // maxKeptBuffer bounds the body buffer a Reader keeps between packets: a rare
@@ -47,6 +85,22 @@ func NewReader(r io.Reader, maxPacketSize int) *Reader {
 	return rd
 }
 
+// NewPooledReader is NewReader for a connection that is idle most of the time. Its
+// 4096-byte buffer comes from a pool shared by all pooled Readers: it is taken when bytes
+// arrive and given back once every byte in it has been consumed, before the Reader waits
+// for more. The wait itself reads into a 128-byte array of the Reader's own, so an idle
+// connection holds no buffer. The cost is one more read from src when more than 128
+// bytes arrive after the Reader had drained its buffer.
+//
+// Packets and bodies keep their lifetime: valid until the next call to ReadPacket or
+// ReadRaw, which is when the buffer they alias may go back to the pool.
+func NewPooledReader(src io.Reader, maxPacketSize int) *Reader {
+	rd := &Reader{src: src}
+	rd.idle.src = src
+	rd.SetMaxPacketSize(maxPacketSize)
+	return rd
+}
+
 // SetMaxPacketSize changes the limit for the packets read from now on.
 func (r *Reader) SetMaxPacketSize(n int) {
 	if n <= 0 || n > MaxPacketSize {
@@ -58,7 +112,42 @@ func (r *Reader) SetMaxPacketSize(n int) {
 // Buffered returns the number of bytes already buffered: when it is 0 after a
 // packet, the next read would block, which makes it a good moment to flush
 // the replies of a batch.
-func (r *Reader) Buffered() int { return r.br.Buffered() }
+func (r *Reader) Buffered() int {
+	if r.br == nil {
+		return 0
+	}
+	return r.br.Buffered()
+}
+
+// maxEmptyReads is how many reads returning neither bytes nor an error a pooled Reader
+// accepts in a row, as bufio does.
+const maxEmptyReads = 100
+
+// wait gives the pooled buffer back, blocks until src has bytes, and takes a buffer again
+// with them in it.
+func (r *Reader) wait() error {
+	if r.br != nil {
+		r.br.Reset(nil)
+		brPool.Put(r.br)
+		r.br = nil
+	}
+	for i := 0; ; i++ {
+		n, err := r.src.Read(r.idle.b[:])
+		if n > 0 {
+			r.idle.off, r.idle.n, r.idle.err = 0, n, err
+			break
+		}
+		if err != nil {
+			return err
+		}
+		if i == maxEmptyReads {
+			return io.ErrNoProgress
+		}
+	}
+	r.br = brPool.Get().(*bufio.Reader)
+	r.br.Reset(&r.idle)
+	return nil
+}
 
 // ReadPacket reads and decodes one packet. v is the connection's version, 0
 // before CONNECT (see Decode). It returns io.EOF when the stream ends cleanly
@@ -76,6 +165,11 @@ func (r *Reader) ReadPacket(v Version) (Packet, error) {
 // header is validated, and a packet larger than the maximum size is rejected
 // with PacketTooLarge before any of its body is read or buffer allocated.
 func (r *Reader) ReadRaw() (FixedHeader, []byte, error) {
+	if r.src != nil && r.Buffered() == 0 {
+		if err := r.wait(); err != nil {
+			return FixedHeader{}, nil, err // io.EOF here is a clean end
+		}
+	}
 	b0, err := r.br.ReadByte()
 	if err != nil {
 		return FixedHeader{}, nil, err // io.EOF here is a clean end

@@ -224,3 +224,66 @@ func TestReaderDoesNotTrustAnnouncedLength(t *testing.T) {
 		t.Fatalf("allocated %d bytes for a 10-byte body", grew)
 	}
 }
+
+func TestPooledReader(t *testing.T) {
+	for _, v := range []Version{V31, V311, V5} {
+		stream, want := session(v)
+		t.Run(v.String()+"/whole", func(t *testing.T) {
+			readAll(t, NewPooledReader(bytes.NewReader(stream), 0), v, want)
+		})
+		t.Run(v.String()+"/one-byte", func(t *testing.T) {
+			readAll(t, NewPooledReader(iotest.OneByteReader(bytes.NewReader(stream)), 0), v, want)
+		})
+		t.Run(v.String()+"/half-reads", func(t *testing.T) {
+			readAll(t, NewPooledReader(iotest.HalfReader(bytes.NewReader(stream)), 0), v, want)
+		})
+		// The last bytes arrive together with io.EOF.
+		t.Run(v.String()+"/data-eof", func(t *testing.T) {
+			readAll(t, NewPooledReader(iotest.DataErrReader(bytes.NewReader(stream)), 0), v, want)
+		})
+	}
+	// Truncated streams end in io.ErrUnexpectedEOF, as with NewReader.
+	stream, _ := session(V311)
+	_, _, n, _ := SplitPacket(stream, 0)
+	r := NewPooledReader(bytes.NewReader(stream[:n+1]), 0)
+	if _, err := r.ReadPacket(0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.ReadPacket(V311); err != io.ErrUnexpectedEOF {
+		t.Fatalf("truncated: err = %v", err)
+	}
+}
+
+// TestPooledReaderReleases checks that a pooled Reader holds no buffer while it waits, and
+// that bodies larger than the pooled buffer still arrive whole.
+func TestPooledReaderReleases(t *testing.T) {
+	pr, pw := io.Pipe()
+	r := NewPooledReader(pr, 0)
+	small, _ := Encode(nil, V311, &Publish{Topic: "a", Payload: []byte("hi")})
+	big, _ := Encode(nil, V311, &Publish{Topic: "b", QoS: 1, PacketID: 7, Payload: bytes.Repeat([]byte("x"), 10000)})
+	mid, _ := Encode(nil, V311, &Publish{Topic: "c", Payload: bytes.Repeat([]byte("y"), 1000)})
+	go func() {
+		pw.Write(small)
+		pw.Write(append(append([]byte{}, big...), mid...))
+		pw.Close()
+	}()
+	for i, want := range []int{2, 10000, 1000} {
+		fh, body, err := r.ReadRaw()
+		if err != nil {
+			t.Fatalf("packet %d: %v", i, err)
+		}
+		var p Publish
+		if err := DecodePublish(V311, fh, body, &p); err != nil || len(p.Payload) != want {
+			t.Fatalf("packet %d: %v, %d bytes", i, err, len(p.Payload))
+		}
+		if i == 0 && r.Buffered() != 0 {
+			t.Fatalf("buffered %d after the first packet", r.Buffered())
+		}
+	}
+	if _, _, err := r.ReadRaw(); err != io.EOF {
+		t.Fatalf("end: %v", err)
+	}
+	if r.br != nil {
+		t.Fatal("the reader kept its buffer while waiting")
+	}
+}

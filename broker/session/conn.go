@@ -1,7 +1,6 @@
 package session
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -95,7 +94,7 @@ func Serve(ctx context.Context, env *Env, opts *Options, nc net.Conn) {
 		writerDone: make(chan struct{}),
 		closed:     make(chan struct{}),
 	}
-	c.r = packet.NewReader(bufio.NewReaderSize(countingReader{nc, c}, 4096), opts.MaxPacketSize)
+	c.r = packet.NewPooledReader(countingReader{nc, c}, opts.MaxPacketSize)
 	env.Metrics.Connections.Add(1)
 	defer env.Metrics.Connections.Add(-1)
 	defer func() {
