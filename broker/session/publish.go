@@ -46,7 +46,7 @@ func (c *Conn) handlePublish(ctx context.Context, p *packet.Publish) error {
 		_, dup := c.state.inQoS2[p.PacketID]
 		if !dup && c.version == packet.V5 && len(c.state.inQoS2) >= int(c.receiveMaximum()) {
 			c.state.mu.Unlock()
-			// [MQTT-3.3.4-9] more unacknowledged QoS 2 than Receive Maximum.
+			// [MQTT-3.3.4-7] more unacknowledged QoS 2 than our Receive Maximum.
 			return c.protocolError(packet.ReceiveMaximumExceeded, "receive maximum exceeded")
 		}
 		c.state.mu.Unlock()
@@ -183,7 +183,7 @@ func (c *Conn) handlePubrec(p *packet.Pubrec) {
 	c.state.mu.Lock()
 	f, ok := c.state.out[p.PacketID]
 	if ok && p.ReasonCode.Failure() {
-		// [MQTT-4.3.3] a failed PUBREC ends the flow: nothing more is sent for this id.
+		// [MQTT-4.4.0-2] a failed PUBREC ends the flow: nothing more is sent for this id.
 		c.state.removeInflightLocked(p.PacketID)
 		c.state.mu.Unlock()
 		c.state.Queue.Ack(f.d.Seq)
