@@ -466,3 +466,30 @@ func TestConformanceReauthFailure(t *testing.T) {
 		t.Fatalf("DISCONNECT %v after a failed re-authentication; want a failure code", rc)
 	}
 }
+
+// TestConformanceReasonStringFitsMaximumPacketSize: the Reason String of a PUBACK or PUBREC is
+// left out when it would make the packet larger than the client's Maximum Packet Size; the
+// acknowledgement still goes out [MQTT-3.4.2-2] [MQTT-3.5.2-2].
+func TestConformanceReasonStringFitsMaximumPacketSize(t *testing.T) {
+	n, _ := startHooks(t, nil)
+	for _, max := range []uint32{0, 16} {
+		c, _ := brokertest.Connect(t, n.Addr, packet.V5, "conf-small", func(cp *packet.Connect) {
+			if max > 0 {
+				cp.Properties.MaximumPacketSize = max
+				cp.Properties.SetPresent(packet.PropMaximumPacketSize)
+			}
+		})
+		c.Send(&packet.Publish{Topic: "deny/x", QoS: 1, PacketID: 1, Payload: []byte("x")})
+		a := brokertest.ReadAs[*packet.Puback](t, c)
+		c.Send(&packet.Publish{Topic: "deny/x", QoS: 2, PacketID: 2, Payload: []byte("x")})
+		r := brokertest.ReadAs[*packet.Pubrec](t, c)
+		if a.ReasonCode != packet.NotAuthorized || r.ReasonCode != packet.NotAuthorized {
+			t.Fatalf("PUBACK %v, PUBREC %v; want Not authorized", a.ReasonCode, r.ReasonCode)
+		}
+		for _, pr := range []*packet.Properties{&a.Properties, &r.Properties} {
+			if got := pr.Has(packet.PropReasonString); got != (max == 0) {
+				t.Fatalf("maximum packet size %d: reason string present %v", max, got)
+			}
+		}
+	}
+}
