@@ -352,7 +352,7 @@ func TestPaho3Wildcards(t *testing.T) {
 	topics := []string{"a/b/c", "a/b", "a", "a/b/c/d", "x/y", "$SYS/foo", "$SYS/a/b/c", "/lead", "a//c"}
 	cases := map[string][]string{
 		"a/+/c":  {"a/b/c", "a//c"},
-		"a/#":    {"a/b/c", "a/b", "a", "a/b/c/d", "a//c"}, // # matches the parent level [MQTT-4.7.1-2]
+		"a/#":    {"a/b/c", "a/b", "a", "a/b/c/d", "a//c"}, // # matches the parent level (§4.7.1.2, non-normative)
 		"#":      {"a/b/c", "a/b", "a", "a/b/c/d", "x/y", "/lead", "a//c"},
 		"+/+":    {"a/b", "x/y", "/lead"},
 		"+":      {"a"},

@@ -141,7 +141,7 @@ func TestMQTT5SessionExpiryZeroEndsSession(t *testing.T) {
 	brokertest.Eventually(t, waitFor, "session to end", func() bool { return sessions(n) == 0 })
 	again := brokertest.ConnectPaho5(t, n.Addr, "zero", resume(0))
 	if again.Connack.SessionPresent {
-		t.Fatal("session present after a session with expiry 0 disconnected [MQTT-3.1.2-23]")
+		t.Fatal("session present after a session with expiry 0 disconnected [MQTT-3.2.2-3]")
 	}
 }
 
@@ -222,7 +222,7 @@ func TestMQTT5DisconnectExpiryAfterZeroIsProtocolError(t *testing.T) {
 	d.Properties.SetPresent(packet.PropSessionExpiry)
 	c.Send(d)
 	if rc := c.ExpectDisconnect(); rc != packet.ProtocolError {
-		t.Fatalf("DISCONNECT 0x%02X; want 0x82 [MQTT-3.14.2-2]", byte(rc))
+		t.Fatalf("DISCONNECT 0x%02X; want 0x82 (§3.14.2.2.2)", byte(rc))
 	}
 	brokertest.Eventually(t, waitFor, "session to end", func() bool { return sessions(n) == 0 })
 }

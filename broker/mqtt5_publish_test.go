@@ -108,7 +108,7 @@ func TestMQTT5TopicAliasBrokerToClient(t *testing.T) {
 			t.Fatalf("second delivery on ta/a: topic %q alias %d; want an empty topic and the alias", m.Topic, alias)
 		}
 	}
-	// A client that announced no Topic Alias Maximum never gets one [MQTT-3.3.2-10].
+	// A client that announced no Topic Alias Maximum never gets one [MQTT-3.1.2-27].
 	for range 6 {
 		m := none.Next(t, waitFor)
 		if m.Topic == "" || (m.Properties != nil && m.Properties.TopicAlias != nil) {

@@ -11,7 +11,7 @@ import (
 // TestMQTT5ReceiveMaximumExceeded: with receive_max_broker = 3 the broker announces Receive
 // Maximum 3, and what it counts is incoming QoS 2 flows not yet ended by PUBREL. A resend of an
 // open flow (DUP, same id) is not a new one, a PUBREL frees a slot, and the flow beyond the
-// window gets DISCONNECT 0x93 [MQTT-3.3.4-9].
+// window gets DISCONNECT 0x93 [MQTT-3.3.4-7].
 func TestMQTT5ReceiveMaximumExceeded(t *testing.T) {
 	n := brokertest.Start(t, func(c *config.Config) { c.MQTT5.ReceiveMaxBroker = 3 })
 	c, ack := brokertest.Connect(t, n.Addr, packet.V5, "greedy", nil)

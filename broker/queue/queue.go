@@ -56,7 +56,7 @@ type Policy struct {
 	MaxOnline  int
 	MaxOffline int
 	// QoS0Offline keeps QoS 0 messages for offline sessions; MQTT allows either choice
-	// [MQTT-3.1.2-5 note], VerneMQ's default is to drop them.
+	// (MQTT 5 §4.1, 3.1.1 §3.1.2.4), VerneMQ's default is to drop them.
 	QoS0Offline bool
 	// Total, when set, is shared by every queue of a node and holds the number of deliveries
 	// queued node-wide, so the overload guard can read it without visiting each queue.

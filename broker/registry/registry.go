@@ -6,7 +6,7 @@
 //
 // Publish matches a topic against the trie without locks (the trie is read-mostly), merges
 // overlapping subscriptions of one subscriber into one delivery with the highest QoS and every
-// subscription identifier [MQTT-3.3.4-2] [MQTT-3.3.4-3], picks one member per shared
+// subscription identifier [MQTT-3.3.4-2] [MQTT-3.3.4-3] [MQTT-3.3.4-4], picks one member per shared
 // subscription group, and hands deliveries to the subscribers' queues.
 package registry
 

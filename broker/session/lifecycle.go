@@ -148,7 +148,7 @@ func (e *Env) finishSession(s *State, reason queue.DropReason) {
 		s.expiryTimer = nil
 	}
 	s.mu.Unlock()
-	// A session that ends before its will delay sends the will now [MQTT-3.1.3-9].
+	// A session that ends before its will delay sends the will now [MQTT-3.1.2-8].
 	if f := s.takeWill(); f != nil {
 		f()
 	}

@@ -46,7 +46,7 @@ func (c *Conn) handlePublish(ctx context.Context, p *packet.Publish) error {
 		_, dup := c.state.inQoS2[p.PacketID]
 		if !dup && c.version == packet.V5 && len(c.state.inQoS2) >= int(c.receiveMaximum()) {
 			c.state.mu.Unlock()
-			// [MQTT-3.3.4-9] more unacknowledged QoS 2 than Receive Maximum.
+			// [MQTT-3.3.4-7] more unacknowledged QoS 2 than our Receive Maximum.
 			return c.protocolError(packet.ReceiveMaximumExceeded, "receive maximum exceeded")
 		}
 		c.state.mu.Unlock()
@@ -134,6 +134,7 @@ func (c *Conn) ackPublish(p *packet.Publish, rc packet.ReasonCode, reason string
 	case 1:
 		a := &packet.Puback{PacketID: p.PacketID, ReasonCode: rc}
 		c.reasonString(&a.Properties, reason)
+		c.fitProperties(a, &a.Properties)
 		c.send(a)
 	case 2:
 		if !rc.Failure() {
@@ -144,6 +145,7 @@ func (c *Conn) ackPublish(p *packet.Publish, rc packet.ReasonCode, reason string
 		}
 		a := &packet.Pubrec{PacketID: p.PacketID, ReasonCode: rc}
 		c.reasonString(&a.Properties, reason)
+		c.fitProperties(a, &a.Properties)
 		c.send(a)
 	}
 }
@@ -152,6 +154,15 @@ func (c *Conn) reasonString(pr *packet.Properties, s string) {
 	if s != "" && c.version == packet.V5 && c.problemInfo {
 		pr.ReasonString = s
 		pr.SetPresent(packet.PropReasonString)
+	}
+}
+
+// fitProperties leaves out the Reason String (the only property the broker puts on a PUBACK or
+// PUBREC) when it would make ack larger than the client's Maximum Packet Size
+// [MQTT-3.4.2-2] [MQTT-3.5.2-2]; the acknowledgement itself is always sent.
+func (c *Conn) fitProperties(ack packet.Packet, pr *packet.Properties) {
+	if c.clientMaxPacket > 0 && pr.Has(packet.PropReasonString) && packet.Size(c.version, ack) > int(c.clientMaxPacket) {
+		pr.Reset()
 	}
 }
 
@@ -183,7 +194,7 @@ func (c *Conn) handlePubrec(p *packet.Pubrec) {
 	c.state.mu.Lock()
 	f, ok := c.state.out[p.PacketID]
 	if ok && p.ReasonCode.Failure() {
-		// [MQTT-4.3.3] a failed PUBREC ends the flow: nothing more is sent for this id.
+		// [MQTT-4.4.0-2] a failed PUBREC ends the flow: nothing more is sent for this id.
 		c.state.removeInflightLocked(p.PacketID)
 		c.state.mu.Unlock()
 		c.state.Queue.Ack(f.d.Seq)

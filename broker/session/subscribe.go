@@ -119,7 +119,7 @@ func (c *Conn) authorizeSubscribe(ctx context.Context, subs []Subscription, idx 
 }
 
 // sendRetained queues the retained messages matching a new subscription, per its retain
-// handling [MQTT-3.3.1-9..-11]. Shared subscriptions get none [MQTT-4.8.2-?]: retained
+// handling [MQTT-3.3.1-9..-11]. Shared subscriptions get none (§3.8.4, §4.8.2; no numbered statement): retained
 // messages are sent to the subscriber, not the group.
 func (c *Conn) sendRetained(s Subscription, isNew bool) {
 	if s.RetainHandling == 2 || (s.RetainHandling == 1 && !isNew) {

@@ -49,7 +49,7 @@ var matchTests = []struct {
 	{"#", "a", true},
 	{"#", "a/b/c", true},
 	{"#", "/", true},
-	{"a/#", "a", true}, // parent level [MQTT-4.7.1-2]
+	{"a/#", "a", true}, // parent level (§4.7.1.2, non-normative)
 	{"a/#", "a/b", true},
 	{"a/#", "a/b/c", true},
 	{"a/#", "ab", false},

@@ -227,7 +227,7 @@ func (n *rnode[V]) match(filter string, first bool, fn func(string, V) bool) boo
 	level, rest, more := cutLevel(filter)
 	switch level {
 	case "#":
-		// "a/#" matches "a" too [MQTT-4.7.1-2]; the root holds no topic.
+		// "a/#" matches "a" too (§4.7.1.2, non-normative); the root holds no topic.
 		if !first && !n.visit(fn) {
 			return false
 		}

@@ -266,7 +266,7 @@ func isDollar(topic string) bool { return topic != "" && topic[0] == '$' }
 // the only one where dollar matters.
 func (n *tnode[K, V]) matchAppend(topic string, i int, dollar bool, dst []Entry[K, V]) []Entry[K, V] {
 	wild := i > 0 || !dollar
-	// '#' also matches its parent level: "a/#" matches "a" [MQTT-4.7.1-2].
+	// '#' also matches its parent level: "a/#" matches "a" (§4.7.1.2, non-normative).
 	if n.hash != nil && wild {
 		dst = appendSubs(n.hash.subs.root, dst)
 	}

@@ -22,13 +22,13 @@ var (
 	ErrTooLong = errors.New("longer than 65535 bytes")
 	// ErrNullChar: U+0000 must not appear [MQTT-4.7.3-2].
 	ErrNullChar = errors.New("contains U+0000")
-	// ErrBadUTF8: strings must be well-formed UTF-8 [MQTT-1.5.3-1].
+	// ErrBadUTF8: strings must be well-formed UTF-8 [MQTT-1.5.4-1] (3.1.1: [MQTT-1.5.3-1]).
 	ErrBadUTF8 = errors.New("not well-formed UTF-8")
 	// ErrWildcardInName: a topic name in PUBLISH must not contain wildcards
 	// [MQTT-3.3.2-2].
 	ErrWildcardInName = errors.New("wildcard in topic name")
 	// ErrMisplacedWildcard: '#' must be the last level and '+' a whole
-	// level [MQTT-4.7.1-1] [MQTT-4.7.1-2] [MQTT-4.7.1-3].
+	// level [MQTT-4.7.1-1] [MQTT-4.7.1-2] (3.1.1: [MQTT-4.7.1-2] [MQTT-4.7.1-3]).
 	ErrMisplacedWildcard = errors.New("wildcard not occupying a whole level, or '#' not last")
 	// ErrTooDeep: more levels than the configured topic_max_depth.
 	ErrTooDeep = errors.New("too many levels")
@@ -65,7 +65,7 @@ func validate(s string, maxDepth int, filter bool) error {
 	case len(s) > MaxLen:
 		return ErrTooLong
 	case !utf8.ValidString(s):
-		return ErrBadUTF8 // [MQTT-1.5.3-1]; also rejects surrogates [MQTT-1.5.3-1]
+		return ErrBadUTF8 // [MQTT-1.5.4-1], surrogates included (3.1.1: [MQTT-1.5.3-1])
 	}
 	depth := 1
 	levelStart := 0
@@ -80,7 +80,7 @@ func validate(s string, maxDepth int, filter bool) error {
 			if !filter {
 				return ErrWildcardInName // [MQTT-3.3.2-2]
 			}
-			// '+' fills its level: preceded by start or '/', followed by end or '/' [MQTT-4.7.1-3].
+			// '+' fills its level: preceded by start or '/', followed by end or '/' [MQTT-4.7.1-2] (3.1.1: [MQTT-4.7.1-3]).
 			if i != levelStart || (i+1 < len(s) && s[i+1] != '/') {
 				return ErrMisplacedWildcard
 			}
@@ -88,7 +88,7 @@ func validate(s string, maxDepth int, filter bool) error {
 			if !filter {
 				return ErrWildcardInName // [MQTT-3.3.2-2]
 			}
-			// '#' alone in the last level [MQTT-4.7.1-2].
+			// '#' alone in the last level [MQTT-4.7.1-1] (3.1.1: [MQTT-4.7.1-2]).
 			if i != levelStart || i != len(s)-1 {
 				return ErrMisplacedWildcard
 			}

@@ -24,8 +24,8 @@ func TestValidateName(t *testing.T) {
 		{"", 0, ErrEmpty},                              // [MQTT-4.7.3-1]
 		{strings.Repeat("a", MaxLen+1), 0, ErrTooLong}, // [MQTT-1.5.3]
 		{"a\x00b", 0, ErrNullChar},                     // [MQTT-4.7.3-2]
-		{"a\xffb", 0, ErrBadUTF8},                      // [MQTT-1.5.3-1]
-		{"a\xed\xa0\x80", 0, ErrBadUTF8},               // surrogate U+D800 [MQTT-1.5.3-1]
+		{"a\xffb", 0, ErrBadUTF8},                      // [MQTT-1.5.4-1]
+		{"a\xed\xa0\x80", 0, ErrBadUTF8},               // surrogate U+D800 [MQTT-1.5.4-1]
 		{"a/+", 0, ErrWildcardInName},                  // [MQTT-3.3.2-2]
 		{"a/#", 0, ErrWildcardInName},                  // [MQTT-3.3.2-2]
 		{"a+b", 0, ErrWildcardInName},                  // [MQTT-3.3.2-2]
@@ -46,28 +46,28 @@ func TestValidateFilter(t *testing.T) {
 		maxDepth int
 		want     error
 	}{
-		{"#", 0, nil},                       // [MQTT-4.7.1-2]
-		{"a/#", 0, nil},                     // [MQTT-4.7.1-2]
-		{"+", 0, nil},                       // [MQTT-4.7.1-3]
-		{"+/+", 0, nil},                     // [MQTT-4.7.1-3]
-		{"/+", 0, nil},                      // [MQTT-4.7.1-3]
-		{"+/tennis/#", 0, nil},              // [MQTT-4.7.1-3]
+		{"#", 0, nil},                       // [MQTT-4.7.1-1]
+		{"a/#", 0, nil},                     // [MQTT-4.7.1-1]
+		{"+", 0, nil},                       // [MQTT-4.7.1-2]
+		{"+/+", 0, nil},                     // [MQTT-4.7.1-2]
+		{"/+", 0, nil},                      // [MQTT-4.7.1-2]
+		{"+/tennis/#", 0, nil},              // [MQTT-4.7.1-2]
 		{"a//+/#", 0, nil},                  // empty levels
 		{"$SYS/#", 0, nil},                  // [MQTT-4.7.2]
 		{"$share/g/a", 0, nil},              // a literal filter to ValidateFilter
 		{"a/b/#", 3, nil},                   // '#' counts as a level
 		{"", 0, ErrEmpty},                   // [MQTT-4.7.3-1]
 		{"a\x00", 0, ErrNullChar},           // [MQTT-4.7.3-2]
-		{"\xc3", 0, ErrBadUTF8},             // [MQTT-1.5.3-1]
-		{"a/#/b", 0, ErrMisplacedWildcard},  // '#' must be last [MQTT-4.7.1-2]
-		{"a#", 0, ErrMisplacedWildcard},     // '#' must be a whole level [MQTT-4.7.1-2]
-		{"a/#b", 0, ErrMisplacedWildcard},   // [MQTT-4.7.1-2]
-		{"##", 0, ErrMisplacedWildcard},     // [MQTT-4.7.1-2]
-		{"#/", 0, ErrMisplacedWildcard},     // [MQTT-4.7.1-2]
-		{"a+", 0, ErrMisplacedWildcard},     // '+' must be a whole level [MQTT-4.7.1-3]
-		{"+a", 0, ErrMisplacedWildcard},     // [MQTT-4.7.1-3]
-		{"a/++", 0, ErrMisplacedWildcard},   // [MQTT-4.7.1-3]
-		{"a/b+/c", 0, ErrMisplacedWildcard}, // [MQTT-4.7.1-3]
+		{"\xc3", 0, ErrBadUTF8},             // [MQTT-1.5.4-1]
+		{"a/#/b", 0, ErrMisplacedWildcard},  // '#' must be last [MQTT-4.7.1-1]
+		{"a#", 0, ErrMisplacedWildcard},     // '#' must be a whole level [MQTT-4.7.1-1]
+		{"a/#b", 0, ErrMisplacedWildcard},   // [MQTT-4.7.1-1]
+		{"##", 0, ErrMisplacedWildcard},     // [MQTT-4.7.1-1]
+		{"#/", 0, ErrMisplacedWildcard},     // [MQTT-4.7.1-1]
+		{"a+", 0, ErrMisplacedWildcard},     // '+' must be a whole level [MQTT-4.7.1-2]
+		{"+a", 0, ErrMisplacedWildcard},     // [MQTT-4.7.1-2]
+		{"a/++", 0, ErrMisplacedWildcard},   // [MQTT-4.7.1-2]
+		{"a/b+/c", 0, ErrMisplacedWildcard}, // [MQTT-4.7.1-2]
 		{"a/b/c/#", 3, ErrTooDeep},
 		{strings.Repeat("+/", MaxLen/2+1) + "#", 0, ErrTooLong},
 	}
