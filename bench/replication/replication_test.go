@@ -193,15 +193,29 @@ func TestSizedCore(t *testing.T) {
 }
 
 func TestDigest(t *testing.T) {
-	r := &simRun{model: map[string]string{"a": "1", "b": "2"}}
+	set := func(r *simRun, k, v string) { r.setModel([]byte(k), pairHash([]byte(k), []byte(v)), true) }
+	r := &simRun{model: map[string]uint64{}}
+	set(r, "a", "1")
+	set(r, "b", "2")
 	d := r.modelDigest()
-	r2 := &simRun{model: map[string]string{"b": "2", "a": "1"}}
-	if d != r2.modelDigest() || d.n != 2 {
+	r2 := &simRun{model: map[string]uint64{}}
+	set(r2, "b", "2")
+	set(r2, "a", "1")
+	if d != r2.modelDigest() || d.n != 2 || r.want != d || r2.want != d {
 		t.Fatal("digest depends on order")
 	}
-	r2.model["a"] = "3"
-	if d == r2.modelDigest() {
+	set(r2, "a", "3")
+	if d == r2.modelDigest() || r2.want != r2.modelDigest() {
 		t.Fatal("digest ignores values")
+	}
+	set(r2, "a", "1")
+	r2.setModel([]byte("c"), 0, false) // deleting an absent key changes nothing
+	if r2.want != d {
+		t.Fatal("overwriting a key back does not restore the digest")
+	}
+	r2.setModel([]byte("b"), 0, false)
+	if r2.want != r2.modelDigest() || r2.want.n != 1 {
+		t.Fatal("a delete is not in the incremental digest")
 	}
 }
 
