@@ -493,3 +493,46 @@ func TestConformanceReasonStringFitsMaximumPacketSize(t *testing.T) {
 		}
 	}
 }
+
+// TestConformanceConnackDisconnectFitMaximumPacketSize: a refusing CONNACK and a
+// server-sent DISCONNECT leave out their Reason String when it would exceed the client's
+// Maximum Packet Size, and are still sent [MQTT-3.2.2-19] [MQTT-3.14.2-3].
+func TestConformanceConnackDisconnectFitMaximumPacketSize(t *testing.T) {
+	n := brokertest.Start(t, func(c *config.Config) { c.Auth.AllowAnonymous = false })
+	m := brokertest.Start(t, nil)
+	for _, max := range []uint32{0, 16} {
+		limit := func(cp *packet.Connect) {
+			if max > 0 {
+				cp.Properties.MaximumPacketSize = max
+				cp.Properties.SetPresent(packet.PropMaximumPacketSize)
+			}
+		}
+		_, ack := brokertest.Connect(t, n.Addr, packet.V5, "conf-small-connack", limit)
+		if ack.ReasonCode != packet.NotAuthorized {
+			t.Fatalf("CONNACK %v; want Not authorized", ack.ReasonCode)
+		}
+		if got := ack.Properties.Has(packet.PropReasonString); got != (max == 0) {
+			t.Fatalf("maximum packet size %d: CONNACK reason string present %v", max, got)
+		}
+
+		// A second CONNECT is refused by the reader; a CONNACK from a client by the handler.
+		for _, bad := range []packet.Packet{
+			&packet.Connect{ProtocolName: "MQTT", ProtocolVersion: packet.V5, ClientID: "again"},
+			&packet.Connack{},
+		} {
+			c, _ := brokertest.Connect(t, m.Addr, packet.V5, "conf-small-disconnect", limit)
+			c.Send(bad)
+			got := c.ExpectClosed()
+			if len(got) != 1 {
+				t.Fatalf("maximum packet size %d, %T: got %v before the close; want one DISCONNECT", max, bad, got)
+			}
+			d, ok := got[0].(*packet.Disconnect)
+			if !ok || !d.ReasonCode.Failure() {
+				t.Fatalf("maximum packet size %d, %T: got %v; want a failing DISCONNECT", max, bad, got[0])
+			}
+			if has := d.Properties.Has(packet.PropReasonString); has != (max == 0) {
+				t.Fatalf("maximum packet size %d, %T: DISCONNECT reason string present %v (%q)", max, bad, has, d.Properties.ReasonString)
+			}
+		}
+	}
+}

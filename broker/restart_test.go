@@ -74,3 +74,53 @@ func TestRestartKeepsSessionsInProcess(t *testing.T) {
 		t.Fatalf("PUBREL after restart: %+v", c)
 	}
 }
+
+// TestRestartFinishesSentExpiredQoS2: a QoS 2 message sent to a persistent subscriber and not
+// yet acknowledged is sent again with DUP after a broker restart, even though its expiry has
+// passed meanwhile: once the PUBLISH went out, expiry no longer applies [MQTT-4.3.3-7].
+func TestRestartFinishesSentExpiredQoS2(t *testing.T) {
+	dir := t.TempDir()
+	mutate := func(c *config.Config) { c.Node.PlatformDataDir = dir }
+	n := brokertest.Start(t, mutate)
+	durable := func(c *packet.Connect) {
+		c.CleanStart = false
+		c.Properties.SessionExpiry = 3600
+		c.Properties.SetPresent(packet.PropSessionExpiry)
+	}
+	sub, _ := brokertest.Connect(t, n.Addr, packet.V5, "durable2", durable)
+	sub.Subscribe(1, 2, "q2/#")
+	pub, _ := brokertest.Connect(t, n.Addr, packet.V5, "pub2", nil)
+	p := &packet.Publish{Topic: "q2/x", QoS: 2, PacketID: 1, Payload: []byte("once")}
+	p.Properties.MessageExpiry = 1
+	p.Properties.SetPresent(packet.PropMessageExpiry)
+	pub.Send(p)
+	if _, ok := pub.Read().(*packet.Pubrec); !ok {
+		t.Fatal("no PUBREC for the publisher")
+	}
+	pub.Send(&packet.Pubrel{PacketID: 1})
+	pub.Read()
+	if got, ok := sub.Read().(*packet.Publish); !ok || string(got.Payload) != "once" {
+		t.Fatalf("first delivery: %+v", got)
+	}
+	sub.Conn.Close() // no PUBREC: the exchange is left open
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := n.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1500 * time.Millisecond) // the message's expiry passes while the broker is down
+
+	n = brokertest.Start(t, mutate)
+	back, ack := brokertest.Connect(t, n.Addr, packet.V5, "durable2", durable)
+	if !ack.SessionPresent {
+		t.Fatal("session not present after restart")
+	}
+	got, ok := back.Read().(*packet.Publish)
+	if !ok || string(got.Payload) != "once" || !got.Dup || got.QoS != 2 {
+		t.Fatalf("after restart: %+v; want the QoS 2 message again with DUP", got)
+	}
+	back.Send(&packet.Pubrec{PacketID: got.PacketID})
+	if rel, ok := back.Read().(*packet.Pubrel); !ok || rel.PacketID != got.PacketID {
+		t.Fatalf("after PUBREC: %+v; want PUBREL", rel)
+	}
+}

@@ -120,7 +120,7 @@ func (c *Conn) serve(ctx context.Context) {
 func (c *Conn) readLoop(ctx context.Context) error {
 	// The read deadline is moved only when it has used up its slack: setting it for every
 	// packet cost a tenth of a busy publisher's CPU. The slack keeps the deadline at least
-	// 1.5 times the keep alive after the last packet [MQTT-3.1.2-24] and at most 1.6 times.
+	// 1.5 times the keep alive after the last packet [MQTT-3.1.2-22] and at most 1.6 times.
 	var deadlineSet time.Time
 	slack := c.keepAlive / 10
 	for {
@@ -197,6 +197,7 @@ func (c *Conn) protocolError(rc packet.ReasonCode, why string) error {
 		if c.problemInfo {
 			d.Properties.ReasonString = why
 			d.Properties.SetPresent(packet.PropReasonString)
+			c.fitProperties(d, &d.Properties)
 		}
 		c.sendClose(d)
 	}
@@ -247,7 +248,8 @@ func (c *Conn) Closed() <-chan struct{} { return c.closed }
 
 func (c *Conn) handleDisconnect(d *packet.Disconnect) error {
 	if c.version == packet.V5 && d.Properties.Has(packet.PropSessionExpiry) {
-		// [MQTT-3.14.2-2] a session that was to end with the connection cannot be extended now.
+		// A session that was to end with the connection cannot be extended now (MQTT 5
+		// §3.14.2.2.2, no numbered statement).
 		if c.sessionExpiry == 0 && d.Properties.SessionExpiry != 0 {
 			return c.protocolError(packet.ProtocolError, "session expiry set on DISCONNECT after zero at CONNECT")
 		}
@@ -277,7 +279,13 @@ func (c *Conn) finish(readErr error) {
 			c.env.Metrics.ProtocolErrors.Inc()
 			c.logger().Info("closing connection on bad packet", "client_id", c.client.ClientID, "error", readErr)
 			if c.version == packet.V5 {
-				c.writeDirect(&packet.Disconnect{ReasonCode: rc})
+				d := &packet.Disconnect{ReasonCode: rc}
+				if c.problemInfo {
+					d.Properties.ReasonString = readErr.Error()
+					d.Properties.SetPresent(packet.PropReasonString)
+					c.fitProperties(d, &d.Properties)
+				}
+				c.writeDirect(d)
 			}
 		}
 	}

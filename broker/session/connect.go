@@ -145,7 +145,7 @@ func (c *Conn) refuseDecode(err error) {
 	}
 }
 
-// refuse answers CONNECT with a failure and ends the connection [MQTT-3.2.2-5].
+// refuse answers CONNECT with a failure and ends the connection [MQTT-3.2.2-7].
 func (c *Conn) refuse(rc packet.ReasonCode, why string) {
 	c.env.Metrics.ConnectsRefused.Inc()
 	c.logger().Info("connection refused", "reason", rc.String(), "detail", why)
@@ -153,6 +153,7 @@ func (c *Conn) refuse(rc packet.ReasonCode, why string) {
 	if c.version == packet.V5 && c.problemInfo && why != "" {
 		ack.Properties.ReasonString = why
 		ack.Properties.SetPresent(packet.PropReasonString)
+		c.fitProperties(ack, &ack.Properties)
 	}
 	c.writeNow(ack)
 }
@@ -317,7 +318,7 @@ func (c *Conn) enhancedAuth(ctx context.Context, cp *packet.Connect, connack *pa
 			}
 			ap, ok := p.(*packet.Auth)
 			if !ok || ap.ReasonCode != packet.ContinueAuthentication || ap.Properties.AuthMethod != c.authMethod {
-				// [MQTT-4.12.0-4] anything else during the exchange is a protocol error.
+				// [MQTT-3.1.2-30] anything else during the exchange is a protocol error.
 				c.refuse(packet.ProtocolError, "expected AUTH continuing the exchange")
 				return false
 			}
@@ -419,7 +420,7 @@ func (c *Conn) expiryFor(requested uint32, cleanStart bool) time.Duration {
 }
 
 // attach finds or creates the session state, takes it over from an older connection, and
-// reports whether a session was present [MQTT-3.2.2-2].
+// reports whether a session was present [MQTT-3.2.2-3].
 func (c *Conn) attach(cp *packet.Connect, mods *hooks.RegisterResult) bool {
 	id := queue.SubscriberID{Mountpoint: c.client.Mountpoint, ClientID: c.client.ClientID}
 	policy := c.queuePolicy(mods)

@@ -157,12 +157,18 @@ func (c *Conn) reasonString(pr *packet.Properties, s string) {
 	}
 }
 
-// fitProperties leaves out the Reason String (the only property the broker puts on a PUBACK or
-// PUBREC) when it would make ack larger than the client's Maximum Packet Size
-// [MQTT-3.4.2-2] [MQTT-3.5.2-2]; the acknowledgement itself is always sent.
-func (c *Conn) fitProperties(ack packet.Packet, pr *packet.Properties) {
-	if c.clientMaxPacket > 0 && pr.Has(packet.PropReasonString) && packet.Size(c.version, ack) > int(c.clientMaxPacket) {
-		pr.Reset()
+// fitProperties leaves out the Reason String, then the User Properties, when they would make p
+// larger than the client's Maximum Packet Size; the packet itself is always sent, since those
+// are the properties the specification lets a server drop for that reason
+// [MQTT-3.2.2-19] [MQTT-3.2.2-20] [MQTT-3.4.2-2] [MQTT-3.4.2-3] [MQTT-3.5.2-2] [MQTT-3.5.2-3]
+// [MQTT-3.14.2-3] [MQTT-3.14.2-4].
+func (c *Conn) fitProperties(p packet.Packet, pr *packet.Properties) {
+	if c.clientMaxPacket == 0 || packet.Size(c.version, p) <= int(c.clientMaxPacket) {
+		return
+	}
+	pr.Clear(packet.PropReasonString)
+	if packet.Size(c.version, p) > int(c.clientMaxPacket) {
+		pr.Clear(packet.PropUserProperty)
 	}
 }
 

@@ -169,7 +169,7 @@ func (c *Conn) encodeControl(w *writer, op *outPacket) bool {
 }
 
 // window is how many QoS 1/2 messages may be unacknowledged towards the client: its Receive
-// Maximum [MQTT-3.3.4-7], bounded by max_inflight_messages.
+// Maximum [MQTT-3.3.4-9] [MQTT-4.9.0-2], bounded by max_inflight_messages.
 func (c *Conn) window() int {
 	n := int(c.clientRecvMax)
 	if c.opts.MaxInflight > 0 && c.opts.MaxInflight < n {

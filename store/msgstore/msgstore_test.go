@@ -172,6 +172,44 @@ func TestExpiry(t *testing.T) {
 	})
 }
 
+// TestExpiryKeepsSentQoS2: a QoS 2 entry marked sent survives its message's expiry in Read,
+// in Sweep and across a reopen, so a restarted broker finishes the exchange [MQTT-4.3.3-7];
+// unsent and QoS 1 entries of the same message expire.
+func TestExpiryKeepsSentQoS2(t *testing.T) {
+	engines(t, func(t *testing.T, loc location) {
+		s, _, closeFn := openStore(t, loc, store.Options{})
+		now := time.UnixMilli(1_000_000)
+		m := msg(1, "m")
+		m.QoS, m.ExpiresAt = 2, now.UnixMilli()+1000
+		ts := []Target{{Queue: "sent2", QoS: 2}, {Queue: "unsent2", QoS: 2}, {Queue: "sent1", QoS: 1}}
+		if err := s.Enqueue(m, ts); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.SetDup("sent2", 1); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.SetDup("sent1", 1); err != nil {
+			t.Fatal(err)
+		}
+		later := now.Add(2 * time.Second)
+		if n, err := s.Sweep(later); err != nil || n != 2 {
+			t.Fatalf("Sweep = %d, %v; want 2 (unsent2, sent1)", n, err)
+		}
+		closeFn()
+		s, e, _ := openStore(t, loc, store.Options{})
+		for q, want := range map[QueueID]int{"sent2": 1, "unsent2": 0, "sent1": 0} {
+			got, err := s.Read(q, 10, FIFO, later)
+			if err != nil || len(got) != want {
+				t.Fatalf("Read %s = %v, %v; want %d entries", q, seqs(got), err, want)
+			}
+			if want == 1 && (!got[0].Dup || got[0].QoS != 2 || string(got[0].Message.Payload) != "m") {
+				t.Fatalf("Read %s = %+v; want the sent QoS 2 entry", q, got[0])
+			}
+		}
+		checkConsistent(t, s, e)
+	})
+}
+
 func TestReopenKeepsEverything(t *testing.T) {
 	engines(t, func(t *testing.T, loc location) {
 		s, e, closeFn := openStore(t, loc, store.Options{})

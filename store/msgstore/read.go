@@ -62,7 +62,7 @@ func (s *Store) ReadAfter(q QueueID, after uint64, n int, order Order, now time.
 		if err != nil {
 			return nil, fmt.Errorf("msgstore: read %q seq %d: %w", q, seq, err)
 		}
-		if expired(ev.expiresAt, now) {
+		if ev.expires(now) {
 			drop = append(drop, seq)
 			continue
 		}
@@ -141,8 +141,8 @@ func (s *Store) Sweep(now time.Time) (int, error) {
 		if err != nil {
 			return removed, fmt.Errorf("msgstore: sweep: %w", err)
 		}
-		if !expired(ev.expiresAt, now) {
-			if ev.expiresAt != 0 && (newMin == 0 || ev.expiresAt < newMin) {
+		if !ev.expires(now) {
+			if ev.expiresAt > now.UnixMilli() && (newMin == 0 || ev.expiresAt < newMin) {
 				newMin = ev.expiresAt
 			}
 			continue

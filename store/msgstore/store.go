@@ -224,3 +224,10 @@ func (s *Store) Stats() Stats {
 }
 
 func expired(exp int64, now time.Time) bool { return exp != 0 && exp <= now.UnixMilli() }
+
+// expires reports whether the entry is to be dropped for its message's expiry at now. A QoS 2
+// entry already sent (marked dup) is kept: once the PUBLISH went out the exchange must finish
+// whatever the expiry [MQTT-4.3.3-7], also after a restart.
+func (e entryValue) expires(now time.Time) bool {
+	return expired(e.expiresAt, now) && !(e.qos == 2 && e.dup)
+}
