@@ -179,12 +179,6 @@ func New(cfg *config.Config, opts Options) (*Broker, error) {
 		}
 		return int64(time.Since(b.started) / time.Second)
 	})
-	if cfg.Sessions.AllowMultipleSessions {
-		// Several connections on one session need per-connection in-flight state, which the
-		// session layer does not have yet; refusing beats silently taking sessions over.
-		b.Shutdown(context.Background())
-		return nil, fmt.Errorf("broker: allow_multiple_sessions = on is not supported yet; remove it (queue_deliver_mode then has no effect)")
-	}
 	b.policy = b.queuePolicy()
 	if err := b.restoreSessions(context.Background(), b.policy); err != nil {
 		b.Shutdown(context.Background())
@@ -236,6 +230,8 @@ func (b *Broker) newListener(lc config.Listener) (*listener.Listener, error) {
 		Queue:                 policy,
 		PersistentExpiration:  expiration,
 		SuppressLWTOnTakeover: s.SuppressLWTOnTakeover,
+		MultipleSessions:      s.AllowMultipleSessions,
+		DeliverBalance:        s.QueueDeliverMode == config.DeliverBalance,
 		MaxMessageRate:        s.MaxMessageRate,
 		OutboundQueue:         16,
 		Admit: func() bool {

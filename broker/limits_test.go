@@ -1,12 +1,9 @@
 package broker_test
 
 import (
-	"context"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/nautilus-mq/nautilus/broker"
 	"github.com/nautilus-mq/nautilus/broker/brokertest"
 	"github.com/nautilus-mq/nautilus/broker/config"
 	"github.com/nautilus-mq/nautilus/broker/packet"
@@ -42,21 +39,5 @@ func TestReceiveMaxClientCapsTheWindow(t *testing.T) {
 	sub.Send(&packet.Puback{PacketID: ids[0]})
 	if _, ok := sub.Read().(*packet.Publish); !ok {
 		t.Fatal("no message after an acknowledgement freed the window")
-	}
-}
-
-// TestAllowMultipleSessionsIsRefused: the option is not supported yet, and a node asked for
-// it refuses to start rather than behave differently from what the operator configured.
-func TestAllowMultipleSessionsIsRefused(t *testing.T) {
-	cfg := config.Default()
-	cfg.Node.PlatformDataDir = t.TempDir()
-	cfg.Sessions.AllowMultipleSessions = true
-	b, err := broker.New(cfg, broker.Options{})
-	if err == nil {
-		b.Shutdown(context.Background())
-		t.Fatal("broker started with allow_multiple_sessions = on")
-	}
-	if !strings.Contains(err.Error(), "allow_multiple_sessions") {
-		t.Fatalf("error does not name the key: %v", err)
 	}
 }

@@ -87,6 +87,9 @@ type Queue struct {
 	// expiredStored counts stored deliveries found expired since the last report; the store
 	// drops them without reading them back, so they are reported without their content.
 	expiredStored int
+	// waiters are further channels signalled with notify: with allow_multiple_sessions several
+	// writers take from one queue, and each must hear of new work, not just one of them.
+	waiters atomic.Pointer[[]chan struct{}]
 }
 
 // New returns an offline queue.
@@ -339,6 +342,53 @@ func (q *Queue) signal() {
 	case q.notify <- struct{}{}:
 	default:
 	}
+	if ws := q.waiters.Load(); ws != nil {
+		for _, w := range *ws {
+			select {
+			case w <- struct{}{}:
+			default:
+			}
+		}
+	}
+}
+
+// AddWaiter makes the queue signal ch (buffered, never blocking the enqueuer) whenever work
+// arrives, as it does Ready; each connection of a session shared by several takes from the
+// queue through its own channel. It signals ch at once, for the work already queued.
+func (q *Queue) AddWaiter(ch chan struct{}) {
+	q.mu.Lock()
+	var ws []chan struct{}
+	if old := q.waiters.Load(); old != nil {
+		ws = append(ws, *old...)
+	}
+	ws = append(ws, ch)
+	q.waiters.Store(&ws)
+	q.mu.Unlock()
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+// RemoveWaiter undoes AddWaiter.
+func (q *Queue) RemoveWaiter(ch chan struct{}) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	old := q.waiters.Load()
+	if old == nil {
+		return
+	}
+	var ws []chan struct{}
+	for _, w := range *old {
+		if w != ch {
+			ws = append(ws, w)
+		}
+	}
+	if len(ws) == 0 {
+		q.waiters.Store(nil)
+		return
+	}
+	q.waiters.Store(&ws)
 }
 
 func (q *Queue) drop(d Delivery, reason DropReason) {

@@ -211,3 +211,33 @@ func TestTotalTracksNodeWideBacklog(t *testing.T) {
 		t.Fatalf("total = %d after push front and drain; want 2", total.Load())
 	}
 }
+
+// TestWaitersAllHearOfWork: every channel added with AddWaiter is signalled for new work (a
+// session shared by several connections wakes each writer), and a removed one no longer is.
+func TestWaitersAllHearOfWork(t *testing.T) {
+	q := New(Policy{MaxOnline: -1, MaxOffline: -1}, nil)
+	q.SetOnline(true)
+	a, b := make(chan struct{}, 1), make(chan struct{}, 1)
+	q.AddWaiter(a)
+	q.AddWaiter(b)
+	<-a // AddWaiter signals at once, for work already queued
+	<-b
+	q.Enqueue(del(1, 1))
+	for name, ch := range map[string]chan struct{}{"a": a, "b": b} {
+		select {
+		case <-ch:
+		case <-time.After(time.Second):
+			t.Fatalf("waiter %s not signalled", name)
+		}
+	}
+	q.RemoveWaiter(a)
+	q.Enqueue(del(2, 1))
+	select {
+	case <-a:
+		t.Fatal("removed waiter signalled")
+	case <-b:
+	}
+	if got := ids(q.Take(nil, 10, time.Now())); !equal(got, []uint64{1, 2}) {
+		t.Fatalf("Take = %v", got)
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"github.com/nautilus-mq/nautilus/broker/hooks"
 	"github.com/nautilus-mq/nautilus/broker/message"
 	"github.com/nautilus-mq/nautilus/broker/packet"
+	"github.com/nautilus-mq/nautilus/broker/queue"
 )
 
 // outPacket is a control packet queued for the writer.
@@ -73,6 +74,24 @@ type Conn struct {
 	graceful bool
 
 	inPub packet.Publish // reused by readLoop for every incoming PUBLISH
+
+	// inflightN counts the session's in-flight messages this connection sent (guarded by
+	// state.mu): each connection of a shared session has its own window.
+	inflightN int
+	// multi is set when this connection may share its session with others
+	// (allow_multiple_sessions, or the auth_on_register modifier); balance picks
+	// queue_deliver_mode = balance over fanout. Such a connection has its own queue, own,
+	// for what only it receives (fanout copies, retained messages of its subscribes), and
+	// its own signal from the session's queue, ready. A connection that joined a session
+	// already online (joined) keeps its QoS 2 receive state in localInQoS2: packet
+	// identifiers are per connection.
+	multi, balance, joined bool
+	// leaving is set (under state.mu) once the last connection of a session starts to detach:
+	// a connection that would join it waits for it to close instead.
+	leaving     bool
+	own         *queue.Queue
+	ready       chan struct{}
+	localInQoS2 map[uint16]struct{}
 
 	rateTokens float64
 	rateLast   time.Time

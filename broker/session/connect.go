@@ -86,6 +86,7 @@ func (c *Conn) handshake(ctx context.Context) bool {
 		return false
 	}
 	c.applyConnectionModifiers(mods)
+	c.multi, c.balance = c.allowMultiple(mods), c.opts.DeliverBalance
 	if err := c.buildWill(cp); err != nil {
 		c.refuse(packet.ReasonOf(err), err.Error())
 		return false
@@ -439,13 +440,32 @@ func (c *Conn) attach(cp *packet.Connect, mods *hooks.RegisterResult) bool {
 			continue
 		}
 		if old := s.conn; old != nil {
-			s.mu.Unlock()
-			old.takenOver(cp.CleanStart)
-			select {
-			case <-old.Closed():
-			case <-time.After(5 * time.Second):
-				c.logger().Warn("previous connection did not close in time; taking the session over anyway")
+			if c.multi && old.multi && old.leaving {
+				// The session is going offline with its last connection: attach after it.
+				s.mu.Unlock()
+				select {
+				case <-old.Closed():
+				case <-time.After(5 * time.Second):
+				}
+				continue
 			}
+			if c.multi && old.multi {
+				// allow_multiple_sessions: join the connections already there, whatever the
+				// clean start flag (as VerneMQ does).
+				c.joinLocked(s, expiry)
+				s.mu.Unlock()
+				c.setupShared(policy)
+				if expiry != 0 && c.env.Persist != nil && !s.Queue.Persistent() {
+					s.Queue.SetBacking(c.env.Persist.Backing(id))
+				}
+				c.env.save(s, time.Time{})
+				return true
+			}
+			conns := s.connsLocked()
+			s.mu.Unlock()
+			c.env.kickAll(conns, cp.CleanStart, 5*time.Second, func() {
+				c.logger().Warn("previous connection did not close in time; taking the session over anyway")
+			})
 			continue
 		}
 		if cp.CleanStart && existed {
@@ -470,6 +490,7 @@ func (c *Conn) attach(cp *packet.Connect, mods *hooks.RegisterResult) bool {
 		s.Queue.SetPolicy(policy)
 		c.state = s
 		s.mu.Unlock()
+		c.setupShared(policy)
 		if expiry != 0 && c.env.Persist != nil && !s.Queue.Persistent() {
 			s.Queue.SetBacking(c.env.Persist.Backing(id))
 		}

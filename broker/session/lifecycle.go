@@ -26,13 +26,20 @@ func (c *Conn) detach() {
 	c.mu.Unlock()
 
 	s.mu.Lock()
+	if attached, back, acks := c.leaveSharedLocked(s); attached {
+		s.mu.Unlock()
+		c.leftShared(back, acks, will, willDelay)
+		return
+	}
 	if s.conn != c {
 		s.mu.Unlock()
 		c.publishWill(will)
 		return
 	}
 	expiry := s.expiry
+	c.leaving = true
 	s.mu.Unlock()
+	c.leaveLast()
 	// The queue goes offline before the session says so: whoever sees the session offline
 	// (a publisher's on_offline_message, a test, the admin API) then finds its queue offline
 	// too. No other connection can attach meanwhile: attach waits for this one to close.
@@ -42,6 +49,11 @@ func (c *Conn) detach() {
 	s.Queue.SetOnline(false)
 	s.mu.Lock()
 	s.conn = nil
+	// What is still in flight is resent, and owned, by the next connection.
+	for _, f := range s.out {
+		f.owner = nil
+	}
+	c.inflightN = 0
 	gen := s.attachGen
 	// A session that ends with its connection is marked in the same step as it goes offline,
 	// so no new connection can attach to it in between.
@@ -194,9 +206,7 @@ func (e *Env) Shutdown(ctx context.Context, reason packet.ReasonCode) {
 	var conns []*Conn
 	e.Sessions.Each(func(s *State) {
 		s.mu.Lock()
-		if s.conn != nil {
-			conns = append(conns, s.conn)
-		}
+		conns = append(conns, s.connsLocked()...)
 		s.mu.Unlock()
 	})
 	for _, c := range conns {

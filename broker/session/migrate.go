@@ -186,18 +186,17 @@ func (cs *clusterSessions) giveUp(from string, req *migReq) migResp {
 		return migResp{Status: statusNone}
 	}
 	s.mu.Lock()
-	conn := s.conn
+	conns := s.connsLocked()
 	s.mu.Unlock()
-	if conn != nil {
-		if newer(conn.stamp, self, req.Stamp, from) {
+	if len(conns) > 0 {
+		if newer(conns[0].stamp, self, req.Stamp, from) {
 			return migResp{Status: statusRefused}
 		}
-		conn.takenOver(req.Clean)
-		select {
-		case <-conn.Closed():
-		case <-time.After(5 * time.Second):
+		// Sharing a session (allow_multiple_sessions) is local to a node: a connection on
+		// another node takes it from every connection here.
+		e.kickAll(conns, req.Clean, 5*time.Second, func() {
 			e.Log.Warn("connection taken over by another node did not close in time", "client_id", id.ClientID)
-		}
+		})
 	}
 	s = e.Sessions.Get(id)
 	if s == nil {

@@ -35,8 +35,13 @@ type Options struct {
 	// never (VerneMQ's persistent_client_expiration = never).
 	PersistentExpiration  time.Duration
 	SuppressLWTOnTakeover bool
-	MaxMessageRate        int // PUBLISH per second a client may send; 0 is unlimited
-	OutboundQueue         int // control packets buffered towards the writer
+	// MultipleSessions lets several connections share one client id's session on this node
+	// (allow_multiple_sessions); DeliverBalance gives each message to one of them instead of
+	// to each (queue_deliver_mode = balance).
+	MultipleSessions bool
+	DeliverBalance   bool
+	MaxMessageRate   int // PUBLISH per second a client may send; 0 is unlimited
+	OutboundQueue    int // control packets buffered towards the writer
 	// Admit, when set, is asked before a CONNECT is authenticated; false refuses the client
 	// with Server busy (0x89; 3.1.x: server unavailable), so an overloaded node sheds new
 	// connections before it harms the ones it has. Clients resuming a stored session are not

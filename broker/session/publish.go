@@ -43,8 +43,9 @@ func (c *Conn) handlePublish(ctx context.Context, p *packet.Publish) error {
 	}
 	if p.QoS == 2 {
 		c.state.mu.Lock()
-		_, dup := c.state.inQoS2[p.PacketID]
-		if !dup && c.version == packet.V5 && len(c.state.inQoS2) >= int(c.receiveMaximum()) {
+		in := c.inQoS2Locked()
+		_, dup := in[p.PacketID]
+		if !dup && c.version == packet.V5 && len(in) >= int(c.receiveMaximum()) {
 			c.state.mu.Unlock()
 			// [MQTT-3.3.4-7] more unacknowledged QoS 2 than our Receive Maximum.
 			return c.protocolError(packet.ReceiveMaximumExceeded, "receive maximum exceeded")
@@ -139,7 +140,7 @@ func (c *Conn) ackPublish(p *packet.Publish, rc packet.ReasonCode, reason string
 	case 2:
 		if !rc.Failure() {
 			c.state.mu.Lock()
-			c.state.inQoS2[p.PacketID] = struct{}{}
+			c.inQoS2Locked()[p.PacketID] = struct{}{}
 			c.state.mu.Unlock()
 			c.env.save(c.state, time.Time{})
 		}
@@ -179,11 +180,26 @@ func (c *Conn) receiveMaximum() uint16 {
 	return c.opts.ReceiveMaximum
 }
 
+// inQoS2Locked is the QoS 2 receive state this connection uses: the session's, which persists
+// and survives reconnects, or, for a connection that joined a session already online
+// (allow_multiple_sessions), its own, since packet identifiers are per connection. The caller
+// holds state.mu.
+func (c *Conn) inQoS2Locked() map[uint16]struct{} {
+	if c.joined {
+		if c.localInQoS2 == nil {
+			c.localInQoS2 = map[uint16]struct{}{}
+		}
+		return c.localInQoS2
+	}
+	return c.state.inQoS2
+}
+
 // handlePubrel completes an incoming QoS 2 flow [MQTT-4.3.3-11].
 func (c *Conn) handlePubrel(p *packet.Pubrel) {
 	c.state.mu.Lock()
-	_, ok := c.state.inQoS2[p.PacketID]
-	delete(c.state.inQoS2, p.PacketID)
+	in := c.inQoS2Locked()
+	_, ok := in[p.PacketID]
+	delete(in, p.PacketID)
 	c.state.mu.Unlock()
 	if ok {
 		c.env.save(c.state, time.Time{})
@@ -199,6 +215,7 @@ func (c *Conn) handlePubrel(p *packet.Pubrel) {
 func (c *Conn) handlePubrec(p *packet.Pubrec) {
 	c.state.mu.Lock()
 	f, ok := c.state.out[p.PacketID]
+	ok = ok && f.owner == c // another connection's identifier is unknown here
 	if ok && p.ReasonCode.Failure() {
 		// [MQTT-4.4.0-2] a failed PUBREC ends the flow: nothing more is sent for this id.
 		c.state.removeInflightLocked(p.PacketID)
@@ -223,7 +240,7 @@ func (c *Conn) handlePubrec(p *packet.Pubrec) {
 func (c *Conn) ackOut(id uint16, comp bool) {
 	var seq uint64
 	c.state.mu.Lock()
-	if f, ok := c.state.out[id]; ok && (f.d.QoS == 1) != comp {
+	if f, ok := c.state.out[id]; ok && f.owner == c && (f.d.QoS == 1) != comp {
 		c.state.removeInflightLocked(id)
 		seq = f.d.Seq
 	}

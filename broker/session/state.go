@@ -26,6 +26,10 @@ type inflight struct {
 	rel bool // PUBREC received and PUBREL sent: only PUBCOMP is awaited
 	// sent is when the PUBLISH or PUBREL last went out, for retry_interval.
 	sent time.Time
+	// owner is the connection the message went out on; nil once that connection is gone and
+	// until the next one resends it. Packet identifiers are unique across all connections of
+	// a session, so one map serves several connections (allow_multiple_sessions).
+	owner *Conn
 }
 
 // State is the part of a session that outlives its connections: the queue, the subscriptions,
@@ -45,8 +49,11 @@ type State struct {
 	lastID uint16
 	// expiry is how long the state lives after its connection ends; negative means never,
 	// zero means it ends with the connection.
-	expiry      time.Duration
-	conn        *Conn
+	expiry time.Duration
+	conn   *Conn
+	// others are further connections sharing the session (allow_multiple_sessions); never
+	// set while conn is nil.
+	others      []*Conn
 	attachGen   uint64
 	expiryTimer *time.Timer
 	willTimer   *time.Timer
@@ -119,12 +126,18 @@ func (s *State) nextPacketIDLocked() uint16 {
 func (s *State) addInflightLocked(f *inflight) {
 	s.out[f.id] = f
 	s.outOrder = append(s.outOrder, f.id)
+	if f.owner != nil {
+		f.owner.inflightN++
+	}
 }
 
 func (s *State) removeInflightLocked(id uint16) *inflight {
 	f, ok := s.out[id]
 	if !ok {
 		return nil
+	}
+	if f.owner != nil {
+		f.owner.inflightN--
 	}
 	delete(s.out, id)
 	for i, v := range s.outOrder {
@@ -134,6 +147,22 @@ func (s *State) removeInflightLocked(id uint16) *inflight {
 		}
 	}
 	return f
+}
+
+// connsLocked returns every connection attached to s.
+func (s *State) connsLocked() []*Conn {
+	if s.conn == nil {
+		return nil
+	}
+	return append([]*Conn{s.conn}, s.others...)
+}
+
+// Connections is how many connections are attached: more than one only with
+// allow_multiple_sessions.
+func (s *State) Connections() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.connsLocked())
 }
 
 // Table is the node's set of session states by subscriber id.

@@ -136,6 +136,10 @@ func (c *Conn) sendRetained(s Subscription, isNew bool) {
 			if s.SubID != 0 {
 				d.SubIDs = []uint32{s.SubID}
 			}
+			if c.own != nil {
+				c.own.Enqueue(d) // for the subscribing connection, not the session's others
+				return
+			}
 			c.state.Queue.Enqueue(d)
 		})
 	}

@@ -92,7 +92,8 @@ func (c *Conn) writeLoop() {
 		select {
 		case op := <-c.ctrl:
 			w.pending = &op
-		case <-c.state.Queue.Ready():
+		case <-c.queueReady():
+		case <-c.ownReady():
 		case <-c.wake:
 		case <-retry:
 			c.resendInflight(w, c.env.Now().Add(-c.opts.RetryInterval))
@@ -132,7 +133,7 @@ func (c *Conn) fillRound(w *writer) (more, closeAfter bool) {
 	room := c.window() - c.inflightLen()
 	w.ds = w.ds[:0]
 	if room > 0 {
-		w.ds = c.state.Queue.Take(w.ds, min(room, deliveryBatch), c.env.Now())
+		w.ds = c.take(w.ds, min(room, deliveryBatch))
 	}
 	if w.pending != nil {
 		closeAfter = c.encodeControl(w, w.pending)
@@ -148,7 +149,7 @@ func (c *Conn) fillRound(w *writer) (more, closeAfter bool) {
 		break
 	}
 	if closeAfter {
-		c.state.Queue.PushFront(w.ds)
+		c.untake(w.ds)
 		return false, true
 	}
 	for _, d := range w.ds {
@@ -181,7 +182,7 @@ func (c *Conn) window() int {
 func (c *Conn) inflightLen() int {
 	c.state.mu.Lock()
 	defer c.state.mu.Unlock()
-	return len(c.state.out)
+	return c.inflightN
 }
 
 // encodeDelivery turns one delivery into a PUBLISH in w.buf, registering it in flight for
@@ -207,7 +208,7 @@ func (c *Conn) encodeDelivery(w *writer, d queue.Delivery) {
 	var f *inflight
 	if d.QoS > 0 {
 		c.state.mu.Lock()
-		f = &inflight{id: c.state.nextPacketIDLocked(), d: d, sent: c.env.Now()}
+		f = &inflight{id: c.state.nextPacketIDLocked(), d: d, sent: c.env.Now(), owner: c}
 		c.state.addInflightLocked(f)
 		c.state.mu.Unlock()
 	}
@@ -296,14 +297,19 @@ func (c *Conn) buildPublish(p *packet.Publish, d queue.Delivery, f *inflight, du
 }
 
 // resendInflight re-sends, in their original order, the unacknowledged messages sent before
-// olderThan (all of them when it is zero, as on reconnect): PUBLISH with DUP set, or PUBREL for
-// QoS 2 messages already received [MQTT-4.4.0-1] [MQTT-3.3.1-1].
+// olderThan: PUBLISH with DUP set, or PUBREL for QoS 2 messages already received
+// [MQTT-4.4.0-1] [MQTT-3.3.1-1]. With olderThan zero, as on reconnect, it takes over and
+// resends every message whose connection is gone.
 func (c *Conn) resendInflight(w *writer, olderThan time.Time) {
 	c.state.mu.Lock()
 	var due []*inflight
 	for _, id := range c.state.outOrder {
 		f := c.state.out[id]
-		if olderThan.IsZero() || f.sent.Before(olderThan) {
+		if olderThan.IsZero() && f.owner == nil {
+			f.owner = c
+			c.inflightN++
+		}
+		if f.owner == c && (olderThan.IsZero() || f.sent.Before(olderThan)) {
 			f.sent = c.env.Now()
 			due = append(due, f)
 		}
