@@ -37,19 +37,7 @@ func TestClusterTakeover(t *testing.T) {
 	if !ack.SessionPresent {
 		t.Fatal("session not present after moving to n2")
 	}
-	var reason packet.ReasonCode = 0xff
-	for {
-		old.nc.SetReadDeadline(time.Now().Add(5 * time.Second))
-		p, err := old.r.ReadPacket(packet.V5)
-		if err != nil {
-			break
-		}
-		if d, ok := p.(*packet.Disconnect); ok {
-			reason = d.ReasonCode
-			break
-		}
-	}
-	if reason != packet.SessionTakenOver {
+	if reason := old.disconnectReason(); reason != packet.SessionTakenOver {
 		t.Fatalf("old connection: DISCONNECT reason %#x, want 0x8E", byte(reason))
 	}
 	nw.expectSequence(n, 20*time.Second, "messages migrated to n2")
@@ -262,6 +250,46 @@ func TestClusterConcurrentConnects(t *testing.T) {
 	for round := range rounds {
 		if seen[fmt.Sprint(round)] != 1 {
 			t.Fatalf("message of round %d delivered %d times after the races (all: %v)", round, seen[fmt.Sprint(round)], seen)
+		}
+	}
+}
+
+// TestClusterMultipleSessionsTakeover: sharing a session (allow_multiple_sessions) is local to
+// a node. Two connections share "twin" on n1; a connection for it on n2 takes the session
+// over from both (each hears DISCONNECT 0x8E) and receives what was queued for it.
+func TestClusterMultipleSessionsTakeover(t *testing.T) {
+	nodes := startClusterWith(t, 2, "allow_multiple_sessions = on\n")
+	a, b := nodes[0], nodes[1]
+	first, _ := dialClient(t, a.mqtt, packet.V5, "twin", false, 3600)
+	first.subscribe("tw/#@1")
+	second, ack := dialClient(t, a.mqtt, packet.V5, "twin", false, 3600)
+	if !ack.SessionPresent {
+		t.Fatal("second connection on n1 did not join the session")
+	}
+	nw, ack := dialClient(t, b.mqtt, packet.V5, "twin", false, 3600)
+	if !ack.SessionPresent {
+		t.Fatal("session not present on n2")
+	}
+	for i, c := range []*client{first, second} {
+		if reason := c.disconnectReason(); reason != packet.SessionTakenOver {
+			t.Fatalf("connection %d on n1: DISCONNECT reason %#x, want 0x8E", i, byte(reason))
+		}
+	}
+	pc, _ := dialClient(t, a.mqtt, packet.V311, "twin-pub", true, 0)
+	awaitRoute(t, &publisher{client: pc}, nw, "tw/probe")
+}
+
+// disconnectReason reads until the server's DISCONNECT and returns its reason code; 0xff when
+// the connection ends (or stays silent for 5 s) without one.
+func (c *client) disconnectReason() packet.ReasonCode {
+	for {
+		c.nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+		p, err := c.r.ReadPacket(packet.V5)
+		if err != nil {
+			return 0xff
+		}
+		if d, ok := p.(*packet.Disconnect); ok {
+			return d.ReasonCode
 		}
 	}
 }
