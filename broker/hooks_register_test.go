@@ -3,12 +3,14 @@ package broker_test
 import (
 	"context"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/nautilus-mq/nautilus/broker/brokertest"
 	"github.com/nautilus-mq/nautilus/broker/config"
 	"github.com/nautilus-mq/nautilus/broker/hooks"
+	"github.com/nautilus-mq/nautilus/broker/message"
 	"github.com/nautilus-mq/nautilus/broker/packet"
 )
 
@@ -109,5 +111,78 @@ func TestAuthOnRegisterMaxMessageSize311(t *testing.T) {
 	small.Send(&packet.Publish{PacketID: 2, QoS: 1, Topic: "size/x", Payload: []byte(strings.Repeat("b", 500))})
 	if got := small.ExpectClosed(); len(got) != 0 {
 		t.Fatalf("got %v before the close; want nothing", got)
+	}
+}
+
+func boolp(v bool) *bool { return &v }
+
+// TestAuthOnRegisterUpgradeQoS: the UpgradeQoS modifier is that session's
+// upgrade_outgoing_qos, either way: "up" receives a QoS 0 publish at its subscription's QoS 1
+// on a node that does not upgrade; on a node that does, "keep" receives it at QoS 0 while a
+// client without the modifier is upgraded.
+func TestAuthOnRegisterUpgradeQoS(t *testing.T) {
+	mods := registerModifiers{"up": {UpgradeQoS: boolp(true)}, "keep": {UpgradeQoS: boolp(false)}}
+	for _, nodeUpgrades := range []bool{false, true} {
+		n := startRegisterModifiers(t, mods, func(c *config.Config) { c.Sessions.UpgradeOutgoingQoS = nodeUpgrades })
+		want := map[string]byte{"up": 1, "keep": 0, "plain": 0}
+		if nodeUpgrades {
+			want["plain"] = 1
+		}
+		subs := map[string]*brokertest.Raw{}
+		for user := range want {
+			c, _ := brokertest.Connect(t, n.Addr, packet.V5, "sub-"+user, withUser(user))
+			c.Subscribe(1, 1, "uq/#")
+			subs[user] = c
+		}
+		pub, _ := brokertest.Connect(t, n.Addr, packet.V5, "pub", withUser("pub"))
+		pub.Publish(0, 0, false, "uq/x", []byte("m"))
+		for user, c := range subs {
+			if p := brokertest.ReadAs[*packet.Publish](t, c); p.QoS != want[user] {
+				t.Fatalf("node upgrades %v, %s: delivered at QoS %d; want %d", nodeUpgrades, user, p.QoS, want[user])
+			}
+		}
+	}
+}
+
+// publishSpy records the shared subscription policy each routed message carried.
+type publishSpy struct {
+	mu       sync.Mutex
+	policies map[string]string // topic -> policy
+}
+
+func (s *publishSpy) OnPublish(_ context.Context, _ hooks.Client, m *message.Message) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.policies[m.Topic] = m.SharedPolicy
+}
+
+// TestAuthOnRegisterSharedSubPolicy: the SharedSubPolicy modifier travels with every message
+// that client publishes, its will included, to the router's choice among a shared group's
+// members (which TestSharedPolicyOfPublisher in broker/registry drives across two nodes).
+func TestAuthOnRegisterSharedSubPolicy(t *testing.T) {
+	spy := &publishSpy{policies: map[string]string{}}
+	local := "local_only"
+	n := brokertest.Start(t, func(c *config.Config) { c.Auth.AllowAnonymous = false },
+		registerModifiers{"pinned": {SharedSubPolicy: &local}}, spy)
+	pinned, _ := brokertest.Connect(t, n.Addr, packet.V311, "pinned", withUser("pinned", func(cp *packet.Connect) {
+		cp.Will = &packet.Will{Topic: "sp/will", Payload: []byte("gone"), QoS: 1}
+	}))
+	pinned.Publish(1, 1, false, "sp/pinned", []byte("m"))
+	other, _ := brokertest.Connect(t, n.Addr, packet.V311, "other", withUser("other"))
+	other.Publish(1, 1, false, "sp/other", []byte("m"))
+	pinned.Conn.Close() // no DISCONNECT: the will is published
+	brokertest.Eventually(t, 5*time.Second, "the will", func() bool {
+		spy.mu.Lock()
+		defer spy.mu.Unlock()
+		_, ok := spy.policies["sp/will"]
+		return ok
+	})
+	spy.mu.Lock()
+	defer spy.mu.Unlock()
+	want := map[string]string{"sp/pinned": "local_only", "sp/will": "local_only", "sp/other": ""}
+	for topic, p := range want {
+		if spy.policies[topic] != p {
+			t.Fatalf("%s carried policy %q; want %q (all: %v)", topic, spy.policies[topic], p, spy.policies)
+		}
 	}
 }

@@ -50,8 +50,7 @@ type Register struct {
 }
 
 // RegisterResult carries auth_on_register's answer and modifiers; nil modifier fields keep the
-// client's own values. UpgradeQoS, SharedSubPolicy and UserProperties are
-// accepted and ignored (docs/hooks.md says why).
+// client's own values. UserProperties is accepted and ignored (docs/hooks.md says why).
 type RegisterResult struct {
 	Verdict Verdict
 	Reason  packet.ReasonCode

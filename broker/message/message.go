@@ -46,6 +46,10 @@ type Message struct {
 	From string
 	// Arrived is when the broker accepted the message.
 	Arrived time.Time
+	// SharedPolicy is the publisher's shared_subscription_policy (VerneMQ's auth_on_register
+	// modifier) for this message; empty means the node's. Only the publishing node chooses
+	// among a group's members, so it does not travel to other nodes.
+	SharedPolicy string
 }
 
 var lastID atomic.Uint64

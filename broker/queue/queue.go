@@ -90,6 +90,28 @@ type Queue struct {
 	// waiters are further channels signalled with notify: with allow_multiple_sessions several
 	// writers take from one queue, and each must hear of new work, not just one of them.
 	waiters atomic.Pointer[[]chan struct{}]
+	// upgrade is the session's own upgrade_outgoing_qos (auth_on_register's UpgradeQoS):
+	// 0 unset (the node's setting applies), 1 on, 2 off. The router reads it per delivery.
+	upgrade atomic.Int32
+}
+
+// SetUpgradeQoS records the session's own choice of delivering at the subscription's QoS;
+// nil leaves it to the node's upgrade_outgoing_qos.
+func (q *Queue) SetUpgradeQoS(up *bool) {
+	switch {
+	case up == nil:
+		q.upgrade.Store(0)
+	case *up:
+		q.upgrade.Store(1)
+	default:
+		q.upgrade.Store(2)
+	}
+}
+
+// UpgradeQoS returns the session's own choice and whether it made one.
+func (q *Queue) UpgradeQoS() (up, set bool) {
+	v := q.upgrade.Load()
+	return v == 1, v != 0
 }
 
 // New returns an offline queue.

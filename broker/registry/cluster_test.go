@@ -113,12 +113,15 @@ func startNodesRelay(t *testing.T, net *cluster.LocalNetwork, policy SharedPolic
 	return nodes
 }
 
-func startRegistry(t *testing.T, n *testNode, policy SharedPolicy, hold int) *Registry {
+func startRegistry(t *testing.T, n *testNode, policy SharedPolicy, hold int, edit ...func(*Options)) *Registry {
 	t.Helper()
-	r, err := New(context.Background(), Options{Node: n.name, SharedPolicy: policy, Transport: n.tr, HoldBytes: hold,
+	o := Options{Node: n.name, SharedPolicy: policy, Transport: n.tr, HoldBytes: hold,
 		AllowPublish: true, AllowSubscribe: true, AllowUnsubscribe: true,
-		OnDrop: func(*message.Message, string, string) { n.drops.Add(1) }},
-		n.meta, n.queues, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		OnDrop: func(*message.Message, string, string) { n.drops.Add(1) }}
+	for _, e := range edit {
+		e(&o)
+	}
+	r, err := New(context.Background(), o, n.meta, n.queues, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -372,5 +375,76 @@ func TestNetsplitPolicies(t *testing.T) {
 	waitFor(t, "n2 back", func() bool { return len(n1.reg.Unreachable()) == 0 })
 	if _, err := n1.reg.Publish(&message.Message{Topic: "t", QoS: 1}); err != nil {
 		t.Fatalf("publish after heal: %v", err)
+	}
+}
+
+// TestSharedPolicyOfPublisher: a message carrying its publisher's shared subscription policy
+// (auth_on_register's SharedSubPolicy) is placed by that policy, not the node's; an unknown
+// name leaves the node's.
+func TestSharedPolicyOfPublisher(t *testing.T) {
+	net := cluster.NewLocalNetwork()
+	nodes := startNodes(t, net, Random, 0, "n1", "n2")
+	qa := nodes["n1"].queues.add("a", true)
+	qb := nodes["n2"].queues.add("b", true)
+	nodes["n1"].reg.Subscribe(queue.SubscriberID{ClientID: "a"}, []session.Subscription{{Filter: "$share/g/s", QoS: 1}})
+	nodes["n2"].reg.Subscribe(queue.SubscriberID{ClientID: "b"}, []session.Subscription{{Filter: "$share/g/s", QoS: 1}})
+	waitFor(t, "both learn", func() bool {
+		return nodes["n1"].reg.Subscriptions() == 2 && nodes["n2"].reg.Subscriptions() == 2
+	})
+	publish := func(policy string, n int) (a, b int) {
+		a0, b0 := qa.Len(), qb.Len()
+		for i := range n {
+			nodes["n1"].reg.Publish(&message.Message{ID: message.NextID(), Topic: "s", QoS: 1, Payload: fmt.Appendf(nil, "%d", i), SharedPolicy: policy})
+		}
+		waitFor(t, "acks", func() bool { return nodes["n1"].reg.ForwardStats().Held == 0 && qa.Len()+qb.Len()-a0-b0 == n })
+		return qa.Len() - a0, qb.Len() - b0
+	}
+	if a, b := publish("local_only", 100); a != 100 || b != 0 {
+		t.Fatalf("publisher's local_only: a %d, b %d; want all local", a, b)
+	}
+	for _, p := range []string{"", "bogus"} {
+		if a, b := publish(p, 200); a == 0 || b == 0 {
+			t.Fatalf("policy %q (node's random): a %d, b %d; want both", p, a, b)
+		}
+	}
+}
+
+// TestUpgradeQoSPerSession: a session's own upgrade choice (queue.SetUpgradeQoS) overrides
+// upgrade_outgoing_qos either way, for local and forwarded deliveries, plain and shared.
+func TestUpgradeQoSPerSession(t *testing.T) {
+	net := cluster.NewLocalNetwork()
+	nodes := startNodes(t, net, PreferLocal, 0, "n1", "n2")
+	yes, no := true, false
+	qUp := nodes["n1"].queues.add("up", true)
+	qUp.SetUpgradeQoS(&yes)
+	qDefault := nodes["n1"].queues.add("default", true)
+	qRemote := nodes["n2"].queues.add("remote", true)
+	qRemote.SetUpgradeQoS(&yes)
+	qOff := nodes["n2"].queues.add("off", true)
+	qOff.SetUpgradeQoS(&no)
+	for _, c := range []struct {
+		n, id, filter string
+	}{{"n1", "up", "u"}, {"n1", "default", "u"}, {"n2", "remote", "u"}, {"n2", "remote", "$share/g/r"}, {"n2", "off", "o"}} {
+		nodes[c.n].reg.Subscribe(queue.SubscriberID{ClientID: c.id}, []session.Subscription{{Filter: c.filter, QoS: 2}})
+	}
+	waitFor(t, "all learn", func() bool { return nodes["n1"].reg.Subscriptions() == 5 && nodes["n2"].reg.Subscriptions() == 5 })
+	pub(nodes["n1"].reg, "u", 0, "u")
+	pub(nodes["n1"].reg, "r", 1, "r")
+	for _, c := range []struct {
+		q    *queue.Queue
+		n    int
+		want byte
+	}{{qUp, 1, 2}, {qDefault, 1, 0}, {qRemote, 2, 2}} {
+		for _, d := range waitDeliveries(t, c.q, c.n) {
+			if d.QoS != c.want {
+				t.Fatalf("%s: QoS %d; want %d", d.Msg.Payload, d.QoS, c.want)
+			}
+		}
+	}
+	// A session that turned upgrading off keeps the published QoS on a node that upgrades.
+	up := startRegistry(t, nodes["n2"], PreferLocal, 0, func(o *Options) { o.UpgradeQoS = true })
+	up.Publish(&message.Message{ID: message.NextID(), Topic: "o", QoS: 1, Payload: []byte("o")})
+	if ds := waitDeliveries(t, qOff, 1); ds[0].QoS != 1 {
+		t.Fatalf("off: QoS %d; want 1", ds[0].QoS)
 	}
 }

@@ -46,6 +46,9 @@ type sharedTarget struct {
 	ClientID string
 	QoS      byte
 	SubID    uint32
+	// SubQoS is the member's subscription QoS, for a session on the receiving node that
+	// chose its own QoS upgrade (0 from nodes that predate it: QoS is kept).
+	SubQoS byte
 }
 
 type wireItem struct {
@@ -425,6 +428,12 @@ func (r *Registry) deliverForwarded(m *message.Message, it *wireItem) {
 			d.SubIDs = []uint32{s.SubID}
 		}
 		if q := r.queues.Queue(id); q != nil {
+			if up, set := q.UpgradeQoS(); set && s.SubQoS > 0 {
+				d.QoS = min(m.QoS, s.SubQoS)
+				if up {
+					d.QoS = s.SubQoS
+				}
+			}
 			q.Offer(d)
 		} else if r.opts.OnDrop != nil {
 			r.opts.OnDrop(m, s.ClientID, string(queue.DropSessionGone))

@@ -39,6 +39,14 @@ const (
 	PreferOnlineBeforeLocal SharedPolicy = "prefer_online_before_local"
 )
 
+func (p SharedPolicy) known() bool {
+	switch p {
+	case PreferLocal, LocalOnly, Random, PreferOnlineBeforeLocal:
+		return true
+	}
+	return false
+}
+
 // Queues finds the local queue of a subscriber, and says whether its session is online.
 type Queues interface {
 	Queue(id queue.SubscriberID) *queue.Queue
@@ -271,6 +279,7 @@ func (r *Registry) route(m *message.Message, forwarded bool) (int, error) {
 		// Merge this subscriber's overlapping non-shared subscriptions into one delivery.
 		d := queue.Delivery{Msg: m}
 		have := false
+		var subQoS byte // the highest subscription QoS, for a session that upgrades
 		j := i
 		for ; j < len(entries) && entries[j].Key.ID == e.Key.ID; j++ {
 			v := entries[j].Value
@@ -302,6 +311,7 @@ func (r *Registry) route(m *message.Message, forwarded bool) (int, error) {
 			if !have || q > d.QoS {
 				d.QoS = q
 			}
+			subQoS = max(subQoS, v.QoS)
 			if v.RAP && m.Retain {
 				d.Retain = true
 			}
@@ -310,7 +320,7 @@ func (r *Registry) route(m *message.Message, forwarded bool) (int, error) {
 			}
 			have = true
 		}
-		if have && !r.deliver(e.Key.ID, d) {
+		if have && !r.deliver(e.Key.ID, d, subQoS) {
 			failed = true
 		}
 		i = j
@@ -338,9 +348,25 @@ func (r *Registry) grantQoS(msgQoS, subQoS byte) byte {
 	return min(msgQoS, subQoS)
 }
 
-// deliver hands d to id's queue; it reports false only when the queue's store failed.
-func (r *Registry) deliver(id queue.SubscriberID, d queue.Delivery) bool {
+// upgradeFor is whether deliveries to q go at the subscription's QoS: the session's choice
+// (the UpgradeQoS modifier of auth_on_register) or upgrade_outgoing_qos.
+func (r *Registry) upgradeFor(q *queue.Queue) bool {
+	if up, set := q.UpgradeQoS(); set {
+		return up
+	}
+	return r.opts.UpgradeQoS
+}
+
+// deliver hands d to id's queue at the granted QoS, or at subQoS when the session upgrades;
+// it reports false only when the queue's store failed.
+func (r *Registry) deliver(id queue.SubscriberID, d queue.Delivery, subQoS byte) bool {
 	if q := r.queues.Queue(id); q != nil {
+		if up, set := q.UpgradeQoS(); set {
+			d.QoS = min(d.Msg.QoS, subQoS) // as published, capped by the subscriptions
+			if up {
+				d.QoS = subQoS
+			}
+		}
 		_, reason := q.Offer(d)
 		return reason != queue.DropStoreError
 	}
@@ -359,11 +385,15 @@ func (r *Registry) deliver(id queue.SubscriberID, d queue.Delivery) bool {
 //	prefer_online_before_local  online local or remote alike, else offline local
 //	random                      any online member, else any offline local
 func (r *Registry) deliverShared(m *message.Message, members []topic.Entry[subKey, subValue], remote *map[string]*remoteItem) bool {
+	policy := r.opts.SharedPolicy
+	if p := SharedPolicy(m.SharedPolicy); p.known() {
+		policy = p // the publisher's, from auth_on_register; an unknown name is ignored
+	}
 	var localOn, localOff, rem []topic.Entry[subKey, subValue]
 	for _, e := range members {
 		switch {
 		case e.Value.Node != r.opts.Node && e.Value.Node != "":
-			if r.fwd != nil && r.opts.SharedPolicy != LocalOnly {
+			if r.fwd != nil && policy != LocalOnly {
 				rem = append(rem, e)
 			}
 		case r.queues.Online(e.Key.ID):
@@ -373,7 +403,7 @@ func (r *Registry) deliverShared(m *message.Message, members []topic.Entry[subKe
 		}
 	}
 	var tiers [][]topic.Entry[subKey, subValue]
-	switch r.opts.SharedPolicy {
+	switch policy {
 	case LocalOnly:
 		tiers = append(tiers, localOn, localOff)
 	case PreferLocal:
@@ -402,13 +432,18 @@ func (r *Registry) deliverShared(m *message.Message, members []topic.Entry[subKe
 					ri = &remoteItem{}
 					(*remote)[node] = ri
 				}
-				ri.item.Shared = append(ri.item.Shared, sharedTarget{ClientID: e.Key.ID.ClientID, QoS: qos, SubID: e.Value.SubID})
+				ri.item.Shared = append(ri.item.Shared, sharedTarget{ClientID: e.Key.ID.ClientID, QoS: qos, SubID: e.Value.SubID, SubQoS: e.Value.QoS})
 				ri.owners = append(ri.owners, e.Key.ID.ClientID)
 				return true
 			}
 			q := r.queues.Queue(e.Key.ID)
 			if q == nil {
 				continue
+			}
+			if r.upgradeFor(q) {
+				qos = e.Value.QoS
+			} else {
+				qos = min(m.QoS, e.Value.QoS)
 			}
 			d := queue.Delivery{Msg: m, QoS: qos}
 			if e.Value.SubID != 0 {

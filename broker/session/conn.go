@@ -88,10 +88,13 @@ type Conn struct {
 	multi, balance, joined bool
 	// leaving is set (under state.mu) once the last connection of a session starts to detach:
 	// a connection that would join it waits for it to close instead.
-	leaving     bool
-	own         *queue.Queue
-	ready       chan struct{}
-	localInQoS2 map[uint16]struct{}
+	leaving bool
+	// sharedPolicy is the shared_subscription_policy for this client's publishes, from
+	// auth_on_register; empty for the node's.
+	sharedPolicy string
+	own          *queue.Queue
+	ready        chan struct{}
+	localInQoS2  map[uint16]struct{}
 
 	rateTokens float64
 	rateLast   time.Time

@@ -87,6 +87,9 @@ func (c *Conn) handshake(ctx context.Context) bool {
 	}
 	c.applyConnectionModifiers(mods)
 	c.multi, c.balance = c.allowMultiple(mods), c.opts.DeliverBalance
+	if mods != nil && mods.SharedSubPolicy != nil {
+		c.sharedPolicy = *mods.SharedSubPolicy
+	}
 	if err := c.buildWill(cp); err != nil {
 		c.refuse(packet.ReasonOf(err), err.Error())
 		return false
@@ -386,6 +389,7 @@ func (c *Conn) buildWill(cp *packet.Connect) error {
 	m := &message.Message{
 		ID: message.NextID(), Mountpoint: c.client.Mountpoint, Topic: w.Topic,
 		Payload: append([]byte(nil), w.Payload...), QoS: w.QoS, Retain: w.Retain, From: c.client.ClientID,
+		SharedPolicy: c.sharedPolicy,
 	}
 	if c.version == packet.V5 {
 		copyProperties(&m.Props, &w.Properties)
@@ -454,6 +458,7 @@ func (c *Conn) attach(cp *packet.Connect, mods *hooks.RegisterResult) bool {
 				// clean start flag (as VerneMQ does).
 				c.joinLocked(s, expiry)
 				s.mu.Unlock()
+				s.Queue.SetUpgradeQoS(upgradeOf(mods))
 				c.setupShared(policy)
 				if expiry != 0 && c.env.Persist != nil && !s.Queue.Persistent() {
 					s.Queue.SetBacking(c.env.Persist.Backing(id))
@@ -488,6 +493,7 @@ func (c *Conn) attach(cp *packet.Connect, mods *hooks.RegisterResult) bool {
 		s.expiry = expiry
 		s.username = c.client.Username
 		s.Queue.SetPolicy(policy)
+		s.Queue.SetUpgradeQoS(upgradeOf(mods))
 		c.state = s
 		s.mu.Unlock()
 		c.setupShared(policy)
@@ -498,6 +504,14 @@ func (c *Conn) attach(cp *packet.Connect, mods *hooks.RegisterResult) bool {
 		s.Queue.SetOnline(true)
 		return existed
 	}
+}
+
+// upgradeOf is the session's own upgrade_outgoing_qos from auth_on_register, nil for none.
+func upgradeOf(mods *hooks.RegisterResult) *bool {
+	if mods == nil {
+		return nil
+	}
+	return mods.UpgradeQoS
 }
 
 // applyConnectionModifiers applies the auth_on_register modifiers that change this connection's

@@ -61,7 +61,7 @@ func (c *Conn) handlePublish(ctx context.Context, p *packet.Publish) error {
 	m := &message.Message{
 		ID: message.NextID(), Mountpoint: c.client.Mountpoint, Topic: strings.Clone(name),
 		Payload: append([]byte(nil), p.Payload...), QoS: p.QoS, Retain: p.Retain,
-		From: c.client.ClientID, Arrived: c.env.Now(),
+		From: c.client.ClientID, Arrived: c.env.Now(), SharedPolicy: c.sharedPolicy,
 	}
 	if c.version == packet.V5 {
 		copyProperties(&m.Props, &p.Properties)
