@@ -68,6 +68,13 @@ func (r *Registry) RemoveSubscriber(id queue.SubscriberID) {
 	key := metadata.SubscriberKey{Mountpoint: id.Mountpoint, ClientID: id.ClientID}.Encode()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	// Most clean clients never subscribe: without a record there is nothing to delete, and a
+	// delete would still write (and sync) a tombstone under the registry lock for each of them.
+	// What this node has not seen it must not delete anyway.
+	if _, ok, err := r.meta.Get(ctx, metadata.Subscribers, key); err == nil && !ok {
+		r.applyLocked(id, nil)
+		return
+	}
 	if err := r.meta.Delete(ctx, metadata.Subscribers, key); err != nil {
 		r.log.Warn("cannot delete subscriber record", "client_id", id.ClientID, "error", err)
 	}
