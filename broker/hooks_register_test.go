@@ -2,6 +2,7 @@ package broker_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -184,5 +185,89 @@ func TestAuthOnRegisterSharedSubPolicy(t *testing.T) {
 		if spy.policies[topic] != p {
 			t.Fatalf("%s carried policy %q; want %q (all: %v)", topic, spy.policies[topic], p, spy.policies)
 		}
+	}
+}
+
+func strp(v string) *string { return &v }
+
+// TestAuthOnRegisterSessionModifiers: MaxMessageRate, RetryInterval, QueueType and
+// QueueDeliverMode are that client's max_message_rate, retry_interval, queue_type and
+// queue_deliver_mode; an unknown queue type refuses the client (0x83).
+func TestAuthOnRegisterSessionModifiers(t *testing.T) {
+	retry := 300 * time.Millisecond
+	mods := registerModifiers{
+		"slow":   {MaxMessageRate: intp(20)},
+		"retry":  {RetryInterval: &retry},
+		"lifo":   {QueueType: strp("lifo")},
+		"bal":    {QueueDeliverMode: strp("balance")},
+		"broken": {QueueType: strp("stack")},
+	}
+	n := startRegisterModifiers(t, mods, func(c *config.Config) {
+		c.Sessions.RetryInterval = time.Minute
+		c.Sessions.AllowMultipleSessions = true // fanout, unless the modifier says balance
+	})
+
+	// max_message_rate 20: 40 publishes written at once take about a second to be read.
+	sub, _ := brokertest.Connect(t, n.Addr, packet.V311, "m-sub", withUser("plain"))
+	sub.Subscribe(1, 1, "m/#")
+	slow, _ := brokertest.Connect(t, n.Addr, packet.V311, "m-slow", withUser("slow"))
+	var burst []byte
+	for i := range 40 {
+		burst, _ = packet.Encode(burst, packet.V311, &packet.Publish{Topic: "m/rate", Payload: fmt.Appendf(nil, "%d", i)})
+	}
+	start := time.Now()
+	slow.SendBytes(burst)
+	for range 40 {
+		brokertest.ReadAs[*packet.Publish](t, sub) // QoS 0
+	}
+	if el := time.Since(start); el < 700*time.Millisecond {
+		t.Fatalf("40 publishes at a modified max_message_rate of 20 were read in %v; want about 1 s", el)
+	}
+
+	// retry_interval 300 ms for "retry"; the node's minute for "plain".
+	r, _ := brokertest.Connect(t, n.Addr, packet.V311, "m-retry", withUser("retry"))
+	r.Subscribe(1, 1, "m/retry")
+	sub.Subscribe(2, 1, "m/retry")
+	pub, _ := brokertest.Connect(t, n.Addr, packet.V311, "m-pub", withUser("plain"))
+	pub.Publish(1, 1, false, "m/retry", []byte("r"))
+	first := brokertest.ReadAs[*packet.Publish](t, r)
+	brokertest.ReadAs[*packet.Publish](t, sub) // not acknowledged either
+	if again := brokertest.ReadAs[*packet.Publish](t, r); !again.Dup || again.PacketID != first.PacketID {
+		t.Fatalf("retry: %+v; want the message again with DUP", again)
+	}
+	sub.NoPacket(500 * time.Millisecond)
+
+	// queue_type lifo: offline messages come back newest first.
+	offline := func(cp *packet.Connect) { cp.CleanStart = false }
+	l, _ := brokertest.Connect(t, n.Addr, packet.V311, "m-lifo", withUser("lifo", offline))
+	l.Subscribe(1, 1, "m/lifo")
+	l.Send(&packet.Disconnect{})
+	l.ExpectClosed()
+	for i := range 3 {
+		pub.Publish(uint16(i+2), 1, false, "m/lifo", fmt.Appendf(nil, "%d", i))
+	}
+	l, _ = brokertest.Connect(t, n.Addr, packet.V311, "m-lifo", withUser("lifo", offline))
+	for _, want := range []string{"2", "1", "0"} {
+		if p := brokertest.ReadAs[*packet.Publish](t, l); string(p.Payload) != want {
+			t.Fatalf("lifo queue delivered %q; want %q", p.Payload, want)
+		}
+	}
+
+	// queue_deliver_mode balance on a node that fans out: two connections, one message each.
+	window1 := func(cp *packet.Connect) {
+		cp.Properties.ReceiveMaximum = 1
+		cp.Properties.SetPresent(packet.PropReceiveMaximum)
+	}
+	bs := connectShared(t, n.Addr, packet.V5, "m-bal", 2, withUser("bal", window1))
+	bs[0].Subscribe(1, 1, "m/bal")
+	pub.Publish(10, 1, false, "m/bal", []byte("a"))
+	pub.Publish(11, 1, false, "m/bal", []byte("b"))
+	got := string(readPublish(t, bs[0]).Payload) + string(readPublish(t, bs[1]).Payload)
+	if got != "ab" && got != "ba" {
+		t.Fatalf("balanced connections got %q; want one message each", got)
+	}
+
+	if _, ack := brokertest.Connect(t, n.Addr, packet.V5, "m-broken", withUser("broken")); ack.ReasonCode != packet.ImplementationSpecificError {
+		t.Fatalf("unknown queue type: CONNACK %v; want 0x83", ack.ReasonCode)
 	}
 }

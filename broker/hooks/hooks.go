@@ -14,6 +14,7 @@ package hooks
 
 import (
 	"context"
+	"time"
 
 	"github.com/nautilus-mq/nautilus/broker/message"
 	"github.com/nautilus-mq/nautilus/broker/packet"
@@ -68,6 +69,14 @@ type RegisterResult struct {
 	ReasonString    string
 	UserProperties  []message.UserProperty
 	SharedSubPolicy *string
+	// MaxMessageRate is that client's max_message_rate (PUBLISH per second; 0 unlimited) and
+	// RetryInterval its retry_interval.
+	MaxMessageRate *int
+	RetryInterval  *time.Duration
+	// QueueType is "fifo" or "lifo" (queue_type) and QueueDeliverMode "fanout" or "balance"
+	// (queue_deliver_mode), for that session; another value refuses the client.
+	QueueType        *string
+	QueueDeliverMode *string
 }
 
 // Publish is what auth_on_publish sees of an incoming message.

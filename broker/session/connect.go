@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -85,8 +86,16 @@ func (c *Conn) handshake(ctx context.Context) bool {
 	if !ok {
 		return false
 	}
+	if err := checkModifiers(mods); err != nil {
+		c.logger().Error("auth_on_register returned an invalid modifier; refusing the client", "error", err)
+		c.refuse(packet.ImplementationSpecificError, err.Error())
+		return false
+	}
 	c.applyConnectionModifiers(mods)
 	c.multi, c.balance = c.allowMultiple(mods), c.opts.DeliverBalance
+	if mods != nil && mods.QueueDeliverMode != nil {
+		c.balance = *mods.QueueDeliverMode == "balance"
+	}
 	if mods != nil && mods.SharedSubPolicy != nil {
 		c.sharedPolicy = *mods.SharedSubPolicy
 	}
@@ -519,10 +528,16 @@ func upgradeOf(mods *hooks.RegisterResult) *bool {
 // packet accepted from the client and announced in an MQTT 5 CONNACK). The listener's Options
 // are shared by all its connections, so a changed copy is made for this one.
 func (c *Conn) applyConnectionModifiers(mods *hooks.RegisterResult) {
-	if mods == nil || (mods.MaxInflight == nil && mods.MaxMessageSize == nil) {
+	if mods == nil || (mods.MaxInflight == nil && mods.MaxMessageSize == nil && mods.MaxMessageRate == nil && mods.RetryInterval == nil) {
 		return
 	}
 	o := *c.opts
+	if mods.MaxMessageRate != nil {
+		o.MaxMessageRate = max(*mods.MaxMessageRate, 0)
+	}
+	if mods.RetryInterval != nil {
+		o.RetryInterval = max(*mods.RetryInterval, 0)
+	}
 	if mods.MaxInflight != nil {
 		o.MaxInflight = max(*mods.MaxInflight, 0)
 	}
@@ -536,10 +551,31 @@ func (c *Conn) applyConnectionModifiers(mods *hooks.RegisterResult) {
 	c.opts = &o
 }
 
+// checkModifiers refuses the auth_on_register modifiers that name something that does not
+// exist: a session with an unknown queue order or delivery mode has no defined behaviour.
+func checkModifiers(mods *hooks.RegisterResult) error {
+	if mods == nil {
+		return nil
+	}
+	if t := mods.QueueType; t != nil && *t != "fifo" && *t != "lifo" {
+		return fmt.Errorf("queue_type %q: want fifo or lifo", *t)
+	}
+	if m := mods.QueueDeliverMode; m != nil && *m != "fanout" && *m != "balance" {
+		return fmt.Errorf("queue_deliver_mode %q: want fanout or balance", *m)
+	}
+	return nil
+}
+
 // queuePolicy is the queue bounds of this client: the listener's, changed by auth_on_register.
 func (c *Conn) queuePolicy(mods *hooks.RegisterResult) queue.Policy {
 	policy := c.opts.Queue
 	if mods != nil {
+		if mods.QueueType != nil {
+			policy.Type = queue.FIFO
+			if *mods.QueueType == "lifo" {
+				policy.Type = queue.LIFO
+			}
+		}
 		if mods.MaxOfflineMsgs != nil {
 			policy.MaxOffline = *mods.MaxOfflineMsgs
 		}
