@@ -58,6 +58,9 @@ func TestMultipleSessionsFanout(t *testing.T) {
 		t.Run(v.String(), func(t *testing.T) {
 			n := brokertest.Start(t, multiSessions(config.DeliverFanout))
 			cs := connectShared(t, n.Addr, v, "fan", 3, nil)
+			if _, online, conn := n.Session("", "fan"); !online || conn.Connections != 3 {
+				t.Fatalf("session online %v with %d connections; want 3 (the admin API's view)", online, conn.Connections)
+			}
 			cs[0].Subscribe(1, 1, "fan/#") // a subscription belongs to the session: all receive
 			pub, _ := brokertest.Connect(t, n.Addr, v, "fan-pub", nil)
 			for i := range 10 {

@@ -83,6 +83,9 @@ type SessionInfo struct {
 	// Listener is the listener the connection came through (listener.tcp.default); empty when
 	// offline.
 	Listener string `json:"listener"`
+	// Connections is how many connections are attached: more than one only when they share
+	// the session (allow_multiple_sessions); Peer and Listener are the first one's.
+	Connections int `json:"connections"`
 }
 
 // ReloadRequest is the body of POST /api/v1/listeners/reload; the body may be left out.

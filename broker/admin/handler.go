@@ -239,7 +239,7 @@ func (s *Server) session(w http.ResponseWriter, r *http.Request) {
 	mp := q.Get("mountpoint")
 	exists, online, conn := s.opts.Node.Session(mp, id)
 	writeJSON(w, http.StatusOK, SessionInfo{Node: s.nodename(), Mountpoint: mp, ClientID: id, Exists: exists, Online: online,
-		Peer: conn.Peer, Listener: conn.Listener})
+		Peer: conn.Peer, Listener: conn.Listener, Connections: conn.Connections})
 }
 
 func (s *Server) statusInfo() Status {

@@ -95,6 +95,9 @@ type ConnInfo struct {
 	Peer string
 	// Listener is the listener the connection came through, listener.<type>.<name>.
 	Listener string
+	// Connections is how many connections are attached (several with allow_multiple_sessions;
+	// Peer and Listener are the first one's).
+	Connections int
 }
 
 // Connection returns the attached connection's peer and listener; online is false (and info
@@ -106,7 +109,7 @@ func (s *State) Connection() (info ConnInfo, online bool) {
 		return ConnInfo{}, false
 	}
 	// c.client is complete before the connection attaches (under s.mu) and not changed after.
-	return ConnInfo{Peer: s.conn.client.Peer, Listener: s.conn.client.Listener}, true
+	return ConnInfo{Peer: s.conn.client.Peer, Listener: s.conn.client.Listener, Connections: 1 + len(s.others)}, true
 }
 
 // nextPacketIDLocked returns a free outgoing packet id, or 0 when all 65535 are in flight.
@@ -155,14 +158,6 @@ func (s *State) connsLocked() []*Conn {
 		return nil
 	}
 	return append([]*Conn{s.conn}, s.others...)
-}
-
-// Connections is how many connections are attached: more than one only with
-// allow_multiple_sessions.
-func (s *State) Connections() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.connsLocked())
 }
 
 // Table is the node's set of session states by subscriber id.
