@@ -26,9 +26,9 @@ func (c *Conn) detach() {
 	c.mu.Unlock()
 
 	s.mu.Lock()
-	if attached, back, acks := c.leaveSharedLocked(s); attached {
+	if attached, acks := c.leaveSharedLocked(s); attached {
 		s.mu.Unlock()
-		c.leftShared(back, acks, will, willDelay)
+		c.leftShared(acks, will, willDelay)
 		return
 	}
 	if s.conn != c {

@@ -131,9 +131,11 @@ func (c *Conn) toMemory(ds []queue.Delivery) []queue.Delivery {
 }
 
 // leaveSharedLocked takes c off s, which other connections keep online, and reports whether c
-// was attached to s. The caller holds s.mu; it returns what c had in flight and not finished
-// (balance) and the stored entries to acknowledge (fanout, and completed QoS 2).
-func (c *Conn) leaveSharedLocked(s *State) (attached bool, back []queue.Delivery, acks []uint64) {
+// was attached to s. The caller holds s.mu. What c had in flight and not finished goes back to
+// the front of the session's queue for the others (balance) while s.mu is held, so the last
+// connection cannot take the queue offline in between (that would leave them in memory only);
+// it returns the stored entries to acknowledge (fanout, and released QoS 2).
+func (c *Conn) leaveSharedLocked(s *State) (attached bool, acks []uint64) {
 	switch {
 	case s.conn == c && len(s.others) > 0:
 		s.conn = s.others[0]
@@ -141,12 +143,13 @@ func (c *Conn) leaveSharedLocked(s *State) (attached bool, back []queue.Delivery
 	case s.conn != c:
 		i := slices.Index(s.others, c)
 		if i < 0 {
-			return false, nil, nil
+			return false, nil
 		}
 		s.others = slices.Delete(s.others, i, i+1)
 	default:
-		return false, nil, nil
+		return false, nil
 	}
+	var back []queue.Delivery
 	for _, id := range slices.Clone(s.outOrder) {
 		f := s.out[id]
 		if f.owner != c {
@@ -164,13 +167,14 @@ func (c *Conn) leaveSharedLocked(s *State) (attached bool, back []queue.Delivery
 			acks = append(acks, f.d.Seq)
 		}
 	}
-	return true, back, acks
+	s.Queue.PushFront(c.toMemory(back))
+	return true, acks
 }
 
-// leftShared finishes a connection's leave from a session others keep online: its unfinished
-// deliveries go to them (balance), the will is published as for any connection, and hooks
+// leftShared finishes a connection's leave from a session others keep online: the stored
+// entries it alone held are removed, the will is published as for any connection, and hooks
 // hear the connection went offline. The session itself goes on.
-func (c *Conn) leftShared(back []queue.Delivery, acks []uint64, will *message.Message, willDelay uint32) {
+func (c *Conn) leftShared(acks []uint64, will *message.Message, willDelay uint32) {
 	s := c.state
 	s.Queue.RemoveWaiter(c.ready)
 	for _, seq := range acks {
@@ -178,7 +182,6 @@ func (c *Conn) leftShared(back []queue.Delivery, acks []uint64, will *message.Me
 			c.logger().Warn("cannot remove a message from the store", "error", err)
 		}
 	}
-	s.Queue.PushFront(c.toMemory(back))
 	c.env.Hooks.ClientOffline(context.Background(), c.client)
 	if will != nil && willDelay > 0 {
 		// The session does not end, so the delay alone decides [MQTT-3.1.3-9].
