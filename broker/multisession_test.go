@@ -237,3 +237,51 @@ func TestMultipleSessionsMosquitto(t *testing.T) {
 		}
 	}
 }
+
+// TestMultipleSessionsLastKeepsItsCopies: under fanout, what the last connection of a
+// persistent session had not yet received (in flight, or in its own queue behind a full
+// window) stays with the session and arrives on the next connection.
+func TestMultipleSessionsLastKeepsItsCopies(t *testing.T) {
+	n := brokertest.Start(t, multiSessions(config.DeliverFanout))
+	window1 := func(cp *packet.Connect) {
+		persistent(cp)
+		cp.Properties.ReceiveMaximum = 1
+		cp.Properties.SetPresent(packet.PropReceiveMaximum)
+	}
+	first, _ := brokertest.Connect(t, n.Addr, packet.V5, "keep", persistent)
+	first.Subscribe(1, 1, "keep/#")
+	slow, ack := brokertest.Connect(t, n.Addr, packet.V5, "keep", window1)
+	if !ack.SessionPresent {
+		t.Fatal("second connection did not join")
+	}
+	pub, _ := brokertest.Connect(t, n.Addr, packet.V5, "keep-pub", nil)
+	for i := range 3 {
+		pub.Publish(uint16(i+1), 1, false, "keep/x", fmt.Appendf(nil, "m%d", i))
+	}
+	for i := range 3 {
+		p := readPublish(t, first)
+		first.Send(&packet.Puback{PacketID: p.PacketID})
+		if string(p.Payload) != fmt.Sprintf("m%d", i) {
+			t.Fatalf("first connection: %q", p.Payload)
+		}
+	}
+	if p := readPublish(t, slow); string(p.Payload) != "m0" {
+		t.Fatalf("slow connection: %q", p.Payload) // m1 and m2 wait behind its window of 1
+	}
+	first.Send(&packet.Disconnect{})
+	first.ExpectClosed()
+	slow.Send(&packet.Disconnect{})
+	slow.ExpectClosed()
+
+	back, ack := brokertest.Connect(t, n.Addr, packet.V5, "keep", persistent)
+	if !ack.SessionPresent {
+		t.Fatal("session not present")
+	}
+	for i := range 3 {
+		p := readPublish(t, back)
+		if string(p.Payload) != fmt.Sprintf("m%d", i) || p.Dup != (i == 0) {
+			t.Fatalf("after both left, message %d: %q dup %v; want m%d, DUP only on the one in flight", i, p.Payload, p.Dup, i)
+		}
+		back.Send(&packet.Puback{PacketID: p.PacketID})
+	}
+}
