@@ -194,6 +194,19 @@ func TestConformanceQoS2ReceiverIgnoresExpiry(t *testing.T) {
 	}
 }
 
+// publishExpiring publishes payload at QoS 2 with a Message Expiry Interval of 1 s and
+// completes the exchange as the sender.
+func publishExpiring(t *testing.T, pub *brokertest.Raw, topic, payload string) {
+	t.Helper()
+	p := &packet.Publish{Topic: topic, QoS: 2, PacketID: 1, Payload: []byte(payload)}
+	p.Properties.MessageExpiry = 1
+	p.Properties.SetPresent(packet.PropMessageExpiry)
+	pub.Send(p)
+	brokertest.ReadAs[*packet.Pubrec](t, pub)
+	pub.Send(&packet.Pubrel{PacketID: 1})
+	brokertest.ReadAs[*packet.Pubcomp](t, pub)
+}
+
 // TestConformanceQoS2SenderIgnoresExpiry: a QoS 2 PUBLISH the broker has sent is not expired
 // afterwards: on reconnect it is sent again, with DUP and its packet identifier, although its
 // Message Expiry Interval has passed [MQTT-4.3.3-7] [MQTT-4.4.0-1] [MQTT-3.3.1-1]. After
@@ -203,13 +216,7 @@ func TestConformanceQoS2SenderIgnoresExpiry(t *testing.T) {
 	sub, _ := brokertest.Connect(t, n.Addr, packet.V5, "conf-expiring-sub", persistent)
 	sub.Subscribe(1, 2, "conf/expiring")
 	pub, _ := brokertest.Connect(t, n.Addr, packet.V5, "conf-expiring-pub", nil)
-	p := &packet.Publish{Topic: "conf/expiring", QoS: 2, PacketID: 1, Payload: []byte("late")}
-	p.Properties.MessageExpiry = 1
-	p.Properties.SetPresent(packet.PropMessageExpiry)
-	pub.Send(p)
-	brokertest.ReadAs[*packet.Pubrec](t, pub)
-	pub.Send(&packet.Pubrel{PacketID: 1})
-	brokertest.ReadAs[*packet.Pubcomp](t, pub)
+	publishExpiring(t, pub, "conf/expiring", "late")
 
 	first := brokertest.ReadAs[*packet.Publish](t, sub)
 	if first.Dup || first.QoS != 2 {
@@ -439,29 +446,8 @@ func TestConformanceSharedNegativeAck(t *testing.T) {
 // [MQTT-4.12.0-2].
 func TestConformanceReauthFailure(t *testing.T) {
 	n := brokertest.Start(t, nil, challengeAuth{})
-	c := brokertest.Dial(t, n.Addr, packet.V5)
-	cp := &packet.Connect{ProtocolName: "MQTT", ProtocolVersion: packet.V5, CleanStart: true, KeepAlive: 60, ClientID: "conf-reauth"}
-	cp.Properties.AuthMethod, cp.Properties.AuthData = challengeMethod, []byte("hello")
-	cp.Properties.SetPresent(packet.PropAuthMethod)
-	cp.Properties.SetPresent(packet.PropAuthData)
-	c.Send(cp)
-	a := brokertest.ReadAs[*packet.Auth](t, c)
-	if a.ReasonCode != packet.ContinueAuthentication || a.Properties.AuthMethod != challengeMethod {
-		t.Fatalf("AUTH %+v", a)
-	}
-	answer := &packet.Auth{ReasonCode: packet.ContinueAuthentication}
-	answer.Properties.AuthMethod, answer.Properties.AuthData = challengeMethod, []byte("response")
-	answer.Properties.SetPresent(packet.PropAuthMethod)
-	answer.Properties.SetPresent(packet.PropAuthData)
-	c.Send(answer)
-	if ack := brokertest.ReadAs[*packet.Connack](t, c); ack.ReasonCode != packet.Success || ack.Properties.AuthMethod != challengeMethod {
-		t.Fatalf("CONNACK %+v", ack)
-	}
-	re := &packet.Auth{ReasonCode: packet.ReAuthenticate}
-	re.Properties.AuthMethod, re.Properties.AuthData = challengeMethod, []byte("wrong")
-	re.Properties.SetPresent(packet.PropAuthMethod)
-	re.Properties.SetPresent(packet.PropAuthData)
-	c.Send(re)
+	c := connectChallenged(t, n.Addr, "conf-reauth")
+	c.Send(challengeAuthPacket(packet.ReAuthenticate, "wrong"))
 	if rc := c.ExpectDisconnect(); !rc.Failure() {
 		t.Fatalf("DISCONNECT %v after a failed re-authentication; want a failure code", rc)
 	}

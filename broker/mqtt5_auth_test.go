@@ -107,33 +107,12 @@ func TestMQTT5EnhancedAuth(t *testing.T) {
 		}
 	})
 	t.Run("raw exchange", func(t *testing.T) {
-		raw := brokertest.Dial(t, n.Addr, packet.V5)
-		cp := &packet.Connect{ProtocolVersion: packet.V5, CleanStart: true, ClientID: "auth-raw"}
-		cp.Properties.AuthMethod, cp.Properties.AuthData = challengeMethod, []byte("hello")
-		cp.Properties.SetPresent(packet.PropAuthMethod)
-		cp.Properties.SetPresent(packet.PropAuthData)
-		raw.Send(cp)
-		a := brokertest.ReadAs[*packet.Auth](t, raw)
-		if a.ReasonCode != packet.ContinueAuthentication || a.Properties.AuthMethod != challengeMethod || string(a.Properties.AuthData) != "challenge" {
-			t.Fatalf("first AUTH %+v", a)
-		}
-		reply := &packet.Auth{ReasonCode: packet.ContinueAuthentication}
-		reply.Properties.AuthMethod, reply.Properties.AuthData = challengeMethod, []byte("response")
-		reply.Properties.SetPresent(packet.PropAuthMethod)
-		reply.Properties.SetPresent(packet.PropAuthData)
-		raw.Send(reply)
-		if ack := brokertest.ReadAs[*packet.Connack](t, raw); ack.ReasonCode != packet.Success || ack.Properties.AuthMethod != challengeMethod {
-			t.Fatalf("CONNACK %+v", ack)
-		}
-		reauth := &packet.Auth{ReasonCode: packet.ReAuthenticate}
-		reauth.Properties.AuthMethod, reauth.Properties.AuthData = challengeMethod, []byte("hello")
-		reauth.Properties.SetPresent(packet.PropAuthMethod)
-		reauth.Properties.SetPresent(packet.PropAuthData)
-		raw.Send(reauth)
+		raw := connectChallenged(t, n.Addr, "auth-raw")
+		raw.Send(challengeAuthPacket(packet.ReAuthenticate, "hello"))
 		if a := brokertest.ReadAs[*packet.Auth](t, raw); a.ReasonCode != packet.ContinueAuthentication {
 			t.Fatalf("re-auth challenge %+v", a)
 		}
-		raw.Send(reply)
+		raw.Send(challengeAuthPacket(packet.ContinueAuthentication, "response"))
 		if a := brokertest.ReadAs[*packet.Auth](t, raw); a.ReasonCode != packet.Success || a.Properties.AuthMethod != challengeMethod {
 			t.Fatalf("re-auth result %+v; want AUTH 0x00", a)
 		}
@@ -167,4 +146,35 @@ func TestMQTT5EnhancedAuthWithoutPlugin(t *testing.T) {
 	if rc := raw.ExpectDisconnect(); rc != packet.ProtocolError {
 		t.Fatalf("DISCONNECT 0x%02X; want 0x82", byte(rc))
 	}
+}
+
+// challengeAuthPacket is an AUTH of the test challenge method carrying data.
+func challengeAuthPacket(rc packet.ReasonCode, data string) *packet.Auth {
+	a := &packet.Auth{ReasonCode: rc}
+	a.Properties.AuthMethod, a.Properties.AuthData = challengeMethod, []byte(data)
+	a.Properties.SetPresent(packet.PropAuthMethod)
+	a.Properties.SetPresent(packet.PropAuthData)
+	return a
+}
+
+// connectChallenged connects with the raw client through the challenge exchange of
+// challengeAuth (CONNECT "hello", AUTH "challenge", AUTH "response", CONNACK) and returns
+// the connected client.
+func connectChallenged(t *testing.T, addr, clientID string) *brokertest.Raw {
+	t.Helper()
+	raw := brokertest.Dial(t, addr, packet.V5)
+	cp := &packet.Connect{ProtocolName: "MQTT", ProtocolVersion: packet.V5, CleanStart: true, KeepAlive: 60, ClientID: clientID}
+	cp.Properties.AuthMethod, cp.Properties.AuthData = challengeMethod, []byte("hello")
+	cp.Properties.SetPresent(packet.PropAuthMethod)
+	cp.Properties.SetPresent(packet.PropAuthData)
+	raw.Send(cp)
+	a := brokertest.ReadAs[*packet.Auth](t, raw)
+	if a.ReasonCode != packet.ContinueAuthentication || a.Properties.AuthMethod != challengeMethod || string(a.Properties.AuthData) != "challenge" {
+		t.Fatalf("first AUTH %+v", a)
+	}
+	raw.Send(challengeAuthPacket(packet.ContinueAuthentication, "response"))
+	if ack := brokertest.ReadAs[*packet.Connack](t, raw); ack.ReasonCode != packet.Success || ack.Properties.AuthMethod != challengeMethod {
+		t.Fatalf("CONNACK %+v", ack)
+	}
+	return raw
 }

@@ -90,15 +90,7 @@ func TestRestartFinishesSentExpiredQoS2(t *testing.T) {
 	sub, _ := brokertest.Connect(t, n.Addr, packet.V5, "durable2", durable)
 	sub.Subscribe(1, 2, "q2/#")
 	pub, _ := brokertest.Connect(t, n.Addr, packet.V5, "pub2", nil)
-	p := &packet.Publish{Topic: "q2/x", QoS: 2, PacketID: 1, Payload: []byte("once")}
-	p.Properties.MessageExpiry = 1
-	p.Properties.SetPresent(packet.PropMessageExpiry)
-	pub.Send(p)
-	if _, ok := pub.Read().(*packet.Pubrec); !ok {
-		t.Fatal("no PUBREC for the publisher")
-	}
-	pub.Send(&packet.Pubrel{PacketID: 1})
-	pub.Read()
+	publishExpiring(t, pub, "q2/x", "once")
 	if got, ok := sub.Read().(*packet.Publish); !ok || string(got.Payload) != "once" {
 		t.Fatalf("first delivery: %+v", got)
 	}

@@ -297,18 +297,25 @@ func TestForwardResendsAfterLoss(t *testing.T) {
 }
 
 // Shared subscription groups span nodes: each message goes to one member anywhere.
+// sharedPair starts n1 and n2 with policy, each with one online member of the group g on
+// filter s: a on n1, b on n2.
+func sharedPair(t *testing.T, policy SharedPolicy) (nodes map[string]*testNode, qa, qb *queue.Queue) {
+	t.Helper()
+	nodes = startNodes(t, cluster.NewLocalNetwork(), policy, 0, "n1", "n2")
+	qa = nodes["n1"].queues.add("a", true)
+	qb = nodes["n2"].queues.add("b", true)
+	nodes["n1"].reg.Subscribe(queue.SubscriberID{ClientID: "a"}, []session.Subscription{{Filter: "$share/g/s", QoS: 1}})
+	nodes["n2"].reg.Subscribe(queue.SubscriberID{ClientID: "b"}, []session.Subscription{{Filter: "$share/g/s", QoS: 1}})
+	waitFor(t, "both learn", func() bool {
+		return nodes["n1"].reg.Subscriptions() == 2 && nodes["n2"].reg.Subscriptions() == 2
+	})
+	return nodes, qa, qb
+}
+
 func TestSharedAcrossNodes(t *testing.T) {
 	for _, policy := range []SharedPolicy{Random, PreferOnlineBeforeLocal, PreferLocal, LocalOnly} {
 		t.Run(string(policy), func(t *testing.T) {
-			net := cluster.NewLocalNetwork()
-			nodes := startNodes(t, net, policy, 0, "n1", "n2")
-			qa := nodes["n1"].queues.add("a", true)
-			qb := nodes["n2"].queues.add("b", true)
-			nodes["n1"].reg.Subscribe(queue.SubscriberID{ClientID: "a"}, []session.Subscription{{Filter: "$share/g/s", QoS: 1}})
-			nodes["n2"].reg.Subscribe(queue.SubscriberID{ClientID: "b"}, []session.Subscription{{Filter: "$share/g/s", QoS: 1}})
-			waitFor(t, "both learn", func() bool {
-				return nodes["n1"].reg.Subscriptions() == 2 && nodes["n2"].reg.Subscriptions() == 2
-			})
+			nodes, qa, qb := sharedPair(t, policy)
 			const n = 200
 			for i := range n {
 				pub(nodes["n1"].reg, "s", 1, fmt.Sprint(i))
@@ -382,15 +389,7 @@ func TestNetsplitPolicies(t *testing.T) {
 // (auth_on_register's SharedSubPolicy) is placed by that policy, not the node's; an unknown
 // name leaves the node's.
 func TestSharedPolicyOfPublisher(t *testing.T) {
-	net := cluster.NewLocalNetwork()
-	nodes := startNodes(t, net, Random, 0, "n1", "n2")
-	qa := nodes["n1"].queues.add("a", true)
-	qb := nodes["n2"].queues.add("b", true)
-	nodes["n1"].reg.Subscribe(queue.SubscriberID{ClientID: "a"}, []session.Subscription{{Filter: "$share/g/s", QoS: 1}})
-	nodes["n2"].reg.Subscribe(queue.SubscriberID{ClientID: "b"}, []session.Subscription{{Filter: "$share/g/s", QoS: 1}})
-	waitFor(t, "both learn", func() bool {
-		return nodes["n1"].reg.Subscriptions() == 2 && nodes["n2"].reg.Subscriptions() == 2
-	})
+	nodes, qa, qb := sharedPair(t, Random)
 	publish := func(policy string, n int) (a, b int) {
 		a0, b0 := qa.Len(), qb.Len()
 		for i := range n {
