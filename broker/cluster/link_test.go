@@ -228,6 +228,8 @@ func TestReconnectAfterRestart(t *testing.T) {
 			other := byName[map[string]string{"a": "b", "b": "a"}[restart]]
 			ev, stop := other.Watch()
 			defer stop()
+			// The first link must be up before the restart, or a loaded machine counts only one.
+			waitFor(t, "first link", func() bool { s, _ := other.Peer(restart); return s.LinksUp == 1 })
 			linkAddr, gossipAddr := old.LinkAddr(), old.GossipAddr()
 			_ = old.Close()
 			watchUntil(t, ev, restart, "fail")
