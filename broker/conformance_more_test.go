@@ -317,6 +317,247 @@ func TestConformanceReasonCodeTables(t *testing.T) {
 	})
 }
 
+// TestConformanceServerPacketIdentifiers: every QoS 1 and QoS 2 PUBLISH the broker sends
+// carries a non-zero packet identifier that no unacknowledged flow of the client uses, the
+// PUBREL stage of a QoS 2 flow included [MQTT-2.2.1-4].
+func TestConformanceServerPacketIdentifiers(t *testing.T) {
+	n := brokertest.Start(t, nil)
+	sub, _ := brokertest.Connect(t, n.Addr, packet.V5, "conf-ids-sub", nil)
+	sub.Subscribe(1, 2, "conf/ids")
+	pub, _ := brokertest.Connect(t, n.Addr, packet.V5, "conf-ids-pub", nil)
+	inUse := map[uint16]byte{} // identifier -> QoS of its unacknowledged flow
+	take := func(k int) []*packet.Publish {
+		t.Helper()
+		var got []*packet.Publish
+		for range k {
+			m := brokertest.ReadAs[*packet.Publish](t, sub)
+			if m.PacketID == 0 {
+				t.Fatalf("QoS %d PUBLISH with packet identifier 0", m.QoS)
+			}
+			if q, ok := inUse[m.PacketID]; ok {
+				t.Fatalf("packet identifier %d reused while its QoS %d flow is unacknowledged", m.PacketID, q)
+			}
+			inUse[m.PacketID] = m.QoS
+			got = append(got, m)
+		}
+		return got
+	}
+	for i := range 10 {
+		pub.Publish(uint16(i+1), byte(1+i%2), false, "conf/ids", []byte("x"))
+	}
+	first := take(10)
+	// Finish one QoS 1 flow and move one QoS 2 flow to its PUBREL stage: only the first
+	// identifier is free again.
+	for _, m := range first {
+		if m.QoS == 1 {
+			sub.Send(&packet.Puback{PacketID: m.PacketID})
+			delete(inUse, m.PacketID)
+			break
+		}
+	}
+	for _, m := range first {
+		if m.QoS == 2 {
+			sub.Send(&packet.Pubrec{PacketID: m.PacketID})
+			brokertest.ReadAs[*packet.Pubrel](t, sub)
+			break
+		}
+	}
+	for i := range 4 {
+		pub.Publish(uint16(i+1), byte(1+i%2), false, "conf/ids", []byte("y"))
+	}
+	take(4)
+}
+
+// TestConformanceRetainZeroLeavesRetained: a PUBLISH with RETAIN 0 is not stored as the
+// retained message and does not remove or replace the one there is [MQTT-3.3.1-8].
+func TestConformanceRetainZeroLeavesRetained(t *testing.T) {
+	n := brokertest.Start(t, nil)
+	pub, _ := brokertest.Connect(t, n.Addr, packet.V5, "conf-retain0-pub", nil)
+	pub.Publish(1, 1, true, "conf/retain0/kept", []byte("retained"))
+	pub.Publish(2, 1, false, "conf/retain0/kept", []byte("not retained"))
+	pub.Publish(3, 1, false, "conf/retain0/none", []byte("not retained"))
+	sub, _ := brokertest.Connect(t, n.Addr, packet.V5, "conf-retain0-sub", nil)
+	sub.Subscribe(1, 0, "conf/retain0/#")
+	m := brokertest.ReadAs[*packet.Publish](t, sub)
+	if m.Topic != "conf/retain0/kept" || string(m.Payload) != "retained" || !m.Retain {
+		t.Fatalf("got %q on %q (retain %v); want the retained message", m.Payload, m.Topic, m.Retain)
+	}
+	sub.NoPacket(300 * time.Millisecond)
+}
+
+// TestConformanceTopicAliasesPerConnection: Topic Alias mappings end with the network
+// connection, in both directions, although the session goes on [MQTT-3.3.2-7]. The alias a
+// client set on its previous connection is unknown (DISCONNECT 0x82), and the first message
+// the broker sends on a new connection carries the topic name again.
+func TestConformanceTopicAliasesPerConnection(t *testing.T) {
+	n := brokertest.Start(t, func(c *config.Config) {
+		c.MQTT5.TopicAliasMaxClient = 5
+		c.MQTT5.TopicAliasMaxBroker = 5
+	})
+	withAliases := func(cp *packet.Connect) {
+		persistent(cp)
+		cp.Properties.TopicAliasMaximum = 5
+		cp.Properties.SetPresent(packet.PropTopicAliasMaximum)
+	}
+
+	t.Run("client to broker", func(t *testing.T) {
+		c, _ := brokertest.Connect(t, n.Addr, packet.V5, "conf-alias-in", withAliases)
+		c.SendBytes(pubFrame(packet.V5, 2, []byte("conf/alias/in"), 1, "x", 0x23, 0, 1))
+		if a := brokertest.ReadAs[*packet.Puback](t, c); a.ReasonCode.Failure() {
+			t.Fatalf("PUBACK %v", a.ReasonCode)
+		}
+		c.SendBytes(pubFrame(packet.V5, 2, nil, 2, "x", 0x23, 0, 1)) // the alias works here
+		if a := brokertest.ReadAs[*packet.Puback](t, c); a.PacketID != 2 || a.ReasonCode.Failure() {
+			t.Fatalf("PUBACK %+v", a)
+		}
+		c.Conn.Close()
+		c, ack := brokertest.Connect(t, n.Addr, packet.V5, "conf-alias-in", withAliases)
+		if !ack.SessionPresent {
+			t.Fatal("session not present")
+		}
+		c.SendBytes(pubFrame(packet.V5, 2, nil, 3, "x", 0x23, 0, 1))
+		if rc := c.ExpectDisconnect(); rc != packet.ProtocolError {
+			t.Fatalf("alias of the previous connection: DISCONNECT %v; want Protocol Error", rc)
+		}
+	})
+
+	t.Run("broker to client", func(t *testing.T) {
+		sub, _ := brokertest.Connect(t, n.Addr, packet.V5, "conf-alias-out", withAliases)
+		sub.Subscribe(1, 0, "conf/alias/out")
+		pub, _ := brokertest.Connect(t, n.Addr, packet.V5, "conf-alias-src", nil)
+		pub.Publish(1, 1, false, "conf/alias/out", []byte("1"))
+		pub.Publish(2, 1, false, "conf/alias/out", []byte("2"))
+		m1 := brokertest.ReadAs[*packet.Publish](t, sub)
+		m2 := brokertest.ReadAs[*packet.Publish](t, sub)
+		if m1.Topic != "conf/alias/out" || !m1.Properties.Has(packet.PropTopicAlias) ||
+			m2.Topic != "" || m2.Properties.TopicAlias != m1.Properties.TopicAlias {
+			t.Fatalf("first connection: %q alias %d, then %q alias %d; want the alias set, then used",
+				m1.Topic, m1.Properties.TopicAlias, m2.Topic, m2.Properties.TopicAlias)
+		}
+		sub.Conn.Close()
+		sub, ack := brokertest.Connect(t, n.Addr, packet.V5, "conf-alias-out", withAliases)
+		if !ack.SessionPresent {
+			t.Fatal("session not present")
+		}
+		pub.Publish(3, 1, false, "conf/alias/out", []byte("3"))
+		m3 := brokertest.ReadAs[*packet.Publish](t, sub)
+		if m3.Topic != "conf/alias/out" || string(m3.Payload) != "3" {
+			t.Fatalf("first message on the new connection: %q on topic %q (alias %d); want the topic name",
+				m3.Payload, m3.Topic, m3.Properties.TopicAlias)
+		}
+	})
+}
+
+// TestConformanceSubscriptionIdentifierPerCopy: when one client's subscriptions give it
+// separate copies of a message (a non-shared and a shared subscription), each copy carries
+// the Subscription Identifier of its own subscription, and only that one [MQTT-3.3.4-5]; a
+// copy for a subscription without an identifier carries none.
+func TestConformanceSubscriptionIdentifierPerCopy(t *testing.T) {
+	n := brokertest.Start(t, nil)
+	sub, _ := brokertest.Connect(t, n.Addr, packet.V5, "conf-subid", nil)
+	for i, f := range []struct {
+		filter string
+		id     uint32
+	}{{"conf/subid", 1}, {"$share/g1/conf/subid", 2}, {"$share/g2/conf/subid", 0}} {
+		s := &packet.Subscribe{PacketID: uint16(i + 1), Subscriptions: []packet.Subscription{{Filter: f.filter}}}
+		if f.id != 0 {
+			s.Properties.SubscriptionIDs = []uint32{f.id}
+		}
+		sub.Send(s)
+		if ack := brokertest.ReadAs[*packet.Suback](t, sub); ack.PacketID != uint16(i+1) || ack.ReasonCodes[0] != packet.GrantedQoS0 {
+			t.Fatalf("SUBACK %+v", ack)
+		}
+	}
+	pub, _ := brokertest.Connect(t, n.Addr, packet.V5, "conf-subid-pub", nil)
+	pub.Publish(1, 0, false, "conf/subid", []byte("x"))
+	var got [][]uint32
+	for range 3 {
+		m := brokertest.ReadAs[*packet.Publish](t, sub)
+		got = append(got, slices.Clone(m.Properties.SubscriptionIDs))
+	}
+	slices.SortFunc(got, func(a, b []uint32) int { return slices.Compare(a, b) })
+	if len(got[0]) != 0 || !slices.Equal(got[1], []uint32{1}) || !slices.Equal(got[2], []uint32{2}) {
+		t.Fatalf("the three copies carry subscription identifiers %v; want [] [1] [2]", got)
+	}
+	sub.NoPacket(300 * time.Millisecond)
+}
+
+// TestConformanceFullWindowDelaysOnlyPublish: with the client's Receive Maximum used up
+// (quota 0), the broker holds back the next QoS 1 PUBLISH but still processes and answers
+// everything else: PINGREQ, SUBSCRIBE, UNSUBSCRIBE and the client's own QoS 1 and QoS 2
+// PUBLISH [MQTT-3.3.4-10] [MQTT-4.9.0-3]. The held message follows the PUBACK.
+func TestConformanceFullWindowDelaysOnlyPublish(t *testing.T) {
+	n := brokertest.Start(t, nil)
+	sub, _ := brokertest.Connect(t, n.Addr, packet.V5, "conf-window-sub", func(cp *packet.Connect) {
+		cp.Properties.ReceiveMaximum = 1
+		cp.Properties.SetPresent(packet.PropReceiveMaximum)
+	})
+	sub.Subscribe(1, 1, "conf/window")
+	pub, _ := brokertest.Connect(t, n.Addr, packet.V5, "conf-window-pub", nil)
+	pub.Publish(1, 1, false, "conf/window", []byte("first"))
+	pub.Publish(2, 1, false, "conf/window", []byte("second"))
+	m := brokertest.ReadAs[*packet.Publish](t, sub)
+	if string(m.Payload) != "first" {
+		t.Fatalf("got %q; want first", m.Payload)
+	}
+	// Quota 0 from here on. Each answer must be the next packet: the held PUBLISH may not
+	// come in between.
+	sub.Ping()
+	sub.Subscribe(2, 1, "conf/window/other")
+	sub.Send(&packet.Unsubscribe{PacketID: 3, Filters: []string{"conf/window/other"}})
+	if a := brokertest.ReadAs[*packet.Unsuback](t, sub); a.PacketID != 3 {
+		t.Fatalf("UNSUBACK %+v", a)
+	}
+	sub.Publish(4, 1, false, "conf/window/nobody", []byte("x"))
+	sub.Publish(5, 2, false, "conf/window/nobody", []byte("x"))
+	sub.NoPacket(300 * time.Millisecond)
+	sub.Send(&packet.Puback{PacketID: m.PacketID})
+	if m := brokertest.ReadAs[*packet.Publish](t, sub); string(m.Payload) != "second" {
+		t.Fatalf("got %q; want second", m.Payload)
+	}
+}
+
+// TestConformancePacketIdentifierReuse: once the broker has sent PUBACK, a PUBREC with a
+// failure code, or PUBCOMP for an identifier, a PUBLISH with that identifier is a new
+// message, routed again, whatever its DUP flag [MQTT-4.3.2-5] [MQTT-4.3.3-9]
+// [MQTT-4.3.3-12].
+func TestConformancePacketIdentifierReuse(t *testing.T) {
+	n, _ := startHooks(t, nil) // refuses PUBLISH to deny/... with 0x87
+	sub, _ := brokertest.Connect(t, n.Addr, packet.V5, "conf-reuse-sub", nil)
+	sub.Subscribe(1, 0, "conf/reuse")
+	c, _ := brokertest.Connect(t, n.Addr, packet.V5, "conf-reuse-pub", nil)
+	expect := func(payload string) {
+		t.Helper()
+		if m := brokertest.ReadAs[*packet.Publish](t, sub); string(m.Payload) != payload {
+			t.Fatalf("subscriber got %q; want %q", m.Payload, payload)
+		}
+	}
+
+	// QoS 1: the same identifier after PUBACK, the second time with DUP set.
+	c.Publish(5, 1, false, "conf/reuse", []byte("qos1 first"))
+	expect("qos1 first")
+	c.SendBytes(pubFrame(packet.V5, 0x08|0x02, []byte("conf/reuse"), 5, "qos1 again"))
+	if a := brokertest.ReadAs[*packet.Puback](t, c); a.PacketID != 5 || a.ReasonCode != packet.Success {
+		t.Fatalf("PUBACK %+v", a)
+	}
+	expect("qos1 again")
+
+	// QoS 2: the same identifier after PUBCOMP.
+	c.Publish(6, 2, false, "conf/reuse", []byte("qos2 first"))
+	expect("qos2 first")
+	c.Publish(6, 2, false, "conf/reuse", []byte("qos2 again"))
+	expect("qos2 again")
+
+	// QoS 2: the same identifier after a failing PUBREC, with no PUBREL in between.
+	c.Send(&packet.Publish{Topic: "deny/reuse", QoS: 2, PacketID: 7, Payload: []byte("refused")})
+	if r := brokertest.ReadAs[*packet.Pubrec](t, c); r.PacketID != 7 || r.ReasonCode != packet.NotAuthorized {
+		t.Fatalf("PUBREC %+v; want id 7, Not authorized", r)
+	}
+	c.Publish(7, 2, false, "conf/reuse", []byte("after the refusal"))
+	expect("after the refusal")
+	sub.NoPacket(300 * time.Millisecond)
+}
+
 // TestConformanceWebSocketFraming: over WebSocket, MQTT packets need not line up with
 // WebSocket messages [MQTT-6.0.0-2]: a CONNECT split over three binary messages, and
 // PINGREQ, SUBSCRIBE and the first half of a PUBLISH in one message, are read as the
