@@ -271,3 +271,26 @@ func TestAuthOnRegisterSessionModifiers(t *testing.T) {
 		t.Fatalf("unknown queue type: CONNACK %v; want 0x83", ack.ReasonCode)
 	}
 }
+
+// denyWith refuses every publish with a fixed reason code.
+type denyWith packet.ReasonCode
+
+func (d denyWith) AuthOnPublish(context.Context, *hooks.Publish) hooks.PublishResult {
+	return hooks.PublishResult{Verdict: hooks.Deny, Reason: packet.ReasonCode(d)}
+}
+
+// TestAuthOnPublishReasonNotForPuback: a plugin that refuses a publish with a reason code
+// PUBACK and PUBREC cannot carry (0x8A Banned) still gets the client its acknowledgement, as
+// Not authorized, instead of none.
+func TestAuthOnPublishReasonNotForPuback(t *testing.T) {
+	n := brokertest.Start(t, nil, denyWith(packet.Banned))
+	c, _ := brokertest.Connect(t, n.Addr, packet.V5, "denied", nil)
+	c.Send(&packet.Publish{Topic: "d/x", QoS: 1, PacketID: 1, Payload: []byte("x")})
+	if a := brokertest.ReadAs[*packet.Puback](t, c); a.ReasonCode != packet.NotAuthorized {
+		t.Fatalf("PUBACK %v; want Not authorized", a.ReasonCode)
+	}
+	c.Send(&packet.Publish{Topic: "d/x", QoS: 2, PacketID: 2, Payload: []byte("x")})
+	if r := brokertest.ReadAs[*packet.Pubrec](t, c); r.ReasonCode != packet.NotAuthorized {
+		t.Fatalf("PUBREC %v; want Not authorized", r.ReasonCode)
+	}
+}

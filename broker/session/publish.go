@@ -105,7 +105,9 @@ func (c *Conn) authorizePublish(ctx context.Context, m *message.Message) (packet
 	res := c.env.Hooks.AuthOnPublish(hctx, &hooks.Publish{Client: c.client, Topic: m.Topic, Payload: m.Payload, QoS: m.QoS, Retain: m.Retain, Properties: &m.Props})
 	if res.Verdict != hooks.Allow {
 		rc := res.Reason
-		if !rc.Failure() {
+		if !rc.Failure() || !rc.ValidFor(packet.PUBACK) {
+			// A code PUBACK and PUBREC cannot carry would leave the client without an
+			// acknowledgement (the codec refuses it); the publish is refused all the same.
 			rc = packet.NotAuthorized
 		}
 		return rc, res.ReasonString
