@@ -125,6 +125,9 @@ func TestBadInput(t *testing.T) {
 		{"reserved flags on SUBSCRIBE", func(v packet.Version) []byte {
 			return frame(0x80, u16(1), v5props(v), mqttStr("a"), []byte{0})
 		}, packet.MalformedPacket},
+		{"reserved flags on UNSUBSCRIBE", func(v packet.Version) []byte {
+			return frame(0xa0, u16(1), v5props(v), mqttStr("a"))
+		}, packet.MalformedPacket},
 		{"PUBLISH QoS 3", func(v packet.Version) []byte { return pubFrame(v, 0x06, []byte("a"), 1, "x") }, packet.MalformedPacket},
 		{"PUBLISH QoS 0 with DUP", func(v packet.Version) []byte { return pubFrame(v, 0x08, []byte("a"), 0, "x") }, packet.MalformedPacket},
 		{"remaining length of 5 bytes", func(packet.Version) []byte { return []byte{0x30, 0xff, 0xff, 0xff, 0xff, 0x7f} }, packet.MalformedPacket},
