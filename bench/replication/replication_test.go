@@ -283,3 +283,20 @@ func TestSmoke(t *testing.T) {
 		}
 	}
 }
+
+// TestRunBackends: a run restricted to one backend measures that backend only, and an unknown
+// name is refused before anything runs.
+func TestRunBackends(t *testing.T) {
+	o := Options{Scenarios: []string{Burst}, Backends: []string{SWC}, Sim: SimOptions{Nodes: 3, BurstKeys: 20}}
+	rep, err := Run(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Results) != 1 || rep.Results[0].Backend != SWC {
+		t.Fatalf("results %+v, want one swc result", rep.Results)
+	}
+	o.Backends = []string{"raft"}
+	if _, err := Run(context.Background(), o); err == nil || !strings.Contains(err.Error(), "raft") {
+		t.Fatalf("unknown backend: %v", err)
+	}
+}

@@ -355,6 +355,7 @@ func replicationCommand() *cli.Command {
 			"scenario with both backends and the SWC / Plumtree ratio. See docs/benchmarks.md.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "scenarios", Usage: "comma-separated subset of " + strings.Join(replication.AllScenarios, ",") + " (default: all)"},
+			&cli.StringFlag{Name: "backends", Usage: "comma-separated subset of " + replication.Plumtree + "," + replication.SWC + " (default: both); split a long run into one process per backend"},
 			&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "simulator seed"},
 			&cli.IntFlag{Name: "nodes", Value: 5, Usage: "simulated nodes"},
 			&cli.IntFlag{Name: "burst-keys", Value: 1000, Usage: "keys of the simulated write burst (and partition preload)"},
@@ -402,8 +403,15 @@ func runReplication(c *cli.Context) error {
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	prog := newProgress(c.App.ErrWriter)
+	var backends []string
+	for _, b := range strings.Split(c.String("backends"), ",") {
+		if b = strings.TrimSpace(b); b != "" {
+			backends = append(backends, b)
+		}
+	}
 	rep, runErr := replication.Run(ctx, replication.Options{
 		Scenarios: scen,
+		Backends:  backends,
 		Sim: replication.SimOptions{Seed: c.Uint64("seed"), Nodes: c.Int("nodes"), BurstKeys: c.Int("burst-keys"), JoinKeys: join,
 			ChurnKeys: churn, ChurnRate: c.Int("churn-rate"), SteadyTime: c.Duration("steady")},
 		Real:      replication.RealOptions{BurstKeys: realKeys, AEPeriod: c.Duration("ae-period")},

@@ -79,7 +79,7 @@ func TestReplicationCommand(t *testing.T) {
 	if !strings.Contains(string(md), "## Replication: Plumtree and SWC") || !strings.Contains(string(md), "mine") {
 		t.Fatalf("doc:\n%s", md)
 	}
-	for _, args := range [][]string{{"--scenarios", "nope"}, {"--join-keys", "10x"}, {"burst"}} {
+	for _, args := range [][]string{{"--scenarios", "nope"}, {"--join-keys", "10x"}, {"burst"}, {"--backends", "raft"}} {
 		if err := newApp(&out, &errOut).Run(append([]string{"nautilus-bench", "replication"}, args...)); err == nil {
 			t.Fatalf("%v accepted", args)
 		}
