@@ -81,6 +81,14 @@ func (rep *Report) Markdown(imgRel string, plots []string, command string) strin
 	w("Ratios are **SWC / Plumtree**: below 1x SWC uses less. Simulator figures are exact and repeatable; real-node times and CPU are from a shared, noisy 2-core machine.\n\n")
 	w("| | |\n|---|---|\n| date | %s |\n| CPU | %s, %d cores (load average at start %s) |\n| Go | %s |\n| scenarios | %s |\n\n",
 		rep.Date.Format("2006-01-02 15:04 UTC"), m.CPU, m.Cores, m.LoadAvg, m.Go, strings.Join(rep.Ran, ", "))
+	if len(rep.Included) > 0 {
+		w("Also from earlier runs (JSON lines read back with `--include-json`, not measured by the command above): ")
+		var parts []string
+		for _, r := range rep.Included {
+			parts = append(parts, fmt.Sprintf("%s %s %s, %d nodes, %d keys (%s)", r.Mode, r.Scenario, r.Backend, r.Nodes, r.Keys, r.Date.Format("2006-01-02 15:04 UTC")))
+		}
+		w("%s.\n\n", strings.Join(parts, "; "))
+	}
 	lastHeading := ""
 	for _, g := range Groups(rep.Results) {
 		h := fmt.Sprintf("%s/%s", g.Mode, g.Scenario)

@@ -65,6 +65,18 @@ func realSizes(rs []*Result) []int {
 	return out
 }
 
+// simSizes are the cluster sizes of a simulator scenario's results, ascending.
+func simSizes(rs []*Result, scenario string) []int {
+	var out []int
+	for _, r := range rs {
+		if r.Mode == "sim" && r.Scenario == scenario && !slices.Contains(out, r.Nodes) {
+			out = append(out, r.Nodes)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
 func withNodes(rs []*Result, n int) []*Result {
 	var out []*Result
 	for _, r := range rs {
@@ -99,11 +111,16 @@ func (rep *Report) WritePlots(dir string) ([]string, error) {
 				conv = append(conv, series{name: fmt.Sprintf("%s: real write burst, %d nodes, wall s", b, n), backend: b, pts: pts})
 			}
 		}
-		if pts := byKeys(rep.Results, "sim", Join, "join time")[b]; len(pts) > 0 {
-			conv = append(conv, series{name: b + ": sim join of an empty node, virtual s", backend: b, dashed: true, pts: pts})
-		}
-		if pts := byKeys(rep.Results, "sim", Join, "bytes")[b]; len(pts) > 0 {
-			bytes = append(bytes, series{name: b + ": sim join of an empty node, all nodes' bytes", backend: b, pts: pts})
+		// One line per cluster size: a 1M join measured on fewer nodes is not a point of the
+		// same curve.
+		for _, n := range simSizes(rep.Results, Join) {
+			rs := withNodes(rep.Results, n)
+			if pts := byKeys(rs, "sim", Join, "join time")[b]; len(pts) > 0 {
+				conv = append(conv, series{name: fmt.Sprintf("%s: sim join of an empty node, %d nodes, virtual s", b, n), backend: b, dashed: true, pts: pts})
+			}
+			if pts := byKeys(rs, "sim", Join, "bytes")[b]; len(pts) > 0 {
+				bytes = append(bytes, series{name: fmt.Sprintf("%s: sim join of an empty node, %d nodes, all nodes' bytes", b, n), backend: b, pts: pts})
+			}
 		}
 	}
 	if err := draw(PlotConvergence, "Convergence time against key count", "keys", "seconds", true, conv); err != nil {
@@ -112,9 +129,17 @@ func (rep *Report) WritePlots(dir string) ([]string, error) {
 	if err := draw(PlotBytes, "Bytes sent to bring an empty node up to date", "keys in the cluster", "bytes", true, bytes); err != nil {
 		return files, err
 	}
+	// Only the largest churn is drawn: a smaller one is over before the first tenth of its
+	// time axis.
+	churnKeys := 0
+	for _, r := range rep.Results {
+		if r.Mode == "sim" && r.Scenario == Churn && len(r.Series) > 0 {
+			churnKeys = max(churnKeys, r.Keys)
+		}
+	}
 	var tomb, stored []series
 	for _, r := range rep.Results {
-		if r.Mode != "sim" || r.Scenario != Churn || len(r.Series) == 0 {
+		if r.Mode != "sim" || r.Scenario != Churn || len(r.Series) == 0 || r.Keys != churnKeys {
 			continue
 		}
 		var t, s plotter.XYs
@@ -128,7 +153,7 @@ func (rep *Report) WritePlots(dir string) ([]string, error) {
 	}
 	churn := ""
 	if len(tomb) > 0 {
-		churn = fmt.Sprintf(" (%d client ids, simulator)", rep.Sim.ChurnKeys)
+		churn = fmt.Sprintf(" (%d client ids, simulator)", churnKeys)
 	}
 	if err := draw(PlotTombstones, "Tombstones per node under client-id churn"+churn, "virtual seconds", "tombstones per node", false, tomb); err != nil {
 		return files, err

@@ -3,6 +3,8 @@ package replication
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
@@ -298,5 +300,33 @@ func TestRunBackends(t *testing.T) {
 	o.Backends = []string{"raft"}
 	if _, err := Run(context.Background(), o); err == nil || !strings.Contains(err.Error(), "raft") {
 		t.Fatalf("unknown backend: %v", err)
+	}
+}
+
+// TestInclude: results of earlier runs join the report unless this run measured the same
+// backend, scenario and size; of duplicates among them the last wins; the document says
+// which tables came from earlier runs.
+func TestInclude(t *testing.T) {
+	mk := func(backend string, nodes, keys int, v float64) *Result {
+		r := &Result{Mode: "sim", Scenario: Join, Backend: backend, Nodes: nodes, Keys: keys, Date: time.Date(2026, 12, 3, 13, 0, 0, 0, time.UTC)}
+		r.Add("join time", v, "virtual s")
+		return r
+	}
+	rep := &Report{Results: []*Result{mk(Plumtree, 6, 1000, 1), mk(SWC, 6, 1000, 2)}}
+	rep.Include([]*Result{mk(SWC, 6, 1000, 99), mk(SWC, 4, 1_000_000, 5), mk(Plumtree, 4, 1_000_000, 3), mk(SWC, 4, 1_000_000, 7)})
+	got := map[string]float64{}
+	for _, r := range rep.Results {
+		v, _ := r.Get("join time")
+		got[fmt.Sprintf("%s/%d/%d", r.Backend, r.Nodes, r.Keys)] = v
+	}
+	want := map[string]float64{"plumtree/6/1000": 1, "swc/6/1000": 2, "plumtree/4/1000000": 3, "swc/4/1000000": 7}
+	if !maps.Equal(got, want) || len(rep.Results) != 4 || len(rep.Included) != 2 {
+		t.Fatalf("results %v (%d, %d included), want %v", got, len(rep.Results), len(rep.Included), want)
+	}
+	md := rep.Markdown("img", nil, "cmd")
+	for _, s := range []string{"4 nodes, 1000000 keys", "sim join swc, 4 nodes, 1000000 keys (2026-12-03 13:00 UTC)", "**2.33x**"} {
+		if !strings.Contains(md, s) {
+			t.Errorf("markdown lacks %q:\n%s", s, md)
+		}
 	}
 }

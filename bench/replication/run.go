@@ -42,6 +42,8 @@ type Report struct {
 	// RealNodes are the cluster sizes of the real-node runs.
 	RealNodes []int     `json:"real_nodes"`
 	Results   []*Result `json:"-"`
+	// Included are the results of earlier runs added by Include (also in Results).
+	Included []*Result `json:"-"`
 	// Ran are the scenarios run.
 	Ran []string `json:"scenarios"`
 }
@@ -197,4 +199,37 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	o.Progress(total, total, "done")
 	return rep, first
+}
+
+// groupKey identifies a table row: one backend's run of one scenario at one size.
+func groupKey(r *Result) string {
+	return fmt.Sprintf("%s/%s/%s/%d/%d", r.Mode, r.Scenario, r.Backend, r.Nodes, r.Keys)
+}
+
+// Include adds results of earlier runs (read back from --json files) to the report's tables,
+// plots and document, so that a run too long to repeat with every report (the 1M join, the 1M
+// churn) still appears in it. A result this run measured wins over an included one for the
+// same backend, scenario, cluster size and key count, and of included duplicates the last
+// read wins (a later rerun appended to the same file).
+func (rep *Report) Include(rs []*Result) {
+	have := map[string]bool{}
+	for _, r := range rep.Results {
+		have[groupKey(r)] = true
+	}
+	last := map[string]*Result{}
+	var order []string
+	for _, r := range rs {
+		k := groupKey(r)
+		if have[k] {
+			continue
+		}
+		if _, ok := last[k]; !ok {
+			order = append(order, k)
+		}
+		last[k] = r
+	}
+	for _, k := range order {
+		rep.Results = append(rep.Results, last[k])
+		rep.Included = append(rep.Included, last[k])
+	}
 }

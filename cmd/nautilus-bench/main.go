@@ -368,6 +368,7 @@ func replicationCommand() *cli.Command {
 			&cli.StringFlag{Name: "real-keys", Value: "2000,5000,10000", Usage: "sizes of the real write bursts (all keys are then deleted)"},
 			&cli.DurationFlag{Name: "ae-period", Value: 500 * time.Millisecond, Usage: "anti-entropy period of both backends in real runs"},
 			&cli.StringFlag{Name: "json", Usage: "append every result as a JSON line to `FILE`"},
+			&cli.StringFlag{Name: "include-json", Usage: "comma-separated `FILES` of JSON lines from earlier runs (--json) to add to the tables, plots and --doc; this run's results win for the same scenario, backend and size"},
 			&cli.StringFlag{Name: "plot", Usage: "write PNG plots into `DIR`"},
 			&cli.StringFlag{Name: "doc", Usage: "rewrite the replication section of this markdown `FILE` (docs/benchmarks.md)"},
 		},
@@ -394,6 +395,17 @@ func runReplication(c *cli.Context) error {
 	realNodes, err := replication.ParseSizes(c.String("real-nodes"))
 	if err != nil {
 		return fmt.Errorf("--real-nodes: %w", err)
+	}
+	var included []*replication.Result
+	for _, f := range strings.Split(c.String("include-json"), ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		rs, err := readReplicationJSON(f)
+		if err != nil {
+			return fmt.Errorf("--include-json: %w", err)
+		}
+		included = append(included, rs...)
 	}
 	churn := c.Int("churn-keys")
 	if c.Bool("large") {
@@ -422,13 +434,16 @@ func runReplication(c *cli.Context) error {
 	if rep == nil {
 		return runErr
 	}
-	if err := replication.WriteTables(c.App.Writer, rep.Results); err != nil {
-		return err
-	}
+	// This run's results go to --json before the included ones join them: those are already
+	// in their files.
 	if f := c.String("json"); f != "" {
 		if err := appendReplicationJSON(f, rep.Results); err != nil {
 			return err
 		}
+	}
+	rep.Include(included)
+	if err := replication.WriteTables(c.App.Writer, rep.Results); err != nil {
+		return err
 	}
 	var plots []string
 	if d := c.String("plot"); d != "" {
@@ -453,6 +468,19 @@ func runReplication(c *cli.Context) error {
 		fmt.Fprintln(c.App.Writer, "wrote", f)
 	}
 	return runErr
+}
+
+func readReplicationJSON(path string) ([]*replication.Result, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	rs, err := replication.ReadJSON(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return rs, nil
 }
 
 func appendReplicationJSON(path string, rs []*replication.Result) error {

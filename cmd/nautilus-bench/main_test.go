@@ -79,7 +79,29 @@ func TestReplicationCommand(t *testing.T) {
 	if !strings.Contains(string(md), "## Replication: Plumtree and SWC") || !strings.Contains(string(md), "mine") {
 		t.Fatalf("doc:\n%s", md)
 	}
-	for _, args := range [][]string{{"--scenarios", "nope"}, {"--join-keys", "10x"}, {"burst"}, {"--backends", "raft"}} {
+	// An earlier run's results are added to the tables and the doc, not to this run's --json.
+	earlier := filepath.Join(dir, "earlier.jsonl")
+	if err := os.WriteFile(earlier, []byte(`{"mode":"sim","scenario":"join","backend":"swc","nodes":4,"keys":1000000,"metrics":[{"name":"join time","value":42,"unit":"virtual s"}],"date":"2026-12-03T13:00:00Z"}`+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	jf2 := filepath.Join(dir, "runs2.jsonl")
+	out.Reset()
+	err = newApp(&out, &errOut).Run([]string{"nautilus-bench", "replication", "--scenarios", "burst", "--nodes", "3", "--burst-keys", "20",
+		"--include-json", earlier, "--json", jf2, "--doc", doc})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, errOut.String())
+	}
+	if !strings.Contains(out.String(), "sim join (4 nodes, 1000000 keys)") {
+		t.Fatalf("output lacks the included join:\n%s", out.String())
+	}
+	if b, _ := os.ReadFile(jf2); bytes.Count(b, []byte("\n")) != 2 || bytes.Contains(b, []byte("1000000")) {
+		t.Fatalf("--json got:\n%s", b)
+	}
+	md, _ = os.ReadFile(doc)
+	if !strings.Contains(string(md), "4 nodes, 1000000 keys") || !strings.Contains(string(md), "--include-json") {
+		t.Fatalf("doc:\n%s", md)
+	}
+	for _, args := range [][]string{{"--scenarios", "nope"}, {"--join-keys", "10x"}, {"burst"}, {"--backends", "raft"}, {"--include-json", filepath.Join(dir, "missing.jsonl")}} {
 		if err := newApp(&out, &errOut).Run(append([]string{"nautilus-bench", "replication"}, args...)); err == nil {
 			t.Fatalf("%v accepted", args)
 		}
