@@ -46,6 +46,11 @@ type Report struct {
 	Included []*Result `json:"-"`
 	// Ran are the scenarios run.
 	Ran []string `json:"scenarios"`
+	// Command is the command line that ran them, when the caller sets it (kept in the JSON
+	// header so that tables rendered later from the JSON lines can name it).
+	Command string `json:"command,omitempty"`
+	// FromJSON is set by ReadReport: the report was read back, not run by this process.
+	FromJSON bool `json:"-"`
 }
 
 // ParseScenarios checks a comma-separated scenario list ("" means all).

@@ -368,6 +368,7 @@ func replicationCommand() *cli.Command {
 			&cli.StringFlag{Name: "real-keys", Value: "2000,5000,10000", Usage: "sizes of the real write bursts (all keys are then deleted)"},
 			&cli.DurationFlag{Name: "ae-period", Value: 500 * time.Millisecond, Usage: "anti-entropy period of both backends in real runs"},
 			&cli.StringFlag{Name: "json", Usage: "append every result as a JSON line to `FILE`"},
+			&cli.StringFlag{Name: "from-json", Usage: "run nothing: render the last report in `FILE` (written by --json) again, for --plot and --doc (with --include-json: together with other runs)"},
 			&cli.StringFlag{Name: "include-json", Usage: "comma-separated `FILES` of JSON lines from earlier runs (--json) to add to the tables, plots and --doc; this run's results win for the same scenario, backend and size"},
 			&cli.StringFlag{Name: "plot", Usage: "write PNG plots into `DIR`"},
 			&cli.StringFlag{Name: "doc", Usage: "rewrite the replication section of this markdown `FILE` (docs/benchmarks.md)"},
@@ -412,33 +413,46 @@ func runReplication(c *cli.Context) error {
 		join = []int{10_000, 100_000, 1_000_000}
 		churn = 100_000
 	}
-	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	prog := newProgress(c.App.ErrWriter)
-	var backends []string
-	for _, b := range strings.Split(c.String("backends"), ",") {
-		if b = strings.TrimSpace(b); b != "" {
-			backends = append(backends, b)
+	cmdline := strings.TrimSpace("nautilus-bench replication " + strings.Join(os.Args[2:], " "))
+	var rep *replication.Report
+	var runErr error
+	if f := c.String("from-json"); f != "" {
+		if c.String("json") != "" {
+			return fmt.Errorf("--from-json renders results already in a file; --json would append them again")
 		}
-	}
-	rep, runErr := replication.Run(ctx, replication.Options{
-		Scenarios: scen,
-		Backends:  backends,
-		Sim: replication.SimOptions{Seed: c.Uint64("seed"), Nodes: c.Int("nodes"), BurstKeys: c.Int("burst-keys"), JoinKeys: join,
-			ChurnKeys: churn, ChurnRate: c.Int("churn-rate"), SteadyTime: c.Duration("steady")},
-		Real:      replication.RealOptions{BurstKeys: realKeys, AEPeriod: c.Duration("ae-period")},
-		RealNodes: realNodes,
-		Progress:  prog.update,
-		Log:       func(f string, a ...any) { prog.log(fmt.Sprintf(f, a...)) },
-	})
-	if rep == nil {
-		return runErr
-	}
-	// This run's results go to --json before the included ones join them: those are already
-	// in their files.
-	if f := c.String("json"); f != "" {
-		if err := appendReplicationJSON(f, rep.Results); err != nil {
-			return err
+		if rep, err = readReplicationReport(f); err != nil {
+			return fmt.Errorf("--from-json: %w", err)
+		}
+	} else {
+		ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		prog := newProgress(c.App.ErrWriter)
+		var backends []string
+		for _, b := range strings.Split(c.String("backends"), ",") {
+			if b = strings.TrimSpace(b); b != "" {
+				backends = append(backends, b)
+			}
+		}
+		rep, runErr = replication.Run(ctx, replication.Options{
+			Scenarios: scen,
+			Backends:  backends,
+			Sim: replication.SimOptions{Seed: c.Uint64("seed"), Nodes: c.Int("nodes"), BurstKeys: c.Int("burst-keys"), JoinKeys: join,
+				ChurnKeys: churn, ChurnRate: c.Int("churn-rate"), SteadyTime: c.Duration("steady")},
+			Real:      replication.RealOptions{BurstKeys: realKeys, AEPeriod: c.Duration("ae-period")},
+			RealNodes: realNodes,
+			Progress:  prog.update,
+			Log:       func(f string, a ...any) { prog.log(fmt.Sprintf(f, a...)) },
+		})
+		if rep == nil {
+			return runErr
+		}
+		rep.Command = cmdline
+		// This run's results go to --json before the included ones join them: those are
+		// already in their files.
+		if f := c.String("json"); f != "" {
+			if err := appendReplicationJSON(f, rep); err != nil {
+				return err
+			}
 		}
 	}
 	rep.Include(included)
@@ -461,8 +475,7 @@ func runReplication(c *cli.Context) error {
 				rel = r
 			}
 		}
-		cmd := strings.TrimSpace("nautilus-bench replication " + strings.Join(os.Args[2:], " "))
-		if err := rep.WriteMarkdown(f, rel, plots, cmd); err != nil {
+		if err := rep.WriteMarkdown(f, rel, plots, cmdline); err != nil {
 			return err
 		}
 		fmt.Fprintln(c.App.Writer, "wrote", f)
@@ -483,12 +496,30 @@ func readReplicationJSON(path string) ([]*replication.Result, error) {
 	return rs, nil
 }
 
-func appendReplicationJSON(path string, rs []*replication.Result) error {
+func readReplicationReport(path string) (*replication.Report, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	rep, err := replication.ReadReport(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return rep, nil
+}
+
+// appendReplicationJSON appends the report's header line and then one line per result.
+func appendReplicationJSON(path string, rep *replication.Report) error {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return fmt.Errorf("open --json file: %w", err)
 	}
-	for _, r := range rs {
+	if err := rep.WriteJSONHeader(f); err != nil {
+		f.Close()
+		return err
+	}
+	for _, r := range rep.Results {
 		if err := r.WriteJSON(f); err != nil {
 			f.Close()
 			return err
