@@ -17,10 +17,40 @@ import (
 //
 // BENCH_HEAP_PROFILE is written once the joiner holds every key, with the whole cluster live.
 func BenchmarkSimJoin(b *testing.B) {
-	keys, nodes := 10000, 5
+	be, nodes := profSetup(b)
+	keys := 10000
 	if v, err := strconv.Atoi(os.Getenv("BENCH_JOIN_KEYS")); err == nil {
 		keys = v
 	}
+	for range b.N {
+		_, join, err := SimSteadyJoin(be, SimOptions{Nodes: nodes}, keys)
+		if err != nil {
+			b.Fatal(err)
+		}
+		v, _ := join.Get("join time")
+		b.ReportMetric(v, "virtual-s")
+	}
+}
+
+// BenchmarkSimChurn is the churn scenario of one backend (BENCH_CHURN_KEYS client ids), for
+// profiling like BenchmarkSimJoin; BENCH_HEAP_PROFILE is written after the churn.
+func BenchmarkSimChurn(b *testing.B) {
+	be, nodes := profSetup(b)
+	keys := 10000
+	if v, err := strconv.Atoi(os.Getenv("BENCH_CHURN_KEYS")); err == nil {
+		keys = v
+	}
+	for range b.N {
+		if _, err := SimChurn(be, SimOptions{Nodes: nodes, ChurnKeys: keys}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// profSetup reads BENCH_BACKEND (default swc) and BENCH_NODES (default 5) and arms
+// BENCH_HEAP_PROFILE.
+func profSetup(b *testing.B) (Backend, int) {
+	nodes := 5
 	if v, err := strconv.Atoi(os.Getenv("BENCH_NODES")); err == nil {
 		nodes = v
 	}
@@ -41,14 +71,7 @@ func BenchmarkSimJoin(b *testing.B) {
 				b.Error(err)
 			}
 		}
-		defer func() { joinedHook = nil }()
+		b.Cleanup(func() { joinedHook = nil })
 	}
-	for range b.N {
-		_, join, err := SimSteadyJoin(be, SimOptions{Nodes: nodes}, keys)
-		if err != nil {
-			b.Fatal(err)
-		}
-		v, _ := join.Get("join time")
-		b.ReportMetric(v, "virtual-s")
-	}
+	return be, nodes
 }

@@ -492,8 +492,8 @@ func SimSteadyJoin(b Backend, o SimOptions, keys int) (steady, join *Result, err
 	return steady, join, nil
 }
 
-// joinedHook, when set (by a profiling benchmark), runs once the joiner holds every key, while
-// the cluster is still in memory.
+// joinedHook, when set (by a profiling benchmark), runs once the joiner holds every key, or
+// once the churn is over, while the cluster is still in memory.
 var joinedHook func()
 
 func (r *simRun) exchanges() uint64 {
@@ -602,6 +602,9 @@ func SimChurn(b Backend, o SimOptions) (*Result, error) {
 			}
 			break
 		}
+	}
+	if joinedHook != nil {
+		joinedHook()
 	}
 	n := float64(o.Nodes)
 	res.Add("tombstones/node at end", last.Tombstones, "")
