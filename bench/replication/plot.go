@@ -24,7 +24,9 @@ type series struct {
 	name    string
 	backend string
 	dashed  bool
-	pts     plotter.XYs
+	// alt marks the points with squares: a sim join on a cluster size other than the largest.
+	alt bool
+	pts plotter.XYs
 }
 
 // Plot files written by WritePlots.
@@ -113,13 +115,14 @@ func (rep *Report) WritePlots(dir string) ([]string, error) {
 		}
 		// One line per cluster size: a 1M join measured on fewer nodes is not a point of the
 		// same curve.
-		for _, n := range simSizes(rep.Results, Join) {
-			rs := withNodes(rep.Results, n)
+		sizes := simSizes(rep.Results, Join)
+		for _, n := range sizes {
+			rs, alt := withNodes(rep.Results, n), n != sizes[len(sizes)-1]
 			if pts := byKeys(rs, "sim", Join, "join time")[b]; len(pts) > 0 {
-				conv = append(conv, series{name: fmt.Sprintf("%s: sim join of an empty node, %d nodes, virtual s", b, n), backend: b, dashed: true, pts: pts})
+				conv = append(conv, series{name: fmt.Sprintf("%s: sim join of an empty node, %d nodes, virtual s", b, n), backend: b, dashed: true, alt: alt, pts: pts})
 			}
 			if pts := byKeys(rs, "sim", Join, "bytes")[b]; len(pts) > 0 {
-				bytes = append(bytes, series{name: fmt.Sprintf("%s: sim join of an empty node, %d nodes, all nodes' bytes", b, n), backend: b, pts: pts})
+				bytes = append(bytes, series{name: fmt.Sprintf("%s: sim join of an empty node, %d nodes, all nodes' bytes", b, n), backend: b, alt: alt, pts: pts})
 			}
 		}
 	}
@@ -129,13 +132,23 @@ func (rep *Report) WritePlots(dir string) ([]string, error) {
 	if err := draw(PlotBytes, "Bytes sent to bring an empty node up to date", "keys in the cluster", "bytes", true, bytes); err != nil {
 		return files, err
 	}
-	// Only the largest churn is drawn: a smaller one is over before the first tenth of its
-	// time axis.
-	churnKeys := 0
+	// Only one churn size is drawn, since a smaller one is over before the first tenth of a
+	// larger one's time axis: the largest that both backends ran, else the largest.
+	churnKeys, bothKeys := 0, 0
+	ran := map[int]map[string]bool{}
 	for _, r := range rep.Results {
 		if r.Mode == "sim" && r.Scenario == Churn && len(r.Series) > 0 {
 			churnKeys = max(churnKeys, r.Keys)
+			if ran[r.Keys] == nil {
+				ran[r.Keys] = map[string]bool{}
+			}
+			if ran[r.Keys][r.Backend] = true; len(ran[r.Keys]) > 1 {
+				bothKeys = max(bothKeys, r.Keys)
+			}
 		}
+	}
+	if bothKeys > 0 {
+		churnKeys = bothKeys
 	}
 	var tomb, stored []series
 	for _, r := range rep.Results {
@@ -186,6 +199,10 @@ func linePlot(path, title, xl, yl string, logX bool, ss []series) error {
 		if s.dashed {
 			l.Dashes = []vg.Length{vg.Points(5), vg.Points(3)}
 			pts.Shape = draw.TriangleGlyph{}
+		}
+		if s.alt {
+			pts.Shape = draw.BoxGlyph{}
+			pts.Radius = vg.Points(4)
 		}
 		p.Add(l, pts)
 		p.Legend.Add(s.name, l, pts)
