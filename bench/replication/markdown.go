@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/nautilus-mq/nautilus/bench/mqttload"
@@ -43,21 +44,21 @@ func (rep *Report) WriteMarkdown(path, imgRel string, plots []string, command st
 }
 
 var scenarioText = map[string]string{
-	"sim/" + Burst: "%d keys written at one instant, spread over the nodes; traffic until every node folds exactly those keys. " +
+	"sim/" + Burst: "%s keys written at one instant, spread over the nodes; traffic until every node folds exactly those keys. " +
 		"`msgs/write` is the broadcast efficiency (N−1 is the floor for N nodes).",
-	"sim/" + Partition: "%d keys loaded and converged; then the cluster is split in two for 10 s while each side writes new keys and deletes loaded ones (disjoint keys, so no siblings); " +
+	"sim/" + Partition: "%s keys loaded and converged; then the cluster is split in two for 10 s while each side writes new keys and deletes loaded ones (disjoint keys, so no siblings); " +
 		"traffic from the heal until every node holds the same live keys. `bytes/diverged key` divides by the keys written or deleted during the partition.",
-	"sim/" + Steady: "With %d keys converged and nothing to repair, anti-entropy over the measured time. A round is one Plumtree tree exchange, or one SWC group's pull. " +
+	"sim/" + Steady: "With %s keys converged and nothing to repair, anti-entropy over the measured time. A round is one Plumtree tree exchange, or one SWC group's pull. " +
 		"The simulator's cadences differ (Plumtree: an exchange every 300 ms per node; SWC: every 300–500 ms per group, 10 groups), so compare `bytes/round`; " +
 		"`bytes/node/s at default cadence` multiplies it by VerneMQ's default rate (Plumtree one exchange per 10 s, SWC 10 groups every 5–7.5 s).",
-	"sim/" + Join: "An empty node joins a converged cluster of %d keys; traffic of all nodes until it folds every key.",
-	"sim/" + Churn: "%d random client ids connect and disconnect (clean session: the subscriber key is written, then deleted about a second later on the same node); " +
+	"sim/" + Join: "An empty node joins a converged cluster of %s keys; traffic of all nodes until it folds every key.",
+	"sim/" + Churn: "%s random client ids connect and disconnect (clean session: the subscriber key is written, then deleted about a second later on the same node); " +
 		"stored bytes are the keys and values the backend persisted (every keyspace, in the simulator's engine).",
-	"real/" + RealBurst:  "%d new keys written by 8 goroutines spread over the nodes; wall-clock time until every node holds them, and this process's CPU (all nodes run in it).",
-	"real/" + RealDelete: "All %d keys deleted; time until the backend settles (Plumtree: a tombstone per key on every node; SWC: garbage-collected, no object, tombstone or dot left).",
-	"real/" + RealDisk:   "RocksDB table and log files after a flush and full compaction, minus the empty nodes', per node, with %d keys live and then deleted; restart = engine open plus backend rebuild (Plumtree's trees, SWC's dot-key map), mean over the nodes.",
-	"real/" + RealIdle:   "This process's CPU with nothing to do but anti-entropy (and serf gossip), %d keys live.",
-	"real/" + RealMemory: "The nodes run in one process, so there is no per-node RSS: this is the process's peak RSS (VmHWM, reset through /proc/self/clear_refs before the cluster starts) over the whole run up to %d keys live, which includes the harness; `peak growth/node` is (peak − RSS before start) / nodes, an average, not a measured per-node figure.",
+	"real/" + RealBurst:  "%s new keys written by 8 goroutines spread over the nodes; wall-clock time until every node holds them, and this process's CPU (all nodes run in it).",
+	"real/" + RealDelete: "All %s keys deleted; time until the backend settles (Plumtree: a tombstone per key on every node; SWC: garbage-collected, no object, tombstone or dot left).",
+	"real/" + RealDisk:   "RocksDB table and log files after a flush and full compaction, minus the empty nodes', per node, with %s keys live and then deleted; restart = engine open plus backend rebuild (Plumtree's trees, SWC's dot-key map), mean over the nodes.",
+	"real/" + RealIdle:   "This process's CPU with nothing to do but anti-entropy (and serf gossip), %s keys live.",
+	"real/" + RealMemory: "The nodes run in one process, so there is no per-node RSS: this is the process's peak RSS (VmHWM, reset through /proc/self/clear_refs before the cluster starts) over the whole run up to %s keys live, which includes the harness; `peak growth/node` is (peak − RSS before start) / nodes, an average, not a measured per-node figure.",
 }
 
 // Markdown renders the report's section of docs/benchmarks.md.
@@ -107,7 +108,7 @@ func (rep *Report) Markdown(imgRel string, plots []string, command string) strin
 			}
 			w("### %s: %s\n\n", mode, g.Scenario)
 			if t, ok := scenarioText[h]; ok {
-				w(t+"\n\n", g.Keys)
+				w(t+"\n\n", keyCounts(rep.Results, g.Mode, g.Scenario))
 			}
 			lastHeading = h
 		}
@@ -133,4 +134,24 @@ func (rep *Report) Markdown(imgRel string, plots []string, command string) strin
 		}
 	}
 	return b.String()
+}
+
+// keyCounts lists a scenario's key counts, ascending ("10000, 100000 and 1000000"): its text
+// stands above the tables of every size.
+func keyCounts(rs []*Result, mode, scenario string) string {
+	var ks []int
+	for _, r := range rs {
+		if r.Mode == mode && r.Scenario == scenario && !slices.Contains(ks, r.Keys) {
+			ks = append(ks, r.Keys)
+		}
+	}
+	slices.Sort(ks)
+	var out []string
+	for _, k := range ks {
+		out = append(out, fmt.Sprint(k))
+	}
+	if len(out) < 2 {
+		return strings.Join(out, "")
+	}
+	return strings.Join(out[:len(out)-1], ", ") + " and " + out[len(out)-1]
 }

@@ -367,3 +367,17 @@ func TestReadReport(t *testing.T) {
 		t.Fatal("no header accepted")
 	}
 }
+
+// TestScenarioTextSizes: a scenario's text names every size its tables have.
+func TestScenarioTextSizes(t *testing.T) {
+	var rs []*Result
+	for _, k := range []int{100000, 10000, 1000000} {
+		r := &Result{Mode: "sim", Scenario: Join, Backend: SWC, Nodes: 6, Keys: k}
+		r.Add("join time", 1, "virtual s")
+		rs = append(rs, r)
+	}
+	md := (&Report{Results: rs}).Markdown("img", nil, "cmd")
+	if want := "joins a converged cluster of 10000, 100000 and 1000000 keys"; !strings.Contains(md, want) {
+		t.Fatalf("markdown lacks %q:\n%s", want, md)
+	}
+}
