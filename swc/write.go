@@ -36,10 +36,10 @@ func (c *Core) object(skey string) *object {
 // drop removes o from memory (its records are deleted by the caller).
 func (c *Core) drop(o *object) {
 	delete(c.objs, o.skey)
+	o.dead = true // before remove, which may sweep dead objects at once
 	if t := c.tables[o.fp]; t != nil {
 		t.remove(o)
 	}
-	o.dead = true
 }
 
 // filled returns o's object with the node clock's bases in its context.
@@ -238,7 +238,7 @@ func (c *Core) PutRaw(fp metadata.FullPrefix, key []byte, v metadata.Value, cc m
 
 // table keeps one full prefix's objects in key order for Fold: inserts go
 // to a pending list sorted in at the next fold; removals are marked and
-// swept at the next fold.
+// swept at the next fold, or as soon as they outnumber the live objects.
 type table struct {
 	entries map[string]*object
 	sorted  []*object
@@ -251,11 +251,39 @@ func (t *table) add(o *object) {
 	t.pending = append(t.pending, o)
 }
 
+// sweepAt is the fewest removed objects remove sweeps: below it, waiting for a fold costs
+// little memory.
+const sweepAt = 1024
+
 func (t *table) remove(o *object) {
 	if t.entries[string(o.key)] == o {
 		delete(t.entries, string(o.key))
 		t.removed++
+		// The broker folds a prefix only at startup, so without this every object ever
+		// added (a subscriber per client id under churn) stayed in sorted or pending: the
+		// 1M churn simulation grew past 6 GB. Sweeping once the removed outnumber the live
+		// costs amortized O(1) per removal.
+		if t.removed >= sweepAt && t.removed > len(t.entries) {
+			t.sweep()
+		}
 	}
+}
+
+// sweep drops the dead objects from sorted and pending into new slices: a fold in progress
+// (FoldChunk's loop, whose collapse may drop an object, or a chunked fold resuming by key)
+// keeps reading the old ones, where dead objects are skipped.
+func (t *table) sweep() {
+	keep := func(s []*object) []*object {
+		out := make([]*object, 0, len(t.entries))
+		for _, o := range s {
+			if !o.dead {
+				out = append(out, o)
+			}
+		}
+		return out
+	}
+	t.sorted, t.pending = keep(t.sorted), keep(t.pending)
+	t.removed = 0
 }
 
 func cmpObjects(a, b *object) int { return bytes.Compare(a.key, b.key) }

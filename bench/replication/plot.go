@@ -24,7 +24,9 @@ type series struct {
 	name    string
 	backend string
 	dashed  bool
-	pts     plotter.XYs
+	// alt marks the points with squares: a sim join on a cluster size other than the largest.
+	alt bool
+	pts plotter.XYs
 }
 
 // Plot files written by WritePlots.
@@ -58,6 +60,18 @@ func realSizes(rs []*Result) []int {
 	var out []int
 	for _, r := range rs {
 		if r.Mode == "real" && !slices.Contains(out, r.Nodes) {
+			out = append(out, r.Nodes)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// simSizes are the cluster sizes of a simulator scenario's results, ascending.
+func simSizes(rs []*Result, scenario string) []int {
+	var out []int
+	for _, r := range rs {
+		if r.Mode == "sim" && r.Scenario == scenario && !slices.Contains(out, r.Nodes) {
 			out = append(out, r.Nodes)
 		}
 	}
@@ -99,11 +113,17 @@ func (rep *Report) WritePlots(dir string) ([]string, error) {
 				conv = append(conv, series{name: fmt.Sprintf("%s: real write burst, %d nodes, wall s", b, n), backend: b, pts: pts})
 			}
 		}
-		if pts := byKeys(rep.Results, "sim", Join, "join time")[b]; len(pts) > 0 {
-			conv = append(conv, series{name: b + ": sim join of an empty node, virtual s", backend: b, dashed: true, pts: pts})
-		}
-		if pts := byKeys(rep.Results, "sim", Join, "bytes")[b]; len(pts) > 0 {
-			bytes = append(bytes, series{name: b + ": sim join of an empty node, all nodes' bytes", backend: b, pts: pts})
+		// One line per cluster size: a 1M join measured on fewer nodes is not a point of the
+		// same curve.
+		sizes := simSizes(rep.Results, Join)
+		for _, n := range sizes {
+			rs, alt := withNodes(rep.Results, n), n != sizes[len(sizes)-1]
+			if pts := byKeys(rs, "sim", Join, "join time")[b]; len(pts) > 0 {
+				conv = append(conv, series{name: fmt.Sprintf("%s: sim join of an empty node, %d nodes, virtual s", b, n), backend: b, dashed: true, alt: alt, pts: pts})
+			}
+			if pts := byKeys(rs, "sim", Join, "bytes")[b]; len(pts) > 0 {
+				bytes = append(bytes, series{name: fmt.Sprintf("%s: sim join of an empty node, %d nodes, all nodes' bytes", b, n), backend: b, alt: alt, pts: pts})
+			}
 		}
 	}
 	if err := draw(PlotConvergence, "Convergence time against key count", "keys", "seconds", true, conv); err != nil {
@@ -112,9 +132,27 @@ func (rep *Report) WritePlots(dir string) ([]string, error) {
 	if err := draw(PlotBytes, "Bytes sent to bring an empty node up to date", "keys in the cluster", "bytes", true, bytes); err != nil {
 		return files, err
 	}
+	// Only one churn size is drawn, since a smaller one is over before the first tenth of a
+	// larger one's time axis: the largest that both backends ran, else the largest.
+	churnKeys, bothKeys := 0, 0
+	ran := map[int]map[string]bool{}
+	for _, r := range rep.Results {
+		if r.Mode == "sim" && r.Scenario == Churn && len(r.Series) > 0 {
+			churnKeys = max(churnKeys, r.Keys)
+			if ran[r.Keys] == nil {
+				ran[r.Keys] = map[string]bool{}
+			}
+			if ran[r.Keys][r.Backend] = true; len(ran[r.Keys]) > 1 {
+				bothKeys = max(bothKeys, r.Keys)
+			}
+		}
+	}
+	if bothKeys > 0 {
+		churnKeys = bothKeys
+	}
 	var tomb, stored []series
 	for _, r := range rep.Results {
-		if r.Mode != "sim" || r.Scenario != Churn || len(r.Series) == 0 {
+		if r.Mode != "sim" || r.Scenario != Churn || len(r.Series) == 0 || r.Keys != churnKeys {
 			continue
 		}
 		var t, s plotter.XYs
@@ -128,7 +166,7 @@ func (rep *Report) WritePlots(dir string) ([]string, error) {
 	}
 	churn := ""
 	if len(tomb) > 0 {
-		churn = fmt.Sprintf(" (%d client ids, simulator)", rep.Sim.ChurnKeys)
+		churn = fmt.Sprintf(" (%d client ids, simulator)", churnKeys)
 	}
 	if err := draw(PlotTombstones, "Tombstones per node under client-id churn"+churn, "virtual seconds", "tombstones per node", false, tomb); err != nil {
 		return files, err
@@ -161,6 +199,10 @@ func linePlot(path, title, xl, yl string, logX bool, ss []series) error {
 		if s.dashed {
 			l.Dashes = []vg.Length{vg.Points(5), vg.Points(3)}
 			pts.Shape = draw.TriangleGlyph{}
+		}
+		if s.alt {
+			pts.Shape = draw.BoxGlyph{}
+			pts.Radius = vg.Points(4)
 		}
 		p.Add(l, pts)
 		p.Legend.Add(s.name, l, pts)

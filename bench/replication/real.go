@@ -51,7 +51,7 @@ type RealOptions struct {
 	ValueSize int
 	// Dir holds the nodes' data directories (a temporary directory when empty); it is removed.
 	Dir string
-	Log func(string, ...any)
+	Log func(string, ...any) `json:"-"`
 }
 
 // DefaultRealOptions is the default (quick) real-node run.

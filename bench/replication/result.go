@@ -67,6 +67,55 @@ func (r *Result) WriteJSON(w io.Writer) error {
 	return err
 }
 
+// WriteJSONHeader writes the report's description (date, machine, options, scenarios,
+// command; not its results) as one JSON line {"report": …}, to precede its results' lines.
+func (rep *Report) WriteJSONHeader(w io.Writer) error {
+	b, err := json.Marshal(struct {
+		Report *Report `json:"report"`
+	}{rep})
+	if err != nil {
+		return fmt.Errorf("replication: encode report header: %w", err)
+	}
+	_, err = w.Write(append(b, '\n'))
+	return err
+}
+
+// ReadReport parses JSON lines written by WriteJSONHeader and WriteJSON and returns the last
+// report in them with the results that follow its header, so that its tables, plots and
+// document can be rendered again without running it.
+func ReadReport(r io.Reader) (*Report, error) {
+	dec := json.NewDecoder(r)
+	var rep *Report
+	for line := 1; ; line++ {
+		var raw map[string]json.RawMessage
+		if err := dec.Decode(&raw); err == io.EOF {
+			break
+		} else if err != nil {
+			return nil, fmt.Errorf("replication: parse JSON line %d: %w", line, err)
+		}
+		if h, ok := raw["report"]; ok {
+			rep = &Report{FromJSON: true}
+			if err := json.Unmarshal(h, rep); err != nil {
+				return nil, fmt.Errorf("replication: parse report header on line %d: %w", line, err)
+			}
+			continue
+		}
+		if _, ok := raw["backend"]; !ok || rep == nil {
+			continue
+		}
+		var res Result
+		b, _ := json.Marshal(raw)
+		if err := json.Unmarshal(b, &res); err != nil {
+			return nil, fmt.Errorf("replication: parse result on line %d: %w", line, err)
+		}
+		rep.Results = append(rep.Results, &res)
+	}
+	if rep == nil {
+		return nil, fmt.Errorf("replication: no report header (a line {\"report\": …}) in the JSON lines")
+	}
+	return rep, nil
+}
+
 // ReadJSON parses JSON lines written by WriteJSON (blank lines are skipped; lines of other
 // tools, such as the MQTT half's, are skipped when they carry no "backend").
 func ReadJSON(r io.Reader) ([]*Result, error) {

@@ -20,8 +20,11 @@ var AllScenarios = append(slices.Clone(SimScenarios), Real)
 type Options struct {
 	// Scenarios to run (default AllScenarios).
 	Scenarios []string
-	Sim       SimOptions
-	Real      RealOptions
+	// Backends to run (default both): one backend per process lets a long run (the 1M join)
+	// be split, and its results merged with RenderJSON.
+	Backends []string
+	Sim      SimOptions
+	Real     RealOptions
 	// RealNodes are the cluster sizes of the real-node runs, one run per size (default
 	// Real.Nodes, itself 3 by default).
 	RealNodes []int
@@ -39,8 +42,15 @@ type Report struct {
 	// RealNodes are the cluster sizes of the real-node runs.
 	RealNodes []int     `json:"real_nodes"`
 	Results   []*Result `json:"-"`
+	// Included are the results of earlier runs added by Include (also in Results).
+	Included []*Result `json:"-"`
 	// Ran are the scenarios run.
 	Ran []string `json:"scenarios"`
+	// Command is the command line that ran them, when the caller sets it (kept in the JSON
+	// header so that tables rendered later from the JSON lines can name it).
+	Command string `json:"command,omitempty"`
+	// FromJSON is set by ReadReport: the report was read back, not run by this process.
+	FromJSON bool `json:"-"`
 }
 
 // ParseScenarios checks a comma-separated scenario list ("" means all).
@@ -101,6 +111,17 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if o.Log == nil {
 		o.Log = func(string, ...any) {}
 	}
+	backends := Backends()
+	if len(o.Backends) > 0 {
+		backends = nil
+		for _, name := range o.Backends {
+			b, err := BackendByName(name)
+			if err != nil {
+				return nil, err
+			}
+			backends = append(backends, b)
+		}
+	}
 	o.Sim = o.Sim.withDefaults()
 	o.Real.Log = o.Log
 	o.Real = o.Real.withDefaults()
@@ -158,10 +179,10 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		}
 	}
 	var first error
-	total := 2 * len(jobs)
+	total := len(backends) * len(jobs)
 	done := 0
 	for _, j := range jobs {
-		for _, b := range Backends() {
+		for _, b := range backends {
 			if err := ctx.Err(); err != nil {
 				return rep, err
 			}
@@ -183,4 +204,37 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	o.Progress(total, total, "done")
 	return rep, first
+}
+
+// groupKey identifies a table row: one backend's run of one scenario at one size.
+func groupKey(r *Result) string {
+	return fmt.Sprintf("%s/%s/%s/%d/%d", r.Mode, r.Scenario, r.Backend, r.Nodes, r.Keys)
+}
+
+// Include adds results of earlier runs (read back from --json files) to the report's tables,
+// plots and document, so that a run too long to repeat with every report (the 1M join, the 1M
+// churn) still appears in it. A result this run measured wins over an included one for the
+// same backend, scenario, cluster size and key count, and of included duplicates the last
+// read wins (a later rerun appended to the same file).
+func (rep *Report) Include(rs []*Result) {
+	have := map[string]bool{}
+	for _, r := range rep.Results {
+		have[groupKey(r)] = true
+	}
+	last := map[string]*Result{}
+	var order []string
+	for _, r := range rs {
+		k := groupKey(r)
+		if have[k] {
+			continue
+		}
+		if _, ok := last[k]; !ok {
+			order = append(order, k)
+		}
+		last[k] = r
+	}
+	for _, k := range order {
+		rep.Results = append(rep.Results, last[k])
+		rep.Included = append(rep.Included, last[k])
+	}
 }

@@ -480,6 +480,9 @@ func SimSteadyJoin(b Backend, o SimOptions, keys int) (steady, join *Result, err
 	if err != nil {
 		return nil, nil, err
 	}
+	if joinedHook != nil {
+		joinedHook()
+	}
 	m1, b1 = r.traffic()
 	join = r.result(Join, o.Nodes+1, keys, o.Seed)
 	join.Add("join time", t.Seconds(), "virtual s")
@@ -488,6 +491,10 @@ func SimSteadyJoin(b Backend, o SimOptions, keys int) (steady, join *Result, err
 	join.Add("bytes/key", float64(b1-b0)/float64(keys), "B")
 	return steady, join, nil
 }
+
+// joinedHook, when set (by a profiling benchmark), runs once the joiner holds every key, or
+// once the churn is over, while the cluster is still in memory.
+var joinedHook func()
 
 func (r *simRun) exchanges() uint64 {
 	var n uint64
@@ -595,6 +602,9 @@ func SimChurn(b Backend, o SimOptions) (*Result, error) {
 			}
 			break
 		}
+	}
+	if joinedHook != nil {
+		joinedHook()
 	}
 	n := float64(o.Nodes)
 	res.Add("tombstones/node at end", last.Tombstones, "")

@@ -355,6 +355,7 @@ func replicationCommand() *cli.Command {
 			"scenario with both backends and the SWC / Plumtree ratio. See docs/benchmarks.md.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "scenarios", Usage: "comma-separated subset of " + strings.Join(replication.AllScenarios, ",") + " (default: all)"},
+			&cli.StringFlag{Name: "backends", Usage: "comma-separated subset of " + replication.Plumtree + "," + replication.SWC + " (default: both); split a long run into one process per backend"},
 			&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "simulator seed"},
 			&cli.IntFlag{Name: "nodes", Value: 5, Usage: "simulated nodes"},
 			&cli.IntFlag{Name: "burst-keys", Value: 1000, Usage: "keys of the simulated write burst (and partition preload)"},
@@ -367,6 +368,8 @@ func replicationCommand() *cli.Command {
 			&cli.StringFlag{Name: "real-keys", Value: "2000,5000,10000", Usage: "sizes of the real write bursts (all keys are then deleted)"},
 			&cli.DurationFlag{Name: "ae-period", Value: 500 * time.Millisecond, Usage: "anti-entropy period of both backends in real runs"},
 			&cli.StringFlag{Name: "json", Usage: "append every result as a JSON line to `FILE`"},
+			&cli.StringFlag{Name: "from-json", Usage: "run nothing: render the last report in `FILE` (written by --json) again, for --plot and --doc (with --include-json: together with other runs)"},
+			&cli.StringFlag{Name: "include-json", Usage: "comma-separated `FILES` of JSON lines from earlier runs (--json) to add to the tables, plots and --doc; this run's results win for the same scenario, backend and size"},
 			&cli.StringFlag{Name: "plot", Usage: "write PNG plots into `DIR`"},
 			&cli.StringFlag{Name: "doc", Usage: "rewrite the replication section of this markdown `FILE` (docs/benchmarks.md)"},
 		},
@@ -394,33 +397,67 @@ func runReplication(c *cli.Context) error {
 	if err != nil {
 		return fmt.Errorf("--real-nodes: %w", err)
 	}
+	var included []*replication.Result
+	for _, f := range strings.Split(c.String("include-json"), ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		rs, err := readReplicationJSON(f)
+		if err != nil {
+			return fmt.Errorf("--include-json: %w", err)
+		}
+		included = append(included, rs...)
+	}
 	churn := c.Int("churn-keys")
 	if c.Bool("large") {
 		join = []int{10_000, 100_000, 1_000_000}
 		churn = 100_000
 	}
-	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	prog := newProgress(c.App.ErrWriter)
-	rep, runErr := replication.Run(ctx, replication.Options{
-		Scenarios: scen,
-		Sim: replication.SimOptions{Seed: c.Uint64("seed"), Nodes: c.Int("nodes"), BurstKeys: c.Int("burst-keys"), JoinKeys: join,
-			ChurnKeys: churn, ChurnRate: c.Int("churn-rate"), SteadyTime: c.Duration("steady")},
-		Real:      replication.RealOptions{BurstKeys: realKeys, AEPeriod: c.Duration("ae-period")},
-		RealNodes: realNodes,
-		Progress:  prog.update,
-		Log:       func(f string, a ...any) { prog.log(fmt.Sprintf(f, a...)) },
-	})
-	if rep == nil {
-		return runErr
+	cmdline := strings.TrimSpace("nautilus-bench replication " + strings.Join(os.Args[2:], " "))
+	var rep *replication.Report
+	var runErr error
+	if f := c.String("from-json"); f != "" {
+		if c.String("json") != "" {
+			return fmt.Errorf("--from-json renders results already in a file; --json would append them again")
+		}
+		if rep, err = readReplicationReport(f); err != nil {
+			return fmt.Errorf("--from-json: %w", err)
+		}
+	} else {
+		ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		prog := newProgress(c.App.ErrWriter)
+		var backends []string
+		for _, b := range strings.Split(c.String("backends"), ",") {
+			if b = strings.TrimSpace(b); b != "" {
+				backends = append(backends, b)
+			}
+		}
+		rep, runErr = replication.Run(ctx, replication.Options{
+			Scenarios: scen,
+			Backends:  backends,
+			Sim: replication.SimOptions{Seed: c.Uint64("seed"), Nodes: c.Int("nodes"), BurstKeys: c.Int("burst-keys"), JoinKeys: join,
+				ChurnKeys: churn, ChurnRate: c.Int("churn-rate"), SteadyTime: c.Duration("steady")},
+			Real:      replication.RealOptions{BurstKeys: realKeys, AEPeriod: c.Duration("ae-period")},
+			RealNodes: realNodes,
+			Progress:  prog.update,
+			Log:       func(f string, a ...any) { prog.log(fmt.Sprintf(f, a...)) },
+		})
+		if rep == nil {
+			return runErr
+		}
+		rep.Command = cmdline
+		// This run's results go to --json before the included ones join them: those are
+		// already in their files.
+		if f := c.String("json"); f != "" {
+			if err := appendReplicationJSON(f, rep); err != nil {
+				return err
+			}
+		}
 	}
+	rep.Include(included)
 	if err := replication.WriteTables(c.App.Writer, rep.Results); err != nil {
 		return err
-	}
-	if f := c.String("json"); f != "" {
-		if err := appendReplicationJSON(f, rep.Results); err != nil {
-			return err
-		}
 	}
 	var plots []string
 	if d := c.String("plot"); d != "" {
@@ -438,8 +475,7 @@ func runReplication(c *cli.Context) error {
 				rel = r
 			}
 		}
-		cmd := strings.TrimSpace("nautilus-bench replication " + strings.Join(os.Args[2:], " "))
-		if err := rep.WriteMarkdown(f, rel, plots, cmd); err != nil {
+		if err := rep.WriteMarkdown(f, rel, plots, cmdline); err != nil {
 			return err
 		}
 		fmt.Fprintln(c.App.Writer, "wrote", f)
@@ -447,12 +483,43 @@ func runReplication(c *cli.Context) error {
 	return runErr
 }
 
-func appendReplicationJSON(path string, rs []*replication.Result) error {
+func readReplicationJSON(path string) ([]*replication.Result, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	rs, err := replication.ReadJSON(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return rs, nil
+}
+
+func readReplicationReport(path string) (*replication.Report, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	rep, err := replication.ReadReport(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return rep, nil
+}
+
+// appendReplicationJSON appends the report's header line and then one line per result.
+func appendReplicationJSON(path string, rep *replication.Report) error {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return fmt.Errorf("open --json file: %w", err)
 	}
-	for _, r := range rs {
+	if err := rep.WriteJSONHeader(f); err != nil {
+		f.Close()
+		return err
+	}
+	for _, r := range rep.Results {
 		if err := r.WriteJSON(f); err != nil {
 			f.Close()
 			return err

@@ -72,14 +72,56 @@ func TestReplicationCommand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := bytes.Count(b, []byte("\n")); n != 2+2*2*2 {
-		t.Fatalf("%d JSON lines, want 10:\n%s", n, b)
+	if n := bytes.Count(b, []byte("\n")); n != 1+2+2*2*2 {
+		t.Fatalf("%d JSON lines, want a header and 10 results:\n%s", n, b)
 	}
 	md, _ := os.ReadFile(doc)
 	if !strings.Contains(string(md), "## Replication: Plumtree and SWC") || !strings.Contains(string(md), "mine") {
 		t.Fatalf("doc:\n%s", md)
 	}
-	for _, args := range [][]string{{"--scenarios", "nope"}, {"--join-keys", "10x"}, {"burst"}} {
+	// An earlier run's results are added to the tables and the doc, not to this run's --json.
+	earlier := filepath.Join(dir, "earlier.jsonl")
+	if err := os.WriteFile(earlier, []byte(`{"mode":"sim","scenario":"join","backend":"swc","nodes":4,"keys":1000000,"metrics":[{"name":"join time","value":42,"unit":"virtual s"}],"date":"2026-12-03T13:00:00Z"}`+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	jf2 := filepath.Join(dir, "runs2.jsonl")
+	out.Reset()
+	err = newApp(&out, &errOut).Run([]string{"nautilus-bench", "replication", "--scenarios", "burst", "--nodes", "3", "--burst-keys", "20",
+		"--include-json", earlier, "--json", jf2, "--doc", doc})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, errOut.String())
+	}
+	if !strings.Contains(out.String(), "sim join (4 nodes, 1000000 keys)") {
+		t.Fatalf("output lacks the included join:\n%s", out.String())
+	}
+	if b, _ := os.ReadFile(jf2); bytes.Count(b, []byte("\n")) != 3 || bytes.Contains(b, []byte(`"keys":1000000`)) {
+		t.Fatalf("--json got:\n%s", b)
+	}
+	md, _ = os.ReadFile(doc)
+	if !strings.Contains(string(md), "4 nodes, 1000000 keys") || !strings.Contains(string(md), "--include-json") {
+		t.Fatalf("doc:\n%s", md)
+	}
+
+	// --from-json renders the last run of the file again without running it.
+	out.Reset()
+	err = newApp(&out, &errOut).Run([]string{"nautilus-bench", "replication", "--from-json", jf2, "--include-json", earlier, "--doc", doc})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, errOut.String())
+	}
+	for _, want := range []string{"sim burst (3 nodes, 20 keys)", "sim join (4 nodes, 1000000 keys)"} {
+		if !strings.Contains(out.String(), want) {
+			t.Fatalf("--from-json output lacks %q:\n%s", want, out.String())
+		}
+	}
+	if strings.Contains(out.String(), "50 keys") {
+		t.Fatalf("--from-json rendered an earlier report of the file too:\n%s", out.String())
+	}
+	md, _ = os.ReadFile(doc)
+	if !strings.Contains(string(md), "rendered from its JSON lines") || !strings.Contains(string(md), "3 nodes, 20 keys") {
+		t.Fatalf("doc after --from-json:\n%s", md)
+	}
+	for _, args := range [][]string{{"--scenarios", "nope"}, {"--join-keys", "10x"}, {"burst"}, {"--backends", "raft"},
+		{"--include-json", filepath.Join(dir, "missing.jsonl")}, {"--from-json", earlier}, {"--from-json", jf2, "--json", jf}} {
 		if err := newApp(&out, &errOut).Run(append([]string{"nautilus-bench", "replication"}, args...)); err == nil {
 			t.Fatalf("%v accepted", args)
 		}
