@@ -312,9 +312,13 @@ func (c *Conn) finish(readErr error) {
 		}
 	}
 	// The socket is closed after the DISCONNECT above is written, not before: closing first
-	// lost every DISCONNECT for a malformed packet [MQTT-4.13.1-1].
-	c.nc.Close()
+	// lost every DISCONNECT for a malformed packet [MQTT-4.13.1-1]. It is closed after the
+	// detach, too: a client that reconnects once it sees the close must find its session
+	// detached (with several connections on one session, a reconnect that found the old
+	// connection still attached joined beside it, and the old one's undelivered copies were
+	// dropped as its alone).
 	c.detach()
+	c.nc.Close()
 	close(c.closed)
 }
 

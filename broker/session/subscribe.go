@@ -63,9 +63,20 @@ func (c *Conn) handleSubscribe(ctx context.Context, p *packet.Subscribe) error {
 		c.state.subs[s.Filter] = s
 	}
 	c.state.mu.Unlock()
-	c.send(&packet.Suback{PacketID: p.PacketID, ReasonCodes: codes})
+	// The retained messages are read before the SUBACK goes out: read after, a retained
+	// message published once the client saw its SUBACK arrived twice, live (RETAIN 0) and
+	// from the scan (RETAIN 1).
+	var retained []queue.Delivery
 	for i, s := range subs {
-		c.sendRetained(s, isNew[i])
+		retained = c.retainedFor(retained, s, isNew[i])
+	}
+	c.send(&packet.Suback{PacketID: p.PacketID, ReasonCodes: codes})
+	for _, d := range retained {
+		if c.own != nil {
+			c.own.Enqueue(d) // for the subscribing connection, not the session's others
+			continue
+		}
+		c.state.Queue.Enqueue(d)
 	}
 	if len(subs) > 0 {
 		ts := make([]hooks.Topic, len(subs))
@@ -118,31 +129,29 @@ func (c *Conn) authorizeSubscribe(ctx context.Context, subs []Subscription, idx 
 	return keptSubs, keptIdx
 }
 
-// sendRetained queues the retained messages matching a new subscription, per its retain
-// handling [MQTT-3.3.1-9..-11]. Shared subscriptions get none (§3.8.4, §4.8.2; no numbered statement): retained
-// messages are sent to the subscriber, not the group.
-func (c *Conn) sendRetained(s Subscription, isNew bool) {
+// retainedFor appends the retained messages matching a new subscription, per its retain
+// handling [MQTT-3.3.1-9..-11]. Shared subscriptions get none (§3.8.4, §4.8.2; no numbered
+// statement): retained messages are sent to the subscriber, not the group.
+func (c *Conn) retainedFor(dst []queue.Delivery, s Subscription, isNew bool) []queue.Delivery {
 	if s.RetainHandling == 2 || (s.RetainHandling == 1 && !isNew) {
-		return
+		return dst
 	}
-	if _, filter, shared, _ := topic.ParseShared(s.Filter); !shared {
-		now := c.env.Now()
-		c.env.Router.Retained(c.state.ID.Mountpoint, filter, func(m *message.Message) {
-			if m.Expired(now) {
-				return
-			}
-			qos := min(m.QoS, s.QoS)
-			d := queue.Delivery{Msg: m, QoS: qos, Retain: true}
-			if s.SubID != 0 {
-				d.SubIDs = []uint32{s.SubID}
-			}
-			if c.own != nil {
-				c.own.Enqueue(d) // for the subscribing connection, not the session's others
-				return
-			}
-			c.state.Queue.Enqueue(d)
-		})
+	_, filter, shared, _ := topic.ParseShared(s.Filter)
+	if shared {
+		return dst
 	}
+	now := c.env.Now()
+	c.env.Router.Retained(c.state.ID.Mountpoint, filter, func(m *message.Message) {
+		if m.Expired(now) {
+			return
+		}
+		d := queue.Delivery{Msg: m, QoS: min(m.QoS, s.QoS), Retain: true}
+		if s.SubID != 0 {
+			d.SubIDs = []uint32{s.SubID}
+		}
+		dst = append(dst, d)
+	})
+	return dst
 }
 
 func (c *Conn) handleUnsubscribe(ctx context.Context, p *packet.Unsubscribe) error {
