@@ -14,6 +14,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"math/rand/v2"
 	"slices"
@@ -126,6 +127,10 @@ type Registry struct {
 	// waits on it.
 	applied chan struct{}
 
+	// retMu serializes, per retained topic (striped), a local retained write with the refresh
+	// of an event for the same key (see follow), without one lock for every retained publish.
+	retMu [64]sync.Mutex
+
 	entries sync.Pool
 	fwd     *forwarder
 	cancel  []func()
@@ -160,8 +165,8 @@ func New(ctx context.Context, opts Options, meta metadata.Store, queues Queues, 
 		r.fwd = newForwarder(r, opts.Transport, opts.HoldBytes)
 	}
 	r.wg.Add(2)
-	go r.follow(subEv, r.applySubscriberBytes)
-	go r.follow(retEv, r.applyRetainedBytes)
+	go r.follow(subEv, r.refreshSubscriber)
+	go r.follow(retEv, r.refreshRetained)
 	return r, nil
 }
 
@@ -176,18 +181,39 @@ func (r *Registry) Close() {
 	}
 }
 
-// follow applies changes made on other nodes.
-func (r *Registry) follow(ev <-chan metadata.Event, apply func(k, v []byte) error) {
+// follow applies changes made on other nodes. An event says what the key became when it
+// committed, which may be older than what a local write applied since: the local write does
+// not come back as an event (skipLocal), so applying the event's value would leave the index
+// stale until the key changes again (a session taken over by this node was routed back to the
+// node it left, when that node's last write arrived just before the takeover's). refresh
+// therefore reads the key's current value, under the lock its local writers hold.
+func (r *Registry) follow(ev <-chan metadata.Event, refresh func(k, fallback []byte) error) {
 	defer r.wg.Done()
 	for e := range ev {
 		v := e.New
 		if e.Deleted {
 			v = nil
 		}
-		if err := apply(e.Key, v); err != nil {
+		if err := refresh(e.Key, v); err != nil {
 			r.log.Warn("ignoring undecodable metadata event", "prefix", e.FP.Sub, "error", err)
 		}
 	}
+}
+
+// currentValue reads key's value from the store, or returns fallback (the event's value) when the
+// store cannot answer.
+func (r *Registry) currentValue(fp metadata.FullPrefix, key, fallback []byte) []byte {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	v, ok, err := r.meta.Get(ctx, fp, key)
+	switch {
+	case err != nil:
+		r.log.Warn("cannot read metadata after an event; applying the event", "prefix", fp.Sub, "error", err)
+		return fallback
+	case !ok:
+		return nil
+	}
+	return v
 }
 
 func (r *Registry) tenant(mountpoint string) *tenant {
@@ -469,9 +495,19 @@ func (r *Registry) Retained(mountpoint, filter string, fn func(*message.Message)
 
 // storeRetained sets or, for an empty payload, clears the retained message of m's topic
 // [MQTT-3.3.1-6] [MQTT-3.3.1-7], locally at once and in the replicated metadata.
+// retLock locks the stripe of retMu for the retained key k.
+func (r *Registry) retLock(k []byte) *sync.Mutex {
+	h := fnv.New32a()
+	h.Write(k)
+	mu := &r.retMu[h.Sum32()%uint32(len(r.retMu))]
+	mu.Lock()
+	return mu
+}
+
 func (r *Registry) storeRetained(m *message.Message) {
 	t := r.tenant(m.Mountpoint)
 	key := metadata.RetainKey{Mountpoint: m.Mountpoint, Topic: m.Topic}.Encode()
+	defer r.retLock(key).Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if len(m.Payload) == 0 {
@@ -494,6 +530,12 @@ func (r *Registry) storeRetained(m *message.Message) {
 	if err != nil {
 		r.log.Warn("cannot store retained message in metadata", "topic", m.Topic, "error", err)
 	}
+}
+
+// refreshRetained applies the current value of the retained key k (see follow).
+func (r *Registry) refreshRetained(k, fallback []byte) error {
+	defer r.retLock(k).Unlock()
+	return r.applyRetainedBytes(k, r.currentValue(metadata.Retained, k, fallback))
 }
 
 func (r *Registry) applyRetainedBytes(k, v []byte) error {

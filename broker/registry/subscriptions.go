@@ -120,7 +120,20 @@ func (r *Registry) update(id queue.SubscriberID, change func(*metadata.NodeSubsc
 	return nil
 }
 
+// refreshSubscriber applies the current record of the subscriber key k (see follow).
+func (r *Registry) refreshSubscriber(k, fallback []byte) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.applySubscriberLocked(k, r.currentValue(metadata.Subscribers, k, fallback))
+}
+
 func (r *Registry) applySubscriberBytes(k, v []byte) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.applySubscriberLocked(k, v)
+}
+
+func (r *Registry) applySubscriberLocked(k, v []byte) error {
 	key, err := metadata.DecodeSubscriberKey(k)
 	if err != nil {
 		return err
@@ -131,8 +144,6 @@ func (r *Registry) applySubscriberBytes(k, v []byte) error {
 			return err
 		}
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
 	r.applyLocked(queue.SubscriberID{Mountpoint: key.Mountpoint, ClientID: key.ClientID}, rec)
 	return nil
 }

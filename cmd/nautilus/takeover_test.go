@@ -18,7 +18,7 @@ import (
 
 // TestClusterTakeover moves a persistent session from n1 to n2: the old connection hears
 // DISCONNECT 0x8E, its 1000 unacknowledged and queued QoS 1 messages arrive on n2 in order and
-// once each, and publishes on n3 follow the session to n2.
+// once each, and publishes on n3 and on n1 follow the session to n2.
 func TestClusterTakeover(t *testing.T) {
 	nodes := startClusterWith(t, 3, "max_offline_messages = 5000\nmax_inflight_messages = 50\n")
 	a, b, c := nodes[0], nodes[1], nodes[2]
@@ -45,6 +45,8 @@ func TestClusterTakeover(t *testing.T) {
 	// Routing follows the session: a publish on n3 reaches it on n2.
 	p3c, _ := dialClient(t, c.mqtt, packet.V311, "pub-c", true, 0)
 	awaitRoute(t, &publisher{client: p3c}, nw, "mv/probe")
+	// And a publish on the old owner, whose own subscriber record the takeover replaced.
+	awaitRoute(t, pub, nw, "mv/probe-old")
 
 	// n1 no longer holds the session: reconnecting there takes it back, with nothing lost.
 	nw.send(&packet.Disconnect{})
@@ -279,6 +281,9 @@ func TestClusterMultipleSessionsTakeover(t *testing.T) {
 	// TestClusterTakeover's).
 	pc, _ := dialClient(t, b.mqtt, packet.V311, "twin-pub", true, 0)
 	awaitRoute(t, &publisher{client: pc}, nw, "tw/probe")
+	// n1, which held both connections, routes to n2 as well.
+	pa, _ := dialClient(t, a.mqtt, packet.V311, "twin-pub-a", true, 0)
+	awaitRoute(t, &publisher{client: pa}, nw, "tw/probe-old")
 }
 
 // disconnectReason reads until the server's DISCONNECT and returns its reason code; 0xff when
