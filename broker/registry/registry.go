@@ -14,7 +14,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
+	"hash/maphash"
 	"log/slog"
 	"math/rand/v2"
 	"slices"
@@ -493,17 +493,18 @@ func (r *Registry) Retained(mountpoint, filter string, fn func(*message.Message)
 	})
 }
 
-// storeRetained sets or, for an empty payload, clears the retained message of m's topic
-// [MQTT-3.3.1-6] [MQTT-3.3.1-7], locally at once and in the replicated metadata.
 // retLock locks the stripe of retMu for the retained key k.
 func (r *Registry) retLock(k []byte) *sync.Mutex {
-	h := fnv.New32a()
-	h.Write(k)
-	mu := &r.retMu[h.Sum32()%uint32(len(r.retMu))]
+	mu := &r.retMu[maphash.Bytes(retSeed, k)%uint64(len(r.retMu))]
 	mu.Lock()
 	return mu
 }
 
+// retSeed picks retLock's stripes; any fixed seed spreads topics.
+var retSeed = maphash.MakeSeed()
+
+// storeRetained sets or, for an empty payload, clears the retained message of m's topic
+// [MQTT-3.3.1-6] [MQTT-3.3.1-7], locally at once and in the replicated metadata.
 func (r *Registry) storeRetained(m *message.Message) {
 	t := r.tenant(m.Mountpoint)
 	key := metadata.RetainKey{Mountpoint: m.Mountpoint, Topic: m.Topic}.Encode()
