@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/nautilus-mq/nautilus/broker/msgpackdec"
 )
 
 // The handshake opens every link, before any frame:
@@ -58,7 +60,7 @@ func readHello(br *bufio.Reader) (*hello, error) {
 		return nil, fmt.Errorf("read hello: %w", err)
 	}
 	var h hello
-	if err := msgpack.Unmarshal(body, &h); err != nil {
+	if err := msgpackdec.Unmarshal(body, &h); err != nil {
 		return nil, fmt.Errorf("%w: hello: %v", errMalformed, err)
 	}
 	return &h, nil

@@ -1,6 +1,12 @@
 package message
 
-import "time"
+import (
+	"time"
+
+	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/nautilus-mq/nautilus/broker/msgpackdec"
+)
 
 // Wire is a message as it travels between nodes (forwarded publishes, migrated queues). Expiry
 // travels as the remaining time, so the nodes' clocks need not agree. Callers encode it (msgpack);
@@ -59,3 +65,7 @@ func FromWire(w *Wire, now time.Time) *Message {
 	}
 	return m
 }
+
+// DecodeMsgpack reads a Wire by position, as the cluster's array-encoded frames carry it, so
+// a node reads a Wire from a node one version apart (fields are only ever appended).
+func (w *Wire) DecodeMsgpack(d *msgpack.Decoder) error { return msgpackdec.DecodeArray(d, w) }

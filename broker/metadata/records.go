@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/nautilus-mq/nautilus/broker/msgpackdec"
 )
 
 // The value codecs use msgpack maps with short field names rather than
@@ -129,22 +131,11 @@ func encode(v any) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// decode unmarshals exactly one msgpack value from b, after checkLengths
-// has vetted the declared lengths. Unlike msgpack.Unmarshal it does not ask
-// the decoder to preallocate from declared lengths.
+// decode unmarshals exactly one msgpack value from b, with every declared length vetted
+// (a corrupt record must not make the node allocate what it declares).
 func decode(b []byte, v any) error {
-	if err := checkLengths(b); err != nil {
+	if err := msgpackdec.Unmarshal(b, v); err != nil {
 		return fmt.Errorf("%w: %w", ErrMalformedValue, err)
-	}
-	r := bytes.NewReader(b)
-	dec := msgpack.GetDecoder()
-	defer msgpack.PutDecoder(dec)
-	dec.Reset(r)
-	if err := dec.Decode(v); err != nil {
-		return fmt.Errorf("%w: %w", ErrMalformedValue, err)
-	}
-	if r.Len() != 0 {
-		return fmt.Errorf("%w: %d trailing bytes", ErrMalformedValue, r.Len())
 	}
 	return nil
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/nautilus-mq/nautilus/broker/message"
 	"github.com/nautilus-mq/nautilus/broker/metadata"
+	"github.com/nautilus-mq/nautilus/broker/msgpackdec"
 	"github.com/nautilus-mq/nautilus/broker/queue"
 	"github.com/nautilus-mq/nautilus/store"
 	"github.com/nautilus-mq/nautilus/store/msgstore"
@@ -103,7 +104,7 @@ func (s *Store) LoadSessions() ([]Record, error) {
 	var out []Record
 	for ok := it.First(); ok; ok = it.Next() {
 		var r Record
-		if err := msgpack.Unmarshal(it.Value(), &r); err != nil {
+		if err := msgpackdec.Unmarshal(it.Value(), &r); err != nil {
 			return nil, fmt.Errorf("persist: session record %x: %w", it.Key(), err)
 		}
 		out = append(out, r)
@@ -173,7 +174,7 @@ func (b *backing) Page(after uint64, n int, lifo bool, now time.Time) ([]queue.D
 		m := &message.Message{ID: e.Message.ID, Topic: e.Message.Topic, Payload: e.Message.Payload, QoS: e.Message.QoS}
 		var sp storedProps
 		if len(e.Message.Properties) > 0 {
-			if err := msgpack.Unmarshal(e.Message.Properties, &sp); err != nil {
+			if err := msgpackdec.Unmarshal(e.Message.Properties, &sp); err != nil {
 				return nil, expired, fmt.Errorf("persist: decode message %d: %w", m.ID, err)
 			}
 		}

@@ -7,9 +7,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/vmihailenco/msgpack/v5"
-
 	"github.com/nautilus-mq/nautilus/broker/cluster"
+	"github.com/nautilus-mq/nautilus/broker/msgpackdec"
 	"github.com/nautilus-mq/nautilus/broker/queue"
 	"github.com/nautilus-mq/nautilus/broker/session"
 )
@@ -84,7 +83,7 @@ func (r *Registry) notifyAppliedLocked() {
 // handleRequest answers a peer's request on ChanRouting.
 func (f *forwarder) handleRequest(ctx context.Context, from string, b []byte) ([]byte, error) {
 	var req appliedReq
-	if err := msgpack.Unmarshal(b, &req); err != nil {
+	if err := msgpackdec.Unmarshal(b, &req); err != nil {
 		return nil, fmt.Errorf("registry: undecodable routing request: %w", err)
 	}
 	if req.Kind != reqApplied {

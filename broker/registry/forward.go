@@ -12,6 +12,7 @@ import (
 
 	"github.com/nautilus-mq/nautilus/broker/cluster"
 	"github.com/nautilus-mq/nautilus/broker/message"
+	"github.com/nautilus-mq/nautilus/broker/msgpackdec"
 	"github.com/nautilus-mq/nautilus/broker/queue"
 )
 
@@ -25,7 +26,12 @@ import (
 // sequence number and stay queued until the peer acknowledges them (cumulative acks): when the
 // peer is unreachable (unknown member, full link buffer) they wait, up to HoldBytes, and go out
 // in order when it returns; frames lost with a broken link are sent again when no ack comes,
-// and the receiver skips sequence numbers it has already delivered. QoS 0 items are sent once:
+// and the receiver skips sequence numbers it has already delivered. Each batch names the
+// oldest sequence number the sender still holds (Base), so a receiver that starts from nothing
+// (it restarted, or first hears of this sender) begins there and not at the batch's first
+// item: items sent into a link that died with the old process are still unacknowledged and
+// come again, and they must not look delivered. A receiver that has to wait for such a resend
+// says so in its ack (Gap), and the sender resends at once rather than after resendAfter. QoS 0 items are sent once:
 // one that cannot be sent is dropped and counted. Items past the bound are dropped and reported
 // through OnDrop, never silently.
 
@@ -47,7 +53,7 @@ type sharedTarget struct {
 	QoS      byte
 	SubID    uint32
 	// SubQoS is the member's subscription QoS, for a session on the receiving node that
-	// chose its own QoS upgrade (0 from nodes that predate it: QoS is kept).
+	// chose its own QoS upgrade (0 from a node that predates it: QoS is kept).
 	SubQoS byte
 }
 
@@ -58,11 +64,17 @@ type wireItem struct {
 	Msg    message.Wire
 }
 
+// wireFrame is encoded as an array: new fields go at the end, where an older node skips them
+// and an older node's frames leave them zero (wire.go).
 type wireFrame struct {
 	Kind  byte
 	Epoch uint64
 	Ack   uint64
 	Items []wireItem
+	// Base (batch): every sequence number below it is acknowledged; 0 from older nodes.
+	Base uint64
+	// Gap (ack): the receiver skipped items after Ack to wait for earlier ones.
+	Gap bool
 }
 
 // ForwardStats counts cluster forwarding on one node.
@@ -95,6 +107,7 @@ type peerFwd struct {
 	unacked  []*pending // sent QoS 1/2 items, oldest first
 	bytes    int        // QoS 1/2 bytes held (unsent + unacked)
 	progress time.Time  // last ack progress or first send since the last ack
+	resent   time.Time  // last resend on a Gap ack, to resend once per round trip
 }
 
 // forwarder is a node's set of peer forwarders and its receiving side.
@@ -301,7 +314,7 @@ func (p *peerFwd) flush(f *forwarder) {
 			return
 		}
 		n, size := 0, 0
-		fr := wireFrame{Kind: frameBatch, Epoch: f.epoch}
+		fr := wireFrame{Kind: frameBatch, Epoch: f.epoch, Base: p.baseLocked()}
 		for n < len(p.unsent) && (n == 0 || size < batchBytes) {
 			pd := p.unsent[n]
 			pd.item.Msg = message.ToWire(pd.m, now)
@@ -351,10 +364,35 @@ func (p *peerFwd) flush(f *forwarder) {
 	}
 }
 
-// ack drops the items the peer acknowledged.
-func (p *peerFwd) ack(f *forwarder, upTo uint64) {
+// baseLocked is the oldest sequence number not yet acknowledged: unacked items are older
+// than unsent ones.
+func (p *peerFwd) baseLocked() uint64 {
+	if len(p.unacked) > 0 {
+		return p.unacked[0].item.Seq
+	}
+	for _, pd := range p.unsent {
+		if pd.item.Seq != 0 {
+			return pd.item.Seq
+		}
+	}
+	return p.nextSeq
+}
+
+// ack drops the items the peer acknowledged; on a gap it sends the rest again now.
+func (p *peerFwd) ack(f *forwarder, upTo uint64, gap bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	defer func() {
+		// Frames already on their way past the gap bring more gap acks: one resend covers
+		// them all, so wait a tick before another.
+		if gap && len(p.unacked) > 0 && time.Since(p.resent) >= tick {
+			p.resent = time.Now()
+			f.stats.resent.Add(uint64(len(p.unacked)))
+			p.unsent = append(p.unacked, p.unsent...)
+			p.unacked = nil
+			p.signal()
+		}
+	}()
 	i := 0
 	for ; i < len(p.unacked) && p.unacked[i].item.Seq <= upTo; i++ {
 		p.bytes -= p.unacked[i].size
@@ -369,13 +407,13 @@ func (p *peerFwd) ack(f *forwarder, upTo uint64) {
 // handle receives a frame from a peer: a batch to deliver locally, or an ack.
 func (f *forwarder) handle(from string, b []byte) {
 	var fr wireFrame
-	if err := msgpack.Unmarshal(b, &fr); err != nil {
+	if err := msgpackdec.Unmarshal(b, &fr); err != nil {
 		f.r.log.Warn("ignoring undecodable routing frame", "from", from, "error", err)
 		return
 	}
 	if fr.Kind == frameAck {
 		if fr.Epoch == f.epoch {
-			f.peer(from).ack(f, fr.Ack)
+			f.peer(from).ack(f, fr.Ack, fr.Gap)
 		}
 		return
 	}
@@ -383,7 +421,8 @@ func (f *forwarder) handle(from string, b []byte) {
 	f.mu.Lock()
 	st := f.recv[from]
 	if st == nil || st.epoch != fr.Epoch {
-		// A new sender (or one that restarted): take its stream from its first item.
+		// A new sender (or one that restarted), or this node restarted: take the stream from
+		// the oldest item the sender holds (from the first item, for a node without Base).
 		st = &recvState{epoch: fr.Epoch}
 		for _, it := range fr.Items {
 			if it.Seq != 0 {
@@ -391,13 +430,22 @@ func (f *forwarder) handle(from string, b []byte) {
 				break
 			}
 		}
+		if fr.Base != 0 {
+			st.last = fr.Base - 1
+		}
 		f.recv[from] = st
 	}
+	if fr.Base > st.last+1 {
+		// The sender holds nothing older: items before Base were acknowledged to us.
+		st.last = fr.Base - 1
+	}
+	gap := false
 	for i := range fr.Items {
 		if seq := fr.Items[i].Seq; seq != 0 {
 			if seq != st.last+1 {
 				// seq <= last: already delivered (a resend); seq > last+1: an earlier item was
 				// lost, so wait for the resend to keep the order.
+				gap = gap || seq > st.last+1
 				continue
 			}
 			st.last = seq
@@ -412,7 +460,7 @@ func (f *forwarder) handle(from string, b []byte) {
 		f.stats.received.Add(1)
 		f.r.deliverForwarded(message.FromWire(&it.Msg, now), it)
 	}
-	ack, _ := marshal(&wireFrame{Kind: frameAck, Epoch: fr.Epoch, Ack: last})
+	ack, _ := marshal(&wireFrame{Kind: frameAck, Epoch: fr.Epoch, Ack: last, Gap: gap})
 	f.tr.Send(from, cluster.ChanRouting, ack)
 }
 

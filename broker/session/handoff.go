@@ -7,9 +7,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/vmihailenco/msgpack/v5"
-
 	"github.com/nautilus-mq/nautilus/broker/cluster"
+	"github.com/nautilus-mq/nautilus/broker/msgpackdec"
 	"github.com/nautilus-mq/nautilus/broker/packet"
 	"github.com/nautilus-mq/nautilus/broker/queue"
 )
@@ -111,7 +110,7 @@ func (cs *clusterSessions) askAdopt(ctx context.Context, target string, id queue
 		return err
 	}
 	var resp migResp
-	if err := msgpack.Unmarshal(b, &resp); err != nil {
+	if err := msgpackdec.Unmarshal(b, &resp); err != nil {
 		return err
 	}
 	if resp.Status == statusRefused {
@@ -138,7 +137,7 @@ func (cs *clusterSessions) adopt(ctx context.Context, from string, req *migReq) 
 		return migResp{Status: statusRefused}
 	}
 	var resp migResp
-	if err := msgpack.Unmarshal(b, &resp); err != nil || resp.Status != statusMoved {
+	if err := msgpackdec.Unmarshal(b, &resp); err != nil || resp.Status != statusMoved {
 		return migResp{Status: resp.Status}
 	}
 	s, err := cs.receive(log, id, from, &resp, cs.opts.Policy, time.Duration(resp.Expiry))

@@ -13,6 +13,7 @@ import (
 
 	"github.com/nautilus-mq/nautilus/broker/cluster"
 	"github.com/nautilus-mq/nautilus/broker/message"
+	"github.com/nautilus-mq/nautilus/broker/msgpackdec"
 	"github.com/nautilus-mq/nautilus/broker/packet"
 	"github.com/nautilus-mq/nautilus/broker/queue"
 )
@@ -142,7 +143,7 @@ func newer(a int64, an string, b int64, bn string) bool {
 
 func (cs *clusterSessions) handle(ctx context.Context, from string, b []byte) ([]byte, error) {
 	var req migReq
-	if err := msgpack.Unmarshal(b, &req); err != nil {
+	if err := msgpackdec.Unmarshal(b, &req); err != nil {
 		return nil, err
 	}
 	var resp migResp
@@ -353,7 +354,7 @@ func (cs *clusterSessions) takeover(c *Conn, id queue.SubscriberID, clean bool, 
 			b, err := tr.Request(ctx, p, cluster.ChanSession, req)
 			var resp migResp
 			if err == nil {
-				err = msgpack.Unmarshal(b, &resp)
+				err = msgpackdec.Unmarshal(b, &resp)
 			}
 			answers <- answer{p, resp, err}
 		}()
@@ -445,7 +446,7 @@ func (cs *clusterSessions) request(node string, op byte, tok uint64) (*migResp, 
 		return nil, err
 	}
 	var resp migResp
-	if err := msgpack.Unmarshal(b, &resp); err != nil {
+	if err := msgpackdec.Unmarshal(b, &resp); err != nil {
 		return nil, err
 	}
 	return &resp, nil

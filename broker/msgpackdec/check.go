@@ -1,4 +1,4 @@
-package metadata
+package msgpackdec
 
 import (
 	"encoding/binary"
@@ -6,19 +6,19 @@ import (
 	"fmt"
 )
 
-// checkLengths scans the msgpack values in b without decoding them and
+// CheckLengths scans the msgpack values in b without decoding them and
 // rejects any string, binary, extension, array or map whose declared length
 // exceeds the bytes left (an array or map element takes at least one byte),
 // and nesting deeper than maxDepth. It allocates nothing.
 //
-// It runs before every record decode because msgpack v5.4.1 trusts declared
+// It runs before every decode of untrusted bytes (Unmarshal) because msgpack v5.4.1 trusts declared
 // lengths: it sizes a decoded slice from its declared length without a limit
 // (the limit test in decodeSliceValue is inverted), and it reserves up to
 // 1 MiB for any string or extension it reads or skips. Five bytes of a
 // corrupt or hostile record could otherwise make a node allocate gigabytes
 // (found by FuzzDecodeSubscriberRecord). After this check every allocation
 // is bounded by the size of the input.
-func checkLengths(b []byte) error {
+func CheckLengths(b []byte) error {
 	i, err := scanValue(b, 0, 0)
 	if err != nil {
 		return err

@@ -1,4 +1,4 @@
-package metadata
+package msgpackdec
 
 import (
 	"math"
@@ -28,13 +28,13 @@ func TestCheckLengthsAcceptsValid(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := checkLengths(b); err != nil {
-			t.Errorf("checkLengths(%T len %d) = %v", v, len(b), err)
+		if err := CheckLengths(b); err != nil {
+			t.Errorf("CheckLengths(%T len %d) = %v", v, len(b), err)
 		}
 		if len(b) < 100 {
 			for n := range len(b) {
-				if checkLengths(b[:n]) == nil {
-					t.Errorf("checkLengths accepted a %d-byte prefix of %x", n, b)
+				if CheckLengths(b[:n]) == nil {
+					t.Errorf("CheckLengths accepted a %d-byte prefix of %x", n, b)
 				}
 			}
 		}
@@ -59,8 +59,8 @@ func TestCheckLengthsRejects(t *testing.T) {
 		"array16 big":  {0xdc, 0x00, 0x03, 0x01, 0x01},
 		"deep":         []byte(strings.Repeat("\x91", maxDepth+2) + "\x01"),
 	} {
-		if checkLengths(b) == nil {
-			t.Errorf("checkLengths(%s) accepted %x", name, b)
+		if CheckLengths(b) == nil {
+			t.Errorf("CheckLengths(%s) accepted %x", name, b)
 		}
 	}
 }
