@@ -31,9 +31,9 @@ import (
 // (it restarted, or first hears of this sender) begins there and not at the batch's first
 // item: items sent into a link that died with the old process are still unacknowledged and
 // come again, and they must not look delivered. A receiver that has to wait for such a resend
-// says so in its ack (Gap), and the sender resends at once rather than after resendAfter. QoS 0 items are sent once:
-// one that cannot be sent is dropped and counted. Items past the bound are dropped and reported
-// through OnDrop, never silently.
+// says so in its ack (Gap), and the sender resends at once rather than after resendAfter.
+// QoS 0 items are sent once: one that cannot be sent is dropped and counted. Items past the
+// bound are dropped and reported through OnDrop, never silently.
 
 const (
 	frameBatch byte = 1
