@@ -74,7 +74,6 @@ type Queue struct {
 	items   []Delivery // oldest first; LIFO takes from the end
 	head    int        // index of the oldest live item in items
 	online  bool
-	notify  chan struct{}
 	onDrop  DropFunc
 	dropped uint64
 
@@ -87,9 +86,11 @@ type Queue struct {
 	// expiredStored counts stored deliveries found expired since the last report; the store
 	// drops them without reading them back, so they are reported without their content.
 	expiredStored int
-	// waiters are further channels signalled with notify: with allow_multiple_sessions several
-	// writers take from one queue, and each must hear of new work, not just one of them.
-	waiters atomic.Pointer[[]chan struct{}]
+	// waiters are told when work arrives: the connection attached to the session, or, with
+	// allow_multiple_sessions, each of several connections taking from one queue (each must
+	// hear of new work, not just one of them). Callbacks rather than channels: a connection
+	// with nothing to send keeps no goroutine waiting on a channel.
+	waiters atomic.Pointer[[]Waker]
 	// upgrade is the session's own upgrade_outgoing_qos (auth_on_register's UpgradeQoS):
 	// 0 unset (the node's setting applies), 1 on, 2 off. The router reads it per delivery.
 	upgrade atomic.Int32
@@ -116,7 +117,7 @@ func (q *Queue) UpgradeQoS() (up, set bool) {
 
 // New returns an offline queue.
 func New(p Policy, onDrop DropFunc) *Queue {
-	return &Queue{policy: p, notify: make(chan struct{}, 1), onDrop: onDrop}
+	return &Queue{policy: p, onDrop: onDrop}
 }
 
 // OnOffline sets a function told of every delivery the queue keeps while its session is
@@ -124,9 +125,9 @@ func New(p Policy, onDrop DropFunc) *Queue {
 // set before the queue is shared.
 func (q *Queue) OnOffline(fn func(Delivery)) { q.onOffline = fn }
 
-// Ready is signalled (without blocking the enqueuer) whenever a delivery is added, so an online
-// session can wait for work without polling.
-func (q *Queue) Ready() <-chan struct{} { return q.notify }
+// Waker is told that a queue has work. Wake runs on the enqueuer's goroutine, with no lock of
+// the queue held, and must not block.
+type Waker interface{ Wake() }
 
 // SetOnline marks whether a session is attached; the bound in force changes with it.
 func (q *Queue) SetOnline(online bool) {
@@ -360,50 +361,39 @@ func (q *Queue) compactLocked() {
 }
 
 func (q *Queue) signal() {
-	select {
-	case q.notify <- struct{}{}:
-	default:
-	}
 	if ws := q.waiters.Load(); ws != nil {
 		for _, w := range *ws {
-			select {
-			case w <- struct{}{}:
-			default:
-			}
+			w.Wake()
 		}
 	}
 }
 
-// AddWaiter makes the queue signal ch (buffered, never blocking the enqueuer) whenever work
-// arrives, as it does Ready; each connection of a session shared by several takes from the
-// queue through its own channel. It signals ch at once, for the work already queued.
-func (q *Queue) AddWaiter(ch chan struct{}) {
+// AddWaiter makes the queue wake w whenever work arrives (a delivery added, the queue set
+// online, deliveries pushed back). It wakes w at once, for the work already queued.
+func (q *Queue) AddWaiter(w Waker) {
 	q.mu.Lock()
-	var ws []chan struct{}
+	var ws []Waker
 	if old := q.waiters.Load(); old != nil {
 		ws = append(ws, *old...)
 	}
-	ws = append(ws, ch)
+	ws = append(ws, w)
 	q.waiters.Store(&ws)
 	q.mu.Unlock()
-	select {
-	case ch <- struct{}{}:
-	default:
-	}
+	w.Wake()
 }
 
 // RemoveWaiter undoes AddWaiter.
-func (q *Queue) RemoveWaiter(ch chan struct{}) {
+func (q *Queue) RemoveWaiter(w Waker) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	old := q.waiters.Load()
 	if old == nil {
 		return
 	}
-	var ws []chan struct{}
-	for _, w := range *old {
-		if w != ch {
-			ws = append(ws, w)
+	var ws []Waker
+	for _, o := range *old {
+		if o != w {
+			ws = append(ws, o)
 		}
 	}
 	if len(ws) == 0 {

@@ -131,23 +131,45 @@ func TestPushFrontKeepsOrder(t *testing.T) {
 	}
 }
 
-func TestReadySignalsWithoutBlocking(t *testing.T) {
+// chanWaker turns wakes into a channel signal, as a connection's writer would hear them.
+type chanWaker chan struct{}
+
+func (w chanWaker) Wake() {
+	select {
+	case w <- struct{}{}:
+	default:
+	}
+}
+
+func TestWaiterWokenWithoutBlocking(t *testing.T) {
 	q := New(Policy{MaxOnline: -1, MaxOffline: -1}, nil)
+	w := make(chanWaker, 1)
+	q.AddWaiter(w)
+	<-w // woken at once, for work already queued
 	q.SetOnline(true)
-	<-q.Ready()
-	for i := range 100 { // must not block although nobody reads Ready
+	<-w
+	for i := range 100 { // must not block although nobody reads the signal
 		q.Enqueue(del(i, 1))
 	}
 	select {
-	case <-q.Ready():
+	case <-w:
 	default:
-		t.Fatal("no signal after enqueue")
+		t.Fatal("no wake after enqueue")
+	}
+	q.RemoveWaiter(w)
+	q.Enqueue(del(100, 1))
+	select {
+	case <-w:
+		t.Fatal("woken after RemoveWaiter")
+	default:
 	}
 }
 
 func TestConcurrentEnqueueTake(t *testing.T) {
 	q := New(Policy{MaxOnline: -1, MaxOffline: -1}, nil)
 	q.SetOnline(true)
+	w := make(chanWaker, 1)
+	q.AddWaiter(w)
 	const producers, per = 4, 1000
 	var wg sync.WaitGroup
 	for p := range producers {
@@ -165,7 +187,7 @@ func TestConcurrentEnqueueTake(t *testing.T) {
 	for got < producers*per {
 		got += len(q.Take(nil, 64, time.Now()))
 		select {
-		case <-q.Ready():
+		case <-w:
 		case <-done:
 		case <-time.After(time.Second):
 		}
@@ -212,18 +234,18 @@ func TestTotalTracksNodeWideBacklog(t *testing.T) {
 	}
 }
 
-// TestWaitersAllHearOfWork: every channel added with AddWaiter is signalled for new work (a
+// TestWaitersAllHearOfWork: every waiter added with AddWaiter is woken for new work (a
 // session shared by several connections wakes each writer), and a removed one no longer is.
 func TestWaitersAllHearOfWork(t *testing.T) {
 	q := New(Policy{MaxOnline: -1, MaxOffline: -1}, nil)
 	q.SetOnline(true)
-	a, b := make(chan struct{}, 1), make(chan struct{}, 1)
+	a, b := make(chanWaker, 1), make(chanWaker, 1)
 	q.AddWaiter(a)
 	q.AddWaiter(b)
 	<-a // AddWaiter signals at once, for work already queued
 	<-b
 	q.Enqueue(del(1, 1))
-	for name, ch := range map[string]chan struct{}{"a": a, "b": b} {
+	for name, ch := range map[string]chanWaker{"a": a, "b": b} {
 		select {
 		case <-ch:
 		case <-time.After(time.Second):

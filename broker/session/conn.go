@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nautilus-mq/nautilus/broker/hooks"
@@ -58,12 +59,17 @@ type Conn struct {
 	will      *message.Message
 	willDelay uint32
 
-	ctrl       chan outPacket
-	wake       chan struct{}
-	done       chan struct{}
+	ctrl chan outPacket
+	done chan struct{}
+	// writerDone is closed when the connection's last writer has stopped (see Wake).
 	writerDone chan struct{}
-	closed     chan struct{} // closed once the connection has fully detached
-	closeOnce  sync.Once
+	wstate     atomic.Int32
+	// retryT resends unacknowledged messages to 3.1.x clients (retry_interval) while the
+	// connection has nothing else to send; retryArmed and retryDue tell the writer about it.
+	retryT               *time.Timer
+	retryArmed, retryDue atomic.Bool
+	closed               chan struct{} // closed once the connection has fully detached
+	closeOnce            sync.Once
 
 	mu sync.Mutex
 	// kicked is set when the server ends the connection (takeover, shutdown); it decides the
@@ -82,7 +88,7 @@ type Conn struct {
 	// (allow_multiple_sessions, or the auth_on_register modifier); balance picks
 	// queue_deliver_mode = balance over fanout. Such a connection has its own queue, own,
 	// for what only it receives (fanout copies, retained messages of its subscribes), and
-	// its own signal from the session's queue, ready. A connection that joined a session
+	// its own wake from the session's queue. A connection that joined a session
 	// already online (joined) keeps its QoS 2 receive state in localInQoS2: packet
 	// identifiers are per connection.
 	multi, balance, joined bool
@@ -93,7 +99,6 @@ type Conn struct {
 	// auth_on_register; empty for the node's.
 	sharedPolicy string
 	own          *queue.Queue
-	ready        chan struct{}
 	localInQoS2  map[uint16]struct{}
 
 	rateTokens float64
@@ -111,7 +116,6 @@ func Serve(ctx context.Context, env *Env, opts *Options, nc net.Conn) {
 		opts:       opts,
 		nc:         nc,
 		ctrl:       make(chan outPacket, max(opts.OutboundQueue, 16)),
-		wake:       make(chan struct{}, 1),
 		done:       make(chan struct{}),
 		writerDone: make(chan struct{}),
 		closed:     make(chan struct{}),
@@ -133,7 +137,7 @@ func (c *Conn) serve(ctx context.Context) {
 	if !c.handshake(ctx) {
 		return
 	}
-	go c.writeLoop()
+	c.startWriter()
 	err := c.readLoop(ctx)
 	c.finish(err)
 }
@@ -227,18 +231,22 @@ func (c *Conn) protocolError(rc packet.ReasonCode, why string) error {
 }
 
 // send queues a control packet for the writer. It blocks when the writer is that far behind,
-// which slows only this client's reader.
+// which slows only this client's reader; it gives up once the writer has stopped (the socket
+// broke), or the reader would wait forever on a queue nobody drains.
 func (c *Conn) send(p packet.Packet) {
-	select {
-	case c.ctrl <- outPacket{p: p}:
-	case <-c.done:
-	}
+	c.queueControl(outPacket{p: p})
 }
 
 func (c *Conn) sendClose(p packet.Packet) {
+	c.queueControl(outPacket{p: p, closeAfter: true})
+}
+
+func (c *Conn) queueControl(op outPacket) {
 	select {
-	case c.ctrl <- outPacket{p: p, closeAfter: true}:
+	case c.ctrl <- op:
+		c.Wake()
 	case <-c.done:
+	case <-c.writerDone:
 	}
 }
 
@@ -255,6 +263,7 @@ func (c *Conn) Kick(reason packet.ReasonCode) {
 	if c.version == packet.V5 {
 		select {
 		case c.ctrl <- outPacket{p: &packet.Disconnect{ReasonCode: reason}, closeAfter: true}:
+			c.Wake()
 		default:
 			c.nc.Close()
 		}
@@ -291,6 +300,7 @@ func (c *Conn) handleDisconnect(d *packet.Disconnect) error {
 // connection ended abnormally.
 func (c *Conn) finish(readErr error) {
 	c.closeOnce.Do(func() { close(c.done) })
+	c.Wake() // an idle connection has no writer: one starts to write what is queued, and stops
 	<-c.writerDone
 	if readErr != nil && !errors.Is(readErr, io.EOF) && !errors.Is(readErr, errClosedByServer) && !errors.Is(readErr, net.ErrClosed) {
 		var ne net.Error

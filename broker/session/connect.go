@@ -473,6 +473,7 @@ func (c *Conn) attach(cp *packet.Connect, mods *hooks.RegisterResult) bool {
 					s.Queue.SetBacking(c.env.Persist.Backing(id))
 				}
 				c.env.save(s, time.Time{})
+				s.Queue.AddWaiter(c)
 				return true
 			}
 			conns := s.connsLocked()
@@ -511,6 +512,7 @@ func (c *Conn) attach(cp *packet.Connect, mods *hooks.RegisterResult) bool {
 		}
 		c.env.save(s, time.Time{})
 		s.Queue.SetOnline(true)
+		s.Queue.AddWaiter(c)
 		return existed
 	}
 }

@@ -33,6 +33,7 @@ func (c *Conn) detach() {
 	}
 	if s.conn != c {
 		s.mu.Unlock()
+		s.Queue.RemoveWaiter(c) // attached once, and taken over without waiting for it
 		c.publishWill(will)
 		return
 	}

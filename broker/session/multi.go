@@ -34,8 +34,7 @@ func (c *Conn) setupShared(policy queue.Policy) {
 	policy.Total = nil // the node's total counts the session's queue, not these copies
 	c.own = queue.New(policy, c.env.dropFunc(c.state.ID))
 	c.own.SetOnline(true)
-	c.ready = make(chan struct{}, 1)
-	c.state.Queue.AddWaiter(c.ready)
+	c.own.AddWaiter(c)
 }
 
 // joinLocked attaches c beside the connections already on s. The caller holds s.mu.
@@ -48,29 +47,16 @@ func (c *Conn) joinLocked(s *State, expiry time.Duration) {
 	c.state = s
 }
 
-// queueReady is signalled when the session's queue has work for this connection.
-func (c *Conn) queueReady() <-chan struct{} {
-	if c.ready != nil {
-		return c.ready
-	}
-	return c.state.Queue.Ready()
-}
-
-// ownReady is signalled when the connection's own queue has work; nil (never ready) for a
-// connection that does not share its session.
-func (c *Conn) ownReady() <-chan struct{} {
-	if c.own == nil {
-		return nil
-	}
-	return c.own.Ready()
-}
-
 // take takes up to max deliveries for this connection: from its own queue first (older: they
 // were taken from the session's queue before what is left there), then from the session's.
 func (c *Conn) take(dst []queue.Delivery, max int) []queue.Delivery {
 	now := c.env.Now()
 	if c.own == nil {
 		return c.state.Queue.Take(dst, max, now)
+	}
+	if !c.balance {
+		c.state.fanMu.Lock()
+		defer c.state.fanMu.Unlock()
 	}
 	n := len(dst)
 	dst = c.own.Take(dst, max, now)
@@ -176,7 +162,7 @@ func (c *Conn) leaveSharedLocked(s *State) (attached bool, acks []uint64) {
 // hear the connection went offline. The session itself goes on.
 func (c *Conn) leftShared(acks []uint64, will *message.Message, willDelay uint32) {
 	s := c.state
-	s.Queue.RemoveWaiter(c.ready)
+	s.Queue.RemoveWaiter(c)
 	for _, seq := range acks {
 		if err := s.Queue.Ack(seq); err != nil {
 			c.logger().Warn("cannot remove a message from the store", "error", err)
@@ -194,10 +180,10 @@ func (c *Conn) leftShared(acks []uint64, will *message.Message, willDelay uint32
 // leaveLast is the part of the last connection's detach that concerns sharing: what its own
 // queue still holds goes back to the session's queue, to be kept offline like the rest.
 func (c *Conn) leaveLast() {
+	c.state.Queue.RemoveWaiter(c)
 	if c.own == nil {
 		return
 	}
-	c.state.Queue.RemoveWaiter(c.ready)
 	c.state.Queue.PushFront(c.own.Take(nil, c.own.Len(), c.env.Now()))
 }
 

@@ -223,7 +223,7 @@ func (c *Conn) handlePubrec(p *packet.Pubrec) {
 		c.state.removeInflightLocked(p.PacketID)
 		c.state.mu.Unlock()
 		c.state.Queue.Ack(f.d.Seq)
-		c.signalWriter()
+		c.Wake()
 		return
 	}
 	if ok {
@@ -251,14 +251,7 @@ func (c *Conn) ackOut(id uint16, comp bool) {
 	if err := c.state.Queue.Ack(seq); err != nil {
 		c.logger().Warn("cannot remove acknowledged message from the store", "error", err)
 	}
-	c.signalWriter()
-}
-
-func (c *Conn) signalWriter() {
-	select {
-	case c.wake <- struct{}{}:
-	default:
-	}
+	c.Wake()
 }
 
 // throttle applies max_message_rate by delaying the reader: back-pressure on this socket, never

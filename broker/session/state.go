@@ -39,7 +39,11 @@ type State struct {
 	ID    queue.SubscriberID
 	Queue *queue.Queue
 
-	mu       sync.Mutex
+	mu sync.Mutex
+	// fanMu serialises the takes of a session shared in fanout mode: a connection's take from
+	// its own queue and from the session's, and the copies it makes for the others, are one
+	// step, so every connection receives the session's messages in their order.
+	fanMu    sync.Mutex
 	subs     map[string]Subscription
 	out      map[uint16]*inflight
 	outOrder []uint16

@@ -49,59 +49,151 @@ func (w *writer) release() {
 	}
 }
 
-// writer is the state the write loop keeps between rounds.
+// writer is the state the write loop keeps between rounds. It is pooled: a connection holds
+// one only while its writer goroutine runs.
 type writer struct {
-	buf     []byte
-	ds      []queue.Delivery
-	pending *outPacket
-	pub     packet.Publish
+	buf []byte
+	ds  []queue.Delivery
+	pub packet.Publish
 	// sent are the store sequences of stored deliveries encoded since the last flush.
 	sent []uint64
 }
 
-func (c *Conn) writeLoop() {
-	defer close(c.writerDone)
-	w := &writer{}
+var writerPool = sync.Pool{New: func() any { return &writer{} }}
+
+// The writer runs on demand: a goroutine is started when there is something to send and exits
+// when there is nothing left, so an idle connection has no writer goroutine (its stack, its
+// descriptor and a blocked select were over a third of an idle connection's memory). wstate
+// says whether one runs; Wake starts one or tells the running one to look again.
+const (
+	wNew     int32 = iota // the handshake is not done: the first writer starts after it
+	wIdle                 // no writer runs
+	wRunning              // a writer runs
+	wDirty                // a writer runs and was woken since it last looked for work
+	wStopped              // the connection is ending: no writer starts again
+)
+
+// Wake tells the connection there may be something to send: deliveries in a queue it takes
+// from (it is the queues' queue.Waker), a control packet, a freed in-flight slot. It never
+// blocks.
+func (c *Conn) Wake() {
+	for {
+		switch c.wstate.Load() {
+		case wIdle:
+			if c.wstate.CompareAndSwap(wIdle, wRunning) {
+				go c.writeLoop(false)
+				return
+			}
+		case wRunning:
+			if c.wstate.CompareAndSwap(wRunning, wDirty) {
+				return
+			}
+		default:
+			// wNew: the first writer, started after the handshake, looks at everything;
+			// wDirty: already told; wStopped: nothing is sent any more.
+			return
+		}
+	}
+}
+
+// startWriter starts the first writer once the CONNACK is out. It resends what the session had
+// in flight before anything else [MQTT-4.4.0-1].
+func (c *Conn) startWriter() {
+	if c.wstate.CompareAndSwap(wNew, wRunning) {
+		go c.writeLoop(true)
+	}
+}
+
+// writeLoop writes until there is nothing to send, then exits; first is the connection's
+// first writer.
+func (c *Conn) writeLoop(first bool) {
+	w := writerPool.Get().(*writer)
 	w.acquire()
-	c.resendInflight(w, time.Time{})
-	var retry <-chan time.Time
-	if c.version != packet.V5 && c.opts.RetryInterval > 0 {
-		// MQTT 5 forbids resending within a connection [MQTT-4.4.0-1]; 3.1.x clients get
-		// VerneMQ's retry_interval.
-		t := time.NewTicker(c.opts.RetryInterval / 2)
-		defer t.Stop()
-		retry = t.C
+	if first {
+		c.resendInflight(w, time.Time{})
 	}
 	for {
+		select {
+		case <-c.done:
+			c.flushControl(w)
+			c.stopWriter(w)
+			return
+		default:
+		}
+		if c.retryDue.Swap(false) {
+			c.resendInflight(w, c.env.Now().Add(-c.opts.RetryInterval))
+		}
 		w.acquire()
 		more, closeAfter := c.fillRound(w)
 		if len(w.buf) > 0 && !c.flush(w) {
-			<-c.done
+			c.stopWriter(w) // the socket is closed: the reader sees it and ends the connection
 			return
 		}
 		if closeAfter {
 			c.nc.Close()
-			<-c.done
+			c.stopWriter(w)
 			return
 		}
 		if more {
 			continue
 		}
-		// An idle connection holds no buffers: they go back to the pools while it waits.
+		// Nothing to send. An idle connection holds no buffers and no goroutine.
 		w.release()
-		select {
-		case op := <-c.ctrl:
-			w.pending = &op
-		case <-c.queueReady():
-		case <-c.ownReady():
-		case <-c.wake:
-		case <-retry:
-			c.resendInflight(w, c.env.Now().Add(-c.opts.RetryInterval))
-		case <-c.done:
-			c.flushControl(w)
+		if c.retries() && c.inflightLen() > 0 {
+			c.armRetry()
+		}
+		if c.wstate.CompareAndSwap(wRunning, wIdle) {
+			c.putWriter(w)
 			return
 		}
+		// Woken meanwhile: look again.
+		c.wstate.Store(wRunning)
 	}
+}
+
+// retries is whether unacknowledged messages are resent on this connection: MQTT 5 forbids
+// resending within a connection [MQTT-4.4.0-1]; 3.1.x clients get VerneMQ's retry_interval.
+func (c *Conn) retries() bool {
+	return c.version != packet.V5 && c.opts.RetryInterval > 0
+}
+
+// armRetry makes a writer run in half a retry interval to resend what is still unacknowledged
+// by then. Only a writer calls it, so retryT has one user at a time.
+func (c *Conn) armRetry() {
+	if c.retryArmed.Swap(true) {
+		return
+	}
+	d := c.opts.RetryInterval / 2
+	if c.retryT == nil {
+		c.retryT = time.AfterFunc(d, c.retryFire)
+		return
+	}
+	c.retryT.Reset(d)
+}
+
+func (c *Conn) retryFire() {
+	c.retryArmed.Store(false)
+	c.retryDue.Store(true)
+	c.Wake()
+}
+
+// stopWriter ends the last writer of the connection.
+func (c *Conn) stopWriter(w *writer) {
+	if c.retryT != nil {
+		c.retryT.Stop()
+	}
+	w.release()
+	c.putWriter(w)
+	c.wstate.Store(wStopped)
+	close(c.writerDone)
+}
+
+// putWriter returns w to the pool, without references to messages.
+func (c *Conn) putWriter(w *writer) {
+	w.pub = packet.Publish{}
+	w.sent = w.sent[:0]
+	w.buf = nil // release kept a buffer it could not pool (a write cut short)
+	writerPool.Put(w)
 }
 
 // flushControl writes the control packets still queued when the reader ends the connection.
@@ -134,10 +226,6 @@ func (c *Conn) fillRound(w *writer) (more, closeAfter bool) {
 	w.ds = w.ds[:0]
 	if room > 0 {
 		w.ds = c.take(w.ds, min(room, deliveryBatch))
-	}
-	if w.pending != nil {
-		closeAfter = c.encodeControl(w, w.pending)
-		w.pending = nil
 	}
 	for !closeAfter {
 		select {
