@@ -63,6 +63,7 @@ type Conn struct {
 	done chan struct{}
 	// writerDone is closed when the connection's last writer has stopped (see Wake).
 	writerDone chan struct{}
+	writerOnce sync.Once
 	wstate     atomic.Int32
 	// retryT resends unacknowledged messages to 3.1.x clients (retry_interval) while the
 	// connection has nothing else to send; retryArmed and retryDue tell the writer about it.

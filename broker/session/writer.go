@@ -2,6 +2,7 @@ package session
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 
@@ -107,6 +108,15 @@ func (c *Conn) startWriter() {
 // writeLoop writes until there is nothing to send, then exits; first is the connection's
 // first writer.
 func (c *Conn) writeLoop(first bool) {
+	defer func() {
+		if r := recover(); r != nil {
+			// The reader sees the socket closed and ends the connection.
+			c.logger().Error("connection writer panicked; closing this connection only", "panic", fmt.Sprint(r))
+			c.nc.Close()
+			c.wstate.Store(wStopped)
+			c.writerOnce.Do(func() { close(c.writerDone) })
+		}
+	}()
 	w := writerPool.Get().(*writer)
 	w.acquire()
 	if first {
@@ -185,7 +195,7 @@ func (c *Conn) stopWriter(w *writer) {
 	w.release()
 	c.putWriter(w)
 	c.wstate.Store(wStopped)
-	close(c.writerDone)
+	c.writerOnce.Do(func() { close(c.writerDone) })
 }
 
 // putWriter returns w to the pool, without references to messages.
