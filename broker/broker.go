@@ -111,6 +111,7 @@ func New(cfg *config.Config, opts Options) (*Broker, error) {
 		db.Close()
 		return nil, err
 	}
+	message.RaiseIDs(b.persist.Messages().MaxID())
 	b.runCtx, b.stopRun = context.WithCancel(context.Background())
 	switch {
 	case b.meta != nil:

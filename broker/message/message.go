@@ -30,7 +30,8 @@ type Properties struct {
 
 // Message is one application message inside the broker.
 type Message struct {
-	// ID is unique within a node's lifetime; queues and the store use it as the payload key.
+	// ID is unique on its node across restarts (NextID, RaiseIDs); the message store uses it
+	// as the payload key.
 	ID uint64
 	// Mountpoint is the tenant the message was published in; Topic excludes it.
 	Mountpoint string
@@ -54,8 +55,23 @@ type Message struct {
 
 var lastID atomic.Uint64
 
-// NextID returns a new message id, unique for this process.
+// NextID returns a new message id, unique for this process and above every floor RaiseIDs
+// was given.
 func NextID() uint64 { return lastID.Add(1) }
+
+// RaiseIDs makes every later NextID larger than floor. The broker calls it with the largest id
+// its message store holds before it accepts a client: a counter that started again at 0 after a
+// restart would issue ids of stored messages to new ones. Ids are not persisted otherwise, so
+// neither a clock change nor a crash that loses unsynced writes can make one repeat: a lost
+// write takes its references with it (each store batch is atomic).
+func RaiseIDs(floor uint64) {
+	for {
+		cur := lastID.Load()
+		if cur >= floor || lastID.CompareAndSwap(cur, floor) {
+			return
+		}
+	}
+}
 
 // Expired reports whether the message's expiry has passed at now.
 func (m *Message) Expired(now time.Time) bool {

@@ -24,6 +24,10 @@ type Store struct {
 	minExpiry int64 // lower bound of ExpiresAt over entries that expire; 0 = none expire
 	enqMin    int64 // smallest ExpiresAt enqueued since the current Sweep started
 	openStats Stats
+	// floor is the largest message id the store held at Open. Ids at or below it were issued
+	// by an earlier run: Enqueue refuses to let a new message with such an id share a stored
+	// payload (see checkID), and the broker issues ids above it (MaxID).
+	floor uint64
 }
 
 type queueState struct {
@@ -72,6 +76,7 @@ func (s *Store) loadIndex() error {
 		qs.n++
 		qs.next = seq + 1 // keys come in sequence order
 		s.refs[ev.msgID]++
+		s.floor = max(s.floor, ev.msgID)
 		s.entries++
 		s.noteExpiry(ev.expiresAt)
 	}
@@ -102,6 +107,7 @@ func (s *Store) checkPayloads() error {
 			continue
 		}
 		id := beUint64(k)
+		s.floor = max(s.floor, id)
 		for i < len(ids) && ids[i] < id {
 			missing[ids[i]] = true
 			i++
@@ -184,6 +190,11 @@ func (s *Store) noteExpiry(exp int64) {
 		s.enqMin = exp
 	}
 }
+
+// MaxID is the largest message id the store held when it was opened (0 for an empty store).
+// Message ids must be issued above it: an id that repeats one of an earlier run would make a
+// new message and a stored one the same payload.
+func (s *Store) MaxID() uint64 { return s.floor }
 
 // Len returns the number of entries in q, from memory.
 func (s *Store) Len(q QueueID) int {

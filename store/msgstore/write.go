@@ -1,6 +1,7 @@
 package msgstore
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 
@@ -35,6 +36,10 @@ func (s *Store) enqueue(msg Message, targets []Target) (map[QueueID]uint64, erro
 	var ebuf []byte
 
 	s.mu.Lock()
+	if err := s.checkID(msg.ID, val); err != nil {
+		s.mu.Unlock()
+		return nil, err
+	}
 	b := s.e.NewBatch()
 	if s.refs[msg.ID] == 0 {
 		b.Put(store.Messages, msgKey(msg.ID), val)
@@ -77,6 +82,29 @@ func (s *Store) enqueue(msg Message, targets []Target) (map[QueueID]uint64, erro
 		return next, fmt.Errorf("msgstore: enqueue message %d: applied but not durable: %w", msg.ID, err)
 	}
 	return next, nil
+}
+
+// ErrIDReused is returned by Enqueue for a message whose id is that of a different stored
+// message: adding a reference would deliver the stored payload in place of the new one.
+var ErrIDReused = errors.New("message id already names a different stored message")
+
+// checkID guards the payload sharing of enqueue; mu held. An id above MaxID was issued in this
+// run, and its caller keeps ids unique, so a reference to it is the same message. An id at or
+// below MaxID that is still referenced may come from an earlier run's counter: it is accepted
+// only when the stored payload is byte for byte the one being enqueued (one point read, on a
+// path a broker that issues ids above MaxID never takes).
+func (s *Store) checkID(id uint64, val []byte) error {
+	if id > s.floor || s.refs[id] == 0 {
+		return nil
+	}
+	stored, err := s.e.Get(store.Messages, msgKey(id))
+	if err != nil {
+		return fmt.Errorf("msgstore: enqueue message %d: verify stored payload: %w", id, err)
+	}
+	if !bytes.Equal(stored, val) {
+		return fmt.Errorf("msgstore: enqueue message %d (stored ids go up to %d): %w", id, s.floor, ErrIDReused)
+	}
+	return nil
 }
 
 // Delete removes entries of q by sequence (unknown ones are ignored) and the payloads whose
