@@ -52,12 +52,30 @@ type loggedBacking struct {
 	log *storeErrorLog
 }
 
-func (b loggedBacking) Append(d queue.Delivery) (uint64, error) {
-	seq, err := b.Backing.Append(d)
+func (b loggedBacking) Append(d queue.Delivery) (uint64, queue.Durable, error) {
+	seq, w, err := b.Backing.Append(d)
 	if err != nil {
 		b.log.report(err)
+		return seq, w, err
 	}
-	return seq, err
+	if w == nil {
+		return seq, nil, nil
+	}
+	return seq, loggedDurable{w, b.log}, nil
+}
+
+// loggedDurable logs a failed sync as loggedBacking logs a failed write.
+type loggedDurable struct {
+	queue.Durable
+	log *storeErrorLog
+}
+
+func (d loggedDurable) SyncWait() error {
+	err := d.Durable.SyncWait()
+	if err != nil {
+		d.log.report(err)
+	}
+	return err
 }
 
 // storeErrorLog logs a store error when it differs from the last one logged, so a failing

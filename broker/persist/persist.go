@@ -131,7 +131,7 @@ type storedProps struct {
 	Arr int64                  `msgpack:"a,omitempty"`
 }
 
-func (b *backing) Append(d queue.Delivery) (uint64, error) {
+func (b *backing) Append(d queue.Delivery) (uint64, queue.Durable, error) {
 	m := d.Msg
 	sp := storedProps{CT: m.Props.ContentType, RT: m.Props.ResponseTopic, CD: m.Props.CorrelationData, UP: m.Props.UserProperties,
 		MP: m.Mountpoint, Frm: m.From, Arr: m.Arrived.UnixMilli()}
@@ -145,16 +145,20 @@ func (b *backing) Append(d queue.Delivery) (uint64, error) {
 	}
 	props, err := msgpack.Marshal(&sp)
 	if err != nil {
-		return 0, fmt.Errorf("persist: encode message %d: %w", m.ID, err)
+		return 0, nil, fmt.Errorf("persist: encode message %d: %w", m.ID, err)
 	}
 	sm := msgstore.Message{ID: m.ID, Topic: m.Topic, Payload: m.Payload, QoS: m.QoS, Retain: d.Retain, Properties: props}
 	if !m.ExpiresAt.IsZero() {
 		sm.ExpiresAt = m.ExpiresAt.UnixMilli()
 	}
-	return b.s.Append(sm, msgstore.Target{Queue: b.q, QoS: d.QoS, SubIDs: d.SubIDs})
+	seq, w, err := b.s.AppendNoSyncWait(sm, msgstore.Target{Queue: b.q, QoS: d.QoS, SubIDs: d.SubIDs})
+	if err != nil {
+		return 0, nil, err
+	}
+	return seq, w, nil
 }
 
-func (b *backing) Page(after uint64, n int, lifo bool, now time.Time) ([]queue.Delivery, int, error) {
+func (b *backing) Page(after, before uint64, n int, lifo bool, now time.Time) ([]queue.Delivery, int, error) {
 	order := msgstore.FIFO
 	if lifo {
 		order = msgstore.LIFO
@@ -163,9 +167,9 @@ func (b *backing) Page(after uint64, n int, lifo bool, now time.Time) ([]queue.D
 		now = time.Now()
 	}
 	// The queue serializes its calls, so what the read removed is what had expired.
-	before := b.s.Len(b.q)
-	es, err := b.s.ReadAfter(b.q, after, n, order, now)
-	expired := before - b.s.Len(b.q)
+	stored := b.s.Len(b.q)
+	es, err := b.s.ReadRange(b.q, after, before, n, order, now)
+	expired := stored - b.s.Len(b.q)
 	if err != nil {
 		return nil, expired, err
 	}
@@ -198,7 +202,7 @@ func (b *backing) Page(after uint64, n int, lifo bool, now time.Time) ([]queue.D
 }
 
 func (b *backing) Remove(seqs ...uint64) error {
-	_, err := b.s.Delete(b.q, seqs...)
+	_, _, err := b.s.DeleteNoSyncWait(b.q, seqs...)
 	return err
 }
 

@@ -116,7 +116,7 @@ func FuzzDecodeStoredMessage(f *testing.F) {
 	bk := s.Backing(queue.SubscriberID{ClientID: "fuzz"}).(*backing)
 	var id uint64
 	page := func(t *testing.T) ([]queue.Delivery, error) {
-		ds, _, err := bk.Page(0, 10, false, time.UnixMilli(1))
+		ds, _, err := bk.Page(0, 0, 10, false, time.UnixMilli(1))
 		if err := bk.Clear(); err != nil {
 			t.Fatal(err)
 		}
@@ -137,7 +137,7 @@ func FuzzDecodeStoredMessage(f *testing.F) {
 		d := ds[0]
 		id++
 		d.Msg.ID = id
-		if _, err := bk.Append(d); err != nil {
+		if _, _, err := bk.Append(d); err != nil {
 			t.Fatal(err)
 		}
 		again, err := page(t)

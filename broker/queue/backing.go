@@ -5,20 +5,25 @@ import (
 	"time"
 )
 
-// Backing keeps the stored part of a queue: what its session receives after a broker restart.
-// While the session is offline every delivery the queue keeps goes to the backing; when the
-// session returns, the queue pages stored deliveries in, so start-up never loads whole queues
-// into memory. A stored delivery stays in the backing until the client acknowledges it, so a
-// crash between sending and acknowledging redelivers it (with DUP when it was marked sent).
+// Backing keeps the stored part of a queue: what its session receives after a broker restart
+// or crash. Every QoS 1/2 delivery of a persistent session goes to the backing, online or
+// offline: offline the queue keeps it there only (and pages it in when the session returns, so
+// start-up never loads whole queues into memory); online a FIFO queue also keeps it in memory
+// to send it without a read. A stored delivery stays in the backing until the client
+// acknowledges it, so a crash between sending and acknowledging redelivers it (with DUP when it
+// was marked sent).
 type Backing interface {
-	// Append stores d at the newest end and returns its Seq; it returns once d is as durable
-	// as the store's sync policy makes it.
-	Append(d Delivery) (uint64, error)
+	// Append stores d at the newest end and returns its Seq once the write is applied (a
+	// crash of the process no longer loses it), with what to wait on for the durability of the
+	// store's sync policy (nil: nothing to wait for).
+	Append(d Delivery) (uint64, Durable, error)
 	// Page returns up to n stored deliveries in order — oldest first, or newest first for
-	// lifo — after the cursor (a Seq; 0 starts at the chosen end), with Seq set, skipping and
-	// removing expired ones, whose number it reports.
-	Page(after uint64, n int, lifo bool, now time.Time) (ds []Delivery, expired int, err error)
-	// Remove forgets acknowledged deliveries.
+	// lifo — after the cursor (a Seq; 0 starts at the chosen end) and, oldest first, before
+	// the Seq before (0: no bound), with Seq set, skipping and removing expired ones, whose
+	// number it reports.
+	Page(after, before uint64, n int, lifo bool, now time.Time) (ds []Delivery, expired int, err error)
+	// Remove forgets acknowledged deliveries. It need not wait for the sync policy: a removal
+	// that a power loss undoes only delivers a message again.
 	Remove(seqs ...uint64) error
 	// MarkSent records that deliveries went out, so a restart redelivers them with DUP set.
 	MarkSent(seqs ...uint64) error
@@ -26,6 +31,31 @@ type Backing interface {
 	Len() int
 	// Clear removes every stored delivery (the session ended).
 	Clear() error
+}
+
+// Durable waits for a store write applied without waiting for its sync.
+type Durable interface{ SyncWait() error }
+
+// Pending collects the store writes one publish made, so that its publisher waits once, after
+// every queue took the message, rather than once per subscriber: a sync covers every write
+// applied before it, so waiting for the last write applied waits for all of them. The zero
+// value is ready; a Pending belongs to one goroutine.
+type Pending struct{ last Durable }
+
+func (p *Pending) add(d Durable) {
+	if d != nil {
+		p.last = d
+	}
+}
+
+// Wait returns once every write added is durable, or the error of the sync that failed.
+func (p *Pending) Wait() error {
+	d := p.last
+	p.last = nil
+	if d == nil {
+		return nil
+	}
+	return d.SyncWait()
 }
 
 // SetBacking attaches a store to the queue; stored counts as queued. It is set once, before the
@@ -73,28 +103,50 @@ func (q *Queue) MarkSent(seqs []uint64) error {
 	return q.backing.MarkSent(seqs...)
 }
 
-// storeLocked appends d to the backing, applying the offline bound there.
-func (q *Queue) storeLocked(d Delivery) (kept bool, evicted *Delivery, reason DropReason) {
-	max := q.policy.MaxOffline
-	if max >= 0 && q.backing.Len() >= max {
+// storeLocked appends d to the backing only, applying the bound in force there: online, the
+// queue's length (stored plus in memory) against MaxOnline; offline, the stored entries
+// (including those in flight) against MaxOffline.
+func (q *Queue) storeLocked(d Delivery, p *Pending) (kept bool, evicted *Delivery, reason DropReason) {
+	max, n := q.policy.MaxOffline, q.backing.Len()
+	if q.online {
+		max, n = q.policy.MaxOnline, q.stored+q.lenLocked()
+	}
+	if max >= 0 && n >= max {
 		if q.policy.Type == FIFO || max == 0 {
 			return false, nil, DropQueueFull
 		}
 		// LIFO: make room by dropping the oldest stored delivery.
-		if old, _, err := q.backing.Page(0, 1, false, time.Time{}); err == nil && len(old) == 1 {
+		if old, _, err := q.backing.Page(0, 0, 1, false, time.Time{}); err == nil && len(old) == 1 {
 			if q.backing.Remove(old[0].Seq) == nil {
 				evicted = &old[0]
-				q.stored--
-				q.addTotalLocked(-1)
+				if _, taken := q.taken[old[0].Seq]; taken {
+					delete(q.taken, old[0].Seq)
+				} else {
+					q.stored--
+					q.addTotalLocked(-1)
+				}
 			}
 		}
 	}
-	if _, err := q.backing.Append(d); err != nil {
+	_, w, err := q.backing.Append(d)
+	if err != nil {
 		return false, evicted, DropStoreError
 	}
+	p.add(w)
 	q.stored++
 	q.addTotalLocked(1)
 	return true, evicted, ""
+}
+
+// memFloorLocked is the Seq of the oldest delivery held both in memory and in the backing (0:
+// none): the stored deliveries a FIFO queue pages in are those below it.
+func (q *Queue) memFloorLocked() uint64 {
+	for _, d := range q.items[q.head:] {
+		if d.Seq != 0 {
+			return d.Seq
+		}
+	}
+	return 0
 }
 
 // takeStoredLocked pages up to max stored deliveries into dst.
@@ -107,7 +159,11 @@ func (q *Queue) takeStoredLocked(dst []Delivery, max int, now time.Time) []Deliv
 	if lifo {
 		after = 0
 	}
-	page, expired, err := q.backing.Page(after, max+len(q.taken), lifo, now)
+	var before uint64
+	if !lifo {
+		before = q.memFloorLocked()
+	}
+	page, expired, err := q.backing.Page(after, before, max+len(q.taken), lifo, now)
 	if err != nil {
 		return dst
 	}
@@ -118,10 +174,10 @@ func (q *Queue) takeStoredLocked(dst []Delivery, max int, now time.Time) []Deliv
 		q.expiredStored += expired
 	}
 	for _, d := range page {
+		if _, ok := q.taken[d.Seq]; ok {
+			continue
+		}
 		if lifo {
-			if _, ok := q.taken[d.Seq]; ok {
-				continue
-			}
 			if q.taken == nil {
 				q.taken = map[uint64]struct{}{}
 			}
@@ -146,9 +202,8 @@ func (q *Queue) takeStoredLocked(dst []Delivery, max int, now time.Time) []Deliv
 
 // untakeLocked returns stored deliveries that were taken but not sent.
 func (q *Queue) untakeLocked(d Delivery) {
-	if q.policy.Type == LIFO {
-		delete(q.taken, d.Seq)
-	} else if d.Seq <= q.cursor {
+	delete(q.taken, d.Seq)
+	if q.policy.Type == FIFO && d.Seq <= q.cursor {
 		q.cursor = d.Seq - 1
 	}
 	q.stored++
@@ -156,13 +211,19 @@ func (q *Queue) untakeLocked(d Delivery) {
 }
 
 // spillLocked moves the in-memory backlog to the backing when the session goes offline, so it
-// survives a restart like any offline message.
+// survives a restart like any offline message. Deliveries written through to the backing while
+// the session was online are there already: they only leave memory, to be paged in again.
 func (q *Queue) spillLocked() {
 	for _, d := range q.items[q.head:] {
+		if d.Seq != 0 {
+			q.stored++
+			q.addTotalLocked(1)
+			continue
+		}
 		if d.QoS == 0 && !q.policy.QoS0Offline {
 			continue
 		}
-		if _, err := q.backing.Append(d); err == nil {
+		if _, _, err := q.backing.Append(d); err == nil {
 			q.stored++
 			q.addTotalLocked(1)
 		}
@@ -172,21 +233,22 @@ func (q *Queue) spillLocked() {
 	q.items, q.head = q.items[:0], 0
 }
 
-// StoreInflight writes deliveries that were sent from memory and not yet acknowledged to the
-// backing, marked sent, when their session goes offline: they are already out of the queue, so
-// without this a restart would lose them. They are recorded as taken, so the queue does not
-// page them in again while the session resends them itself; after a restart they come back
-// from the store with DUP set. It returns ds with Seq filled in for those it stored.
+// StoreInflight writes deliveries that were sent from memory only and not yet acknowledged to
+// the backing, marked sent, when their session goes offline: they are already out of the
+// queue, so without this a restart would lose them. Deliveries of a persistent session are
+// written through when queued, so this concerns those that entered memory without the store
+// (a connection of a shared session giving its unfinished messages back). They are recorded as
+// taken, so the queue does not page them in again while the session resends them itself;
+// after a restart they come back from the store with DUP set. It returns ds with Seq filled in
+// for those it stored.
 func (q *Queue) StoreInflight(ds []Delivery) []Delivery {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.backing == nil {
 		return ds
 	}
-	// The store must hand these out first when the session returns after a restart, in the
-	// order they were sent: FIFO reads the lowest sequences first, so they go in before the
-	// backlog spills; LIFO reads the highest first, so the backlog spills now and they follow
-	// it in reverse.
+	// LIFO reads the highest sequences first, so the backlog spills now and these follow it
+	// in reverse, to come back first, in the order they were sent.
 	idx := make([]int, len(ds))
 	for i := range idx {
 		idx[i] = i
@@ -200,20 +262,16 @@ func (q *Queue) StoreInflight(ds []Delivery) []Delivery {
 		if d.Seq != 0 || d.QoS == 0 {
 			continue
 		}
-		seq, err := q.backing.Append(d)
+		seq, _, err := q.backing.Append(d)
 		if err != nil {
 			continue
 		}
 		q.backing.MarkSent(seq)
 		ds[i].Seq = seq
-		if q.policy.Type == LIFO {
-			if q.taken == nil {
-				q.taken = map[uint64]struct{}{}
-			}
-			q.taken[seq] = struct{}{}
-		} else if seq > q.cursor {
-			q.cursor = seq
+		if q.taken == nil {
+			q.taken = map[uint64]struct{}{}
 		}
+		q.taken[seq] = struct{}{}
 	}
 	return ds
 }

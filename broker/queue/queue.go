@@ -78,9 +78,11 @@ type Queue struct {
 	dropped uint64
 
 	backing Backing
-	stored  int                 // stored deliveries not yet taken
-	cursor  uint64              // FIFO: Seq of the last stored delivery taken
-	taken   map[uint64]struct{} // LIFO: stored deliveries taken and not yet acknowledged
+	stored  int    // stored deliveries not yet taken
+	cursor  uint64 // FIFO: Seq of the last stored delivery taken
+	// taken are stored deliveries taken and not yet acknowledged that paging must skip: all
+	// of them for LIFO, for FIFO those stored when already in flight (StoreInflight).
+	taken map[uint64]struct{}
 	// onOffline is told of every delivery kept while the session is offline.
 	onOffline func(Delivery)
 	// expiredStored counts stored deliveries found expired since the last report; the store
@@ -157,8 +159,24 @@ func (q *Queue) Enqueue(d Delivery) bool {
 }
 
 // Offer is Enqueue that also says why d was dropped, so the router can tell a full queue
-// (the policy working) from a store that failed (which the publisher must hear about).
+// (the policy working) from a store that failed (which the publisher must hear about). It
+// returns once d is as durable as the store's sync policy makes it.
 func (q *Queue) Offer(d Delivery) (kept bool, reason DropReason) {
+	var p Pending
+	kept, reason = q.OfferPending(d, &p)
+	if err := p.Wait(); err != nil {
+		return kept, DropStoreError
+	}
+	return kept, reason
+}
+
+// OfferPending is Offer that leaves the wait for durability to the caller, through p: a
+// publisher offering one message to many queues waits once, for all of them. A delivery is
+// applied to the store (safe from a crash of the process) before OfferPending returns; the
+// caller must not acknowledge it before p.Wait succeeds. A failed wait is reported as
+// DropStoreError with kept true: the queue holds the delivery, but the publisher must not be
+// told it is stored.
+func (q *Queue) OfferPending(d Delivery, p *Pending) (kept bool, reason DropReason) {
 	q.mu.Lock()
 	if !q.online && d.QoS == 0 && !q.policy.QoS0Offline {
 		q.dropped++
@@ -173,8 +191,8 @@ func (q *Queue) Offer(d Delivery) (kept bool, reason DropReason) {
 			}
 		}()
 	}
-	if !q.online && q.backing != nil {
-		kept, evicted, reason := q.storeLocked(d)
+	if q.storeOnlyLocked(d) {
+		kept, evicted, reason := q.storeLocked(d, p)
 		if !kept {
 			q.dropped++
 		}
@@ -210,6 +228,19 @@ func (q *Queue) Offer(d Delivery) (kept bool, reason DropReason) {
 		q.dropped++
 		evicted = &old
 	}
+	if q.backing != nil && d.QoS > 0 {
+		// Written through: a crash while the session is online must not lose what its
+		// publisher was told is stored. Memory keeps it too, so sending needs no read.
+		seq, w, err := q.backing.Append(d)
+		if err != nil {
+			q.dropped++
+			q.mu.Unlock()
+			q.drop(d, DropStoreError)
+			return false, DropStoreError
+		}
+		p.add(w)
+		d.Seq = seq
+	}
 	q.items = append(q.items, d)
 	if evicted == nil {
 		q.addTotalLocked(1)
@@ -220,6 +251,25 @@ func (q *Queue) Offer(d Delivery) (kept bool, reason DropReason) {
 	}
 	q.signal()
 	return true, ""
+}
+
+// storeOnlyLocked reports whether d goes to the backing alone: always while the session is
+// offline; online, for a LIFO queue (whose memory and store could not be merged newest first)
+// and for a FIFO queue with stored deliveries still to page in and none written through in
+// memory, which d must follow. The FIFO invariant this keeps: the deliveries to page in are
+// the stored ones after the cursor and below memFloorLocked, all older than those in memory.
+func (q *Queue) storeOnlyLocked(d Delivery) bool {
+	switch {
+	case q.backing == nil:
+		return false
+	case !q.online:
+		return true
+	case d.QoS == 0:
+		return false
+	case q.policy.Type == LIFO:
+		return true
+	}
+	return q.stored > 0 && q.memFloorLocked() == 0
 }
 
 // Take removes up to max deliveries in the queue's order and appends them to dst. Expired
@@ -246,9 +296,15 @@ func (q *Queue) Take(dst []Delivery, max int, now time.Time) []Delivery {
 			q.items[q.head] = Delivery{}
 			q.head++
 		}
+		if d.Seq != 0 && q.policy.Type == FIFO {
+			q.cursor = d.Seq // it leaves the part of the store still to page in
+		}
 		if d.Msg.Expired(now) {
 			expired = append(expired, d)
 			q.dropped++
+			if d.Seq != 0 {
+				q.backing.Remove(d.Seq)
+			}
 			continue
 		}
 		dst = append(dst, d)

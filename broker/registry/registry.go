@@ -274,6 +274,8 @@ func (r *Registry) route(m *message.Message, forwarded bool) (int, error) {
 		return 0, nil
 	}
 	var failed bool
+	// The stores of all local subscribers are waited for once, at the end (see queue.Pending).
+	var pend queue.Pending
 	matched := len(entries)
 	var groups map[groupKey][]topic.Entry[subKey, subValue]
 	var remote map[string]*remoteItem
@@ -346,18 +348,21 @@ func (r *Registry) route(m *message.Message, forwarded bool) (int, error) {
 			}
 			have = true
 		}
-		if have && !r.deliver(e.Key.ID, d, subQoS) {
+		if have && !r.deliver(e.Key.ID, d, subQoS, &pend) {
 			failed = true
 		}
 		i = j
 	}
 	for _, members := range groups {
-		if !r.deliverShared(m, members, &remote) {
+		if !r.deliverShared(m, members, &remote, &pend) {
 			failed = true
 		}
 	}
 	for node, ri := range remote {
 		r.fwd.forward(node, ri.item, m, ri.owners)
+	}
+	if err := pend.Wait(); err != nil {
+		failed = true
 	}
 	if failed {
 		return matched, ErrStore
@@ -384,8 +389,8 @@ func (r *Registry) upgradeFor(q *queue.Queue) bool {
 }
 
 // deliver hands d to id's queue at the granted QoS, or at subQoS when the session upgrades;
-// it reports false only when the queue's store failed.
-func (r *Registry) deliver(id queue.SubscriberID, d queue.Delivery, subQoS byte) bool {
+// it reports false only when the queue's store failed. The store's sync is left to pend.
+func (r *Registry) deliver(id queue.SubscriberID, d queue.Delivery, subQoS byte, pend *queue.Pending) bool {
 	if q := r.queues.Queue(id); q != nil {
 		if up, set := q.UpgradeQoS(); set {
 			d.QoS = min(d.Msg.QoS, subQoS) // as published, capped by the subscriptions
@@ -393,7 +398,7 @@ func (r *Registry) deliver(id queue.SubscriberID, d queue.Delivery, subQoS byte)
 				d.QoS = subQoS
 			}
 		}
-		_, reason := q.Offer(d)
+		_, reason := q.OfferPending(d, pend)
 		return reason != queue.DropStoreError
 	}
 	return true
@@ -410,7 +415,7 @@ func (r *Registry) deliver(id queue.SubscriberID, d queue.Delivery, subQoS byte)
 //	prefer_local                online local, else remote, else offline local
 //	prefer_online_before_local  online local or remote alike, else offline local
 //	random                      any online member, else any offline local
-func (r *Registry) deliverShared(m *message.Message, members []topic.Entry[subKey, subValue], remote *map[string]*remoteItem) bool {
+func (r *Registry) deliverShared(m *message.Message, members []topic.Entry[subKey, subValue], remote *map[string]*remoteItem, pend *queue.Pending) bool {
 	policy := r.opts.SharedPolicy
 	if p := SharedPolicy(m.SharedPolicy); p.known() {
 		policy = p // the publisher's, from auth_on_register; an unknown name is ignored
@@ -475,7 +480,7 @@ func (r *Registry) deliverShared(m *message.Message, members []topic.Entry[subKe
 			if e.Value.SubID != 0 {
 				d.SubIDs = []uint32{e.Value.SubID}
 			}
-			if kept, reason := q.Offer(d); kept {
+			if kept, reason := q.OfferPending(d, pend); kept {
 				return true
 			} else if reason == queue.DropStoreError {
 				storeFailed = true

@@ -19,18 +19,23 @@ func (s *Store) Read(q QueueID, n int, order Order, now time.Time) ([]Entry, err
 // entries with Seq < after; after = 0 starts at the end chosen by order. Pass the last Seq
 // of a page to get the next one without deleting the first.
 func (s *Store) ReadAfter(q QueueID, after uint64, n int, order Order, now time.Time) ([]Entry, error) {
+	return s.ReadRange(q, after, 0, n, order, now)
+}
+
+// ReadRange is ReadAfter that, with FIFO, stops before the entry with sequence before (0: no
+// bound), so a caller that holds the newest entries in memory pages only the older ones.
+func (s *Store) ReadRange(q QueueID, after, before uint64, n int, order Order, now time.Time) ([]Entry, error) {
 	if n <= 0 || s.Len(q) == 0 {
 		return nil, nil
 	}
 	var lo, hi []byte
 	switch {
+	case order == FIFO && (after == ^uint64(0) || (before != 0 && before <= after+1)):
+		return nil, nil
+	case order == FIFO:
+		lo, hi = queueBounds(q, after+1, before)
 	case after == 0:
 		lo, hi = queueBounds(q, 0, 0)
-	case order == FIFO:
-		if after == ^uint64(0) {
-			return nil, nil
-		}
-		lo, hi = queueBounds(q, after+1, 0)
 	default:
 		lo, hi = queueBounds(q, 0, after)
 	}

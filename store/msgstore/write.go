@@ -12,24 +12,48 @@ import (
 // batch; each entry gets the next sequence of its queue. Enqueueing an id that is already
 // stored adds references to the stored copy (the payload is not rewritten).
 func (s *Store) Enqueue(msg Message, targets []Target) error {
-	_, err := s.enqueue(msg, targets)
-	return err
+	_, b, err := s.enqueue(msg, targets)
+	return wait(b, err, msg.ID)
 }
 
 // Append enqueues msg to one queue and returns the sequence its entry got, so the caller can
 // later delete or mark exactly that entry.
 func (s *Store) Append(msg Message, t Target) (uint64, error) {
-	next, err := s.enqueue(msg, []Target{t})
-	if err != nil {
-		return 0, err
-	}
-	return next[t.Queue] - 1, nil
+	seq, d, err := s.AppendNoSyncWait(msg, t)
+	return seq, wait(d, err, msg.ID)
 }
 
-// enqueue implements Enqueue and returns, per queue, the sequence after the last entry added.
-func (s *Store) enqueue(msg Message, targets []Target) (map[QueueID]uint64, error) {
+// Durability is what a write applied without waiting for its sync waits on; SyncWait returns
+// once the write is as durable as the engine's sync policy makes it.
+type Durability interface{ SyncWait() error }
+
+// AppendNoSyncWait is Append that returns once the batch is applied (a crash of the process
+// no longer loses it, and every later read sees it) without waiting for the sync policy: the
+// caller waits on the returned Durability, for example after releasing its own locks, or once
+// for many appends (a sync covers every batch applied before it).
+func (s *Store) AppendNoSyncWait(msg Message, t Target) (uint64, Durability, error) {
+	next, b, err := s.enqueue(msg, []Target{t})
+	if err != nil {
+		return 0, nil, err
+	}
+	return next[t.Queue] - 1, b, nil
+}
+
+func wait(d Durability, err error, id uint64) error {
+	if err != nil || d == nil {
+		return err
+	}
+	if err := d.SyncWait(); err != nil {
+		return fmt.Errorf("msgstore: enqueue message %d: applied but not durable: %w", id, err)
+	}
+	return nil
+}
+
+// enqueue implements Enqueue and returns, per queue, the sequence after the last entry added,
+// and the applied batch to wait on for durability.
+func (s *Store) enqueue(msg Message, targets []Target) (map[QueueID]uint64, Durability, error) {
 	if len(targets) == 0 {
-		return nil, nil
+		return nil, nil, nil
 	}
 	val := appendMessage(nil, &msg)
 	ev := entryValue{msgID: msg.ID, expiresAt: msg.ExpiresAt}
@@ -38,7 +62,7 @@ func (s *Store) enqueue(msg Message, targets []Target) (map[QueueID]uint64, erro
 	s.mu.Lock()
 	if err := s.checkID(msg.ID, val); err != nil {
 		s.mu.Unlock()
-		return nil, err
+		return nil, nil, err
 	}
 	b := s.e.NewBatch()
 	if s.refs[msg.ID] == 0 {
@@ -61,7 +85,7 @@ func (s *Store) enqueue(msg Message, targets []Target) (map[QueueID]uint64, erro
 	}
 	if err := b.CommitNoSyncWait(); err != nil {
 		s.mu.Unlock()
-		return nil, fmt.Errorf("msgstore: enqueue message %d to %d queues: %w", msg.ID, len(targets), err)
+		return nil, nil, fmt.Errorf("msgstore: enqueue message %d to %d queues: %w", msg.ID, len(targets), err)
 	}
 	s.refs[msg.ID] += uint32(len(targets))
 	s.entries += len(targets)
@@ -78,10 +102,7 @@ func (s *Store) enqueue(msg Message, targets []Target) (map[QueueID]uint64, erro
 	}
 	s.noteExpiry(msg.ExpiresAt)
 	s.mu.Unlock()
-	if err := b.SyncWait(); err != nil {
-		return next, fmt.Errorf("msgstore: enqueue message %d: applied but not durable: %w", msg.ID, err)
-	}
-	return next, nil
+	return next, b, nil
 }
 
 // ErrIDReused is returned by Enqueue for a message whose id is that of a different stored
@@ -108,26 +129,38 @@ func (s *Store) checkID(id uint64, val []byte) error {
 }
 
 // Delete removes entries of q by sequence (unknown ones are ignored) and the payloads whose
-// last reference they were, in one atomic batch. It returns how many entries it removed.
+// last reference they were, in one atomic batch, and waits for the sync policy. It returns
+// how many entries it removed.
 func (s *Store) Delete(q QueueID, seqs ...uint64) (int, error) {
+	n, b, err := s.DeleteNoSyncWait(q, seqs...)
+	if err != nil || b == nil {
+		return n, err
+	}
+	if err := b.SyncWait(); err != nil {
+		return n, fmt.Errorf("msgstore: delete from %q: applied but not durable: %w", q, err)
+	}
+	return n, nil
+}
+
+// DeleteNoSyncWait is Delete without the wait for the sync policy. Acknowledged messages are
+// removed this way: a delete that a power loss undoes only delivers a message again, and the
+// next synced write of the engine makes it durable anyway (the log is ordered).
+func (s *Store) DeleteNoSyncWait(q QueueID, seqs ...uint64) (int, Durability, error) {
 	s.mu.Lock()
 	b := s.e.NewBatch()
 	n, drops, err := s.deleteLocked(b, q, seqs)
 	if err != nil || n == 0 {
 		s.mu.Unlock()
 		b.Close()
-		return 0, err
+		return 0, nil, err
 	}
 	if err := b.CommitNoSyncWait(); err != nil {
 		s.mu.Unlock()
-		return 0, fmt.Errorf("msgstore: delete %d entries of %q: %w", n, q, err)
+		return 0, nil, fmt.Errorf("msgstore: delete %d entries of %q: %w", n, q, err)
 	}
 	s.applyDrops(q, n, drops)
 	s.mu.Unlock()
-	if err := b.SyncWait(); err != nil {
-		return n, fmt.Errorf("msgstore: delete from %q: applied but not durable: %w", q, err)
-	}
-	return n, nil
+	return n, b, nil
 }
 
 // deleteLocked adds the deletes for seqs of q to b and returns the entry count and the
@@ -232,7 +265,8 @@ func (s *Store) DeleteQueue(q QueueID) (int, error) {
 }
 
 // SetDup marks entries as sent but unacknowledged, so a later delivery sets DUP. Only the
-// small index entries are rewritten.
+// small index entries are rewritten, and the sync policy is not waited for: a mark that a power
+// loss undoes costs only the DUP flag of a redelivery.
 func (s *Store) SetDup(q QueueID, seqs ...uint64) error {
 	s.mu.Lock()
 	b := s.e.NewBatch()
@@ -268,5 +302,5 @@ func (s *Store) SetDup(q QueueID, seqs ...uint64) error {
 	if err != nil {
 		return fmt.Errorf("msgstore: set dup in %q: %w", q, err)
 	}
-	return b.SyncWait()
+	return nil
 }
