@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/nautilus-mq/nautilus/broker/config"
+	"github.com/nautilus-mq/nautilus/broker/message"
 	"github.com/nautilus-mq/nautilus/broker/metadata"
 	"github.com/nautilus-mq/nautilus/broker/persist"
 	"github.com/nautilus-mq/nautilus/broker/queue"
@@ -98,6 +99,8 @@ func (l *storeErrorLog) report(err error) {
 }
 
 func (p persister) DeleteSession(id queue.SubscriberID) error { return p.s.DeleteSession(id) }
+
+func (p persister) Release(r *message.Receipt) error { return p.s.Release(r) }
 
 func (p persister) SaveSession(r session.Record) error {
 	rec := persist.Record{Mountpoint: r.ID.Mountpoint, ClientID: r.ID.ClientID, Username: r.Username, InQoS2: r.InQoS2, Expiry: -1}

@@ -9,10 +9,11 @@ const (
 	Messages   Keyspace = "messages"    // message payloads, reference counted by msgstore
 	QueueIndex Keyspace = "queue_index" // per-subscriber queue entries pointing at messages
 	Metadata   Keyspace = "metadata"    // the replicated metadata backend's default keyspace
+	Receipts   Keyspace = "receipts"    // which queues took each unreleased incoming QoS 2 message (msgstore)
 )
 
 // DefaultKeyspaces are opened by every engine, whatever Options.ExtraKeyspaces adds.
-var DefaultKeyspaces = []Keyspace{Messages, QueueIndex, Metadata}
+var DefaultKeyspaces = []Keyspace{Messages, QueueIndex, Metadata, Receipts}
 
 // keyspaceList merges the defaults with extra, dropping duplicates and keeping order.
 func keyspaceList(extra []Keyspace) []Keyspace {

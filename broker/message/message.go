@@ -47,10 +47,21 @@ type Message struct {
 	From string
 	// Arrived is when the broker accepted the message.
 	Arrived time.Time
+	// Receipt names a QoS 2 message from a persistent session until its publisher releases
+	// it (PUBREL): the store records which queues took it, so that Resent, a resend of a
+	// message the node may have stored in part before a crash, skips those queues.
+	Receipt *Receipt
+	Resent  bool
 	// SharedPolicy is the publisher's shared_subscription_policy (VerneMQ's auth_on_register
 	// modifier) for this message; empty means the node's. Only the publishing node chooses
 	// among a group's members, so it does not travel to other nodes.
 	SharedPolicy string
+}
+
+// Receipt is a publishing session and the packet identifier of a QoS 2 message it sent.
+type Receipt struct {
+	Mountpoint, ClientID string
+	PacketID             uint16
 }
 
 var lastID atomic.Uint64

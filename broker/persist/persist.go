@@ -88,6 +88,9 @@ func (s *Store) DeleteSession(id queue.SubscriberID) error {
 	if _, qerr := s.msgs.DeleteQueue(queueID(id)); qerr != nil {
 		err = errors.Join(err, qerr)
 	}
+	if rerr := s.msgs.ReleaseOwner(string(queueID(id))); rerr != nil {
+		err = errors.Join(err, rerr)
+	}
 	if err != nil {
 		return fmt.Errorf("persist: delete session %q: %w", id.ClientID, err)
 	}
@@ -147,7 +150,7 @@ func (b *backing) Append(d queue.Delivery) (uint64, queue.Durable, error) {
 	if err != nil {
 		return 0, nil, fmt.Errorf("persist: encode message %d: %w", m.ID, err)
 	}
-	sm := msgstore.Message{ID: m.ID, Topic: m.Topic, Payload: m.Payload, QoS: m.QoS, Retain: d.Retain, Properties: props}
+	sm := msgstore.Message{ID: m.ID, Topic: m.Topic, Payload: m.Payload, QoS: m.QoS, Retain: d.Retain, Properties: props, Receipt: receipt(m.Receipt)}
 	if !m.ExpiresAt.IsZero() {
 		sm.ExpiresAt = m.ExpiresAt.UnixMilli()
 	}
@@ -196,7 +199,8 @@ func (b *backing) Page(after, before uint64, n int, lifo bool, now time.Time) ([
 		if e.Message.ExpiresAt != 0 {
 			m.ExpiresAt = time.UnixMilli(e.Message.ExpiresAt)
 		}
-		out = append(out, queue.Delivery{Msg: m, QoS: e.QoS, Retain: e.Message.Retain, SubIDs: e.SubIDs, Seq: e.Seq, Dup: e.Dup})
+		out = append(out, queue.Delivery{Msg: m, QoS: e.QoS, Retain: e.Message.Retain, SubIDs: e.SubIDs, Seq: e.Seq, Dup: e.Dup,
+			PacketID: e.PacketID, Released: e.Released})
 	}
 	return out, expired, nil
 }
@@ -206,7 +210,28 @@ func (b *backing) Remove(seqs ...uint64) error {
 	return err
 }
 
-func (b *backing) MarkSent(seqs ...uint64) error { return b.s.SetDup(b.q, seqs...) }
+// Received reports whether this queue took the message r names.
+func (b *backing) Received(r *message.Receipt) (bool, error) {
+	return b.s.Received(*receipt(r), b.q)
+}
+
+func receipt(r *message.Receipt) *msgstore.Receipt {
+	if r == nil {
+		return nil
+	}
+	return &msgstore.Receipt{Owner: string(queueID(queue.SubscriberID{Mountpoint: r.Mountpoint, ClientID: r.ClientID})), PacketID: r.PacketID}
+}
+
+// Release forgets which queues took the message r names; its publisher released it.
+func (s *Store) Release(r *message.Receipt) error { return s.msgs.Release(*receipt(r)) }
+
+func (b *backing) MarkSent(sent ...queue.Sent) error {
+	ms := make([]msgstore.Sent, len(sent))
+	for i, s := range sent {
+		ms[i] = msgstore.Sent(s)
+	}
+	return b.s.MarkSent(b.q, ms...)
+}
 
 func (b *backing) Len() int { return b.s.Len(b.q) }
 

@@ -3,6 +3,8 @@ package queue
 import (
 	"slices"
 	"time"
+
+	"github.com/nautilus-mq/nautilus/broker/message"
 )
 
 // Backing keeps the stored part of a queue: what its session receives after a broker restart
@@ -25,8 +27,12 @@ type Backing interface {
 	// Remove forgets acknowledged deliveries. It need not wait for the sync policy: a removal
 	// that a power loss undoes only delivers a message again.
 	Remove(seqs ...uint64) error
-	// MarkSent records that deliveries went out, so a restart redelivers them with DUP set.
-	MarkSent(seqs ...uint64) error
+	// MarkSent records that deliveries went out, and how, so a restart redelivers them as the
+	// same packets (DUP set). Marks accumulate: Released once recorded stays.
+	MarkSent(sent ...Sent) error
+	// Received reports whether the backing took the QoS 2 message r names (Append records it
+	// for a message that carries a receipt), since its publisher last released it.
+	Received(r *message.Receipt) (bool, error)
 	// Len is the number of stored deliveries, cheaply.
 	Len() int
 	// Clear removes every stored delivery (the session ended).
@@ -90,9 +96,10 @@ func (q *Queue) Ack(seq uint64) error {
 	return q.backing.Remove(seq)
 }
 
-// MarkSent records that stored deliveries were written to the client.
-func (q *Queue) MarkSent(seqs []uint64) error {
-	if len(seqs) == 0 {
+// MarkSent records that stored deliveries were written to the client, or that their QoS 2
+// PUBREC came back.
+func (q *Queue) MarkSent(sent []Sent) error {
+	if len(sent) == 0 {
 		return nil
 	}
 	q.mu.Lock()
@@ -100,7 +107,7 @@ func (q *Queue) MarkSent(seqs []uint64) error {
 	if q.backing == nil {
 		return nil
 	}
-	return q.backing.MarkSent(seqs...)
+	return q.backing.MarkSent(sent...)
 }
 
 // storeLocked appends d to the backing only, applying the bound in force there: online, the
@@ -266,7 +273,7 @@ func (q *Queue) StoreInflight(ds []Delivery) []Delivery {
 		if err != nil {
 			continue
 		}
-		q.backing.MarkSent(seq)
+		q.backing.MarkSent(Sent{Seq: seq, PacketID: d.PacketID, Released: d.Released})
 		ds[i].Seq = seq
 		if q.taken == nil {
 			q.taken = map[uint64]struct{}{}

@@ -47,14 +47,20 @@ func (m *memBacking) Remove(seqs ...uint64) error {
 	return nil
 }
 
-func (m *memBacking) MarkSent(seqs ...uint64) error {
+func (m *memBacking) MarkSent(sent ...Sent) error {
 	for i := range m.entries {
-		if slices.Contains(seqs, m.entries[i].Seq) {
-			m.entries[i].Dup = true
+		for _, s := range sent {
+			if s.Seq == m.entries[i].Seq {
+				m.entries[i].Dup = true
+				m.entries[i].PacketID = s.PacketID
+				m.entries[i].Released = m.entries[i].Released || s.Released
+			}
 		}
 	}
 	return nil
 }
+
+func (m *memBacking) Received(*message.Receipt) (bool, error) { return false, nil }
 
 func (m *memBacking) Len() int     { return len(m.entries) }
 func (m *memBacking) Clear() error { m.entries = nil; return nil }
@@ -95,7 +101,7 @@ func TestGoingOfflineKeepsOrderAcrossRestart(t *testing.T) {
 		if len(inflight) != 2 || inflight[0].Seq == 0 || inflight[1].Seq == 0 {
 			t.Fatalf("%v: deliveries of a persistent session not stored when queued: %+v", tc.typ, inflight)
 		}
-		if err := q.MarkSent([]uint64{inflight[0].Seq, inflight[1].Seq}); err != nil {
+		if err := q.MarkSent([]Sent{{Seq: inflight[0].Seq}, {Seq: inflight[1].Seq}}); err != nil {
 			t.Fatal(err)
 		}
 		q.Enqueue(named("a"))

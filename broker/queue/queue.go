@@ -23,8 +23,21 @@ type Delivery struct {
 	// Seq identifies a delivery read from the queue's backing store (0: held in memory only);
 	// the session acknowledges it with Ack once the client has.
 	Seq uint64
-	// Dup is set on a stored delivery that was sent before a restart.
-	Dup bool
+	// Dup is set on a stored delivery that was sent before a restart; PacketID is the packet
+	// identifier it was sent with, and Released whether its QoS 2 PUBREC came back, when the
+	// store recorded them (see Sent).
+	Dup      bool
+	PacketID uint16
+	Released bool
+}
+
+// Sent records how a stored delivery went out, so that after a restart it goes out as the same
+// packet: a PUBLISH with the same identifier, which a client still holding QoS 2 state for it
+// acknowledges without delivering it again, or the PUBREL once its PUBREC came back.
+type Sent struct {
+	Seq      uint64
+	PacketID uint16
+	Released bool
 }
 
 // Type orders a queue.
@@ -178,6 +191,10 @@ func (q *Queue) Offer(d Delivery) (kept bool, reason DropReason) {
 // told it is stored.
 func (q *Queue) OfferPending(d Delivery, p *Pending) (kept bool, reason DropReason) {
 	q.mu.Lock()
+	if d.Msg.Resent && q.tookLocked(d.Msg.Receipt) {
+		q.mu.Unlock()
+		return true, "" // stored before a crash: the publisher's resend must not add it again
+	}
 	if !q.online && d.QoS == 0 && !q.policy.QoS0Offline {
 		q.dropped++
 		q.mu.Unlock()
@@ -251,6 +268,17 @@ func (q *Queue) OfferPending(d Delivery, p *Pending) (kept bool, reason DropReas
 	}
 	q.signal()
 	return true, ""
+}
+
+// tookLocked reports whether the backing holds the receipt r: this queue took the message
+// before. A store that cannot tell is taken to hold it not, since a duplicate is better than a
+// loss.
+func (q *Queue) tookLocked(r *message.Receipt) bool {
+	if r == nil || q.backing == nil {
+		return false
+	}
+	ok, err := q.backing.Received(r)
+	return err == nil && ok
 }
 
 // storeOnlyLocked reports whether d goes to the backing alone: always while the session is

@@ -252,8 +252,10 @@ func (c *Conn) storeInflight(s *State) {
 	var ds []queue.Delivery
 	var fs []*inflight
 	for _, id := range s.outOrder {
-		if f := s.out[id]; !f.rel && f.d.Seq == 0 {
-			ds = append(ds, f.d)
+		if f := s.out[id]; f.d.Seq == 0 {
+			d := f.d
+			d.PacketID, d.Released = f.id, f.rel
+			ds = append(ds, d)
 			fs = append(fs, f)
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/nautilus-mq/nautilus/broker/message"
 	"github.com/nautilus-mq/nautilus/broker/queue"
 )
 
@@ -13,6 +14,9 @@ type Persister interface {
 	Backing(id queue.SubscriberID) queue.Backing
 	SaveSession(rec Record) error
 	DeleteSession(id queue.SubscriberID) error
+	// Release forgets which queues took the QoS 2 message r names, once its publisher
+	// released it; it returns when that is durable.
+	Release(r *message.Receipt) error
 }
 
 // Record is the persisted part of a session besides its queue and subscriptions.

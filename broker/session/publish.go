@@ -8,6 +8,7 @@ import (
 	"github.com/nautilus-mq/nautilus/broker/hooks"
 	"github.com/nautilus-mq/nautilus/broker/message"
 	"github.com/nautilus-mq/nautilus/broker/packet"
+	"github.com/nautilus-mq/nautilus/broker/queue"
 	"github.com/nautilus-mq/nautilus/broker/topic"
 )
 
@@ -62,6 +63,9 @@ func (c *Conn) handlePublish(ctx context.Context, p *packet.Publish) error {
 		ID: message.NextID(), Mountpoint: c.client.Mountpoint, Topic: strings.Clone(name),
 		Payload: append([]byte(nil), p.Payload...), QoS: p.QoS, Retain: p.Retain,
 		From: c.client.ClientID, Arrived: c.env.Now(), SharedPolicy: c.sharedPolicy,
+	}
+	if p.QoS == 2 {
+		m.Receipt, m.Resent = c.receipt(p.PacketID), p.Dup
 	}
 	if c.version == packet.V5 {
 		copyProperties(&m.Props, &p.Properties)
@@ -196,6 +200,23 @@ func (c *Conn) inQoS2Locked() map[uint16]struct{} {
 	return c.state.inQoS2
 }
 
+// receipt names the QoS 2 message with packet identifier id for the store, when the session
+// outlives its connection: only then does the publisher resend it after a broker restart. A
+// connection that joined a session already online has identifiers of its own, which a
+// session-wide receipt cannot name.
+func (c *Conn) receipt(id uint16) *message.Receipt {
+	if c.env.Persist == nil || c.joined {
+		return nil
+	}
+	c.state.mu.Lock()
+	persistent := c.state.persistentLocked()
+	c.state.mu.Unlock()
+	if !persistent {
+		return nil
+	}
+	return &message.Receipt{Mountpoint: c.client.Mountpoint, ClientID: c.client.ClientID, PacketID: id}
+}
+
 // handlePubrel completes an incoming QoS 2 flow [MQTT-4.3.3-11].
 func (c *Conn) handlePubrel(p *packet.Pubrel) {
 	c.state.mu.Lock()
@@ -205,6 +226,16 @@ func (c *Conn) handlePubrel(p *packet.Pubrel) {
 	c.state.mu.Unlock()
 	if ok {
 		c.env.save(c.state, time.Time{})
+	}
+	// The receipts go before PUBCOMP: once it has PUBCOMP the client may reuse the identifier.
+	// After a restart the identifier may be unknown (ok false) while receipts remain.
+	if r := c.receipt(p.PacketID); r != nil {
+		if err := c.env.Persist.Release(r); err != nil {
+			// PUBCOMP has no code for this; without it the client sends PUBREL again on its
+			// next connection, when the store may work again.
+			c.logger().Error("cannot release a QoS 2 message's receipts; PUBCOMP withheld", "packet_id", p.PacketID, "error", err)
+			return
+		}
 	}
 	rc := packet.Success
 	if !ok && c.version == packet.V5 {
@@ -226,11 +257,20 @@ func (c *Conn) handlePubrec(p *packet.Pubrec) {
 		c.Wake()
 		return
 	}
+	var seq uint64
 	if ok {
 		f.rel = true
 		f.sent = c.env.Now()
+		seq = f.d.Seq
 	}
 	c.state.mu.Unlock()
+	if seq != 0 {
+		// Recorded before the PUBREL goes out: once the client has a PUBREL it may forget the
+		// identifier, and a restart must then resend the PUBREL, not the PUBLISH.
+		if err := c.state.Queue.MarkSent([]queue.Sent{{Seq: seq, PacketID: p.PacketID, Released: true}}); err != nil {
+			c.logger().Warn("cannot record a QoS 2 PUBREC in the store", "error", err)
+		}
+	}
 	rc := packet.Success
 	if !ok && c.version == packet.V5 {
 		rc = packet.PacketIdentifierNotFound

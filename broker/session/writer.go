@@ -56,8 +56,8 @@ type writer struct {
 	buf []byte
 	ds  []queue.Delivery
 	pub packet.Publish
-	// sent are the store sequences of stored deliveries encoded since the last flush.
-	sent []uint64
+	// sent are the stored deliveries encoded since the last flush, with their packet ids.
+	sent []queue.Sent
 }
 
 var writerPool = sync.Pool{New: func() any { return &writer{} }}
@@ -306,13 +306,24 @@ func (c *Conn) encodeDelivery(w *writer, d queue.Delivery) {
 	var f *inflight
 	if d.QoS > 0 {
 		c.state.mu.Lock()
-		f = &inflight{id: c.state.nextPacketIDLocked(), d: d, sent: c.env.Now(), owner: c}
+		f = &inflight{id: d.PacketID, d: d, sent: c.env.Now(), owner: c}
+		if _, used := c.state.out[f.id]; f.id == 0 || !d.Dup || used {
+			f.id = c.state.nextPacketIDLocked()
+		}
+		// Sent before a restart with this identifier and its PUBREC came back: the client
+		// waits for PUBREL, and a PUBLISH it has released would be a new message to it.
+		f.rel = d.Released && d.QoS == 2 && f.id == d.PacketID
 		c.state.addInflightLocked(f)
 		c.state.mu.Unlock()
 	}
 	start := len(w.buf)
-	c.buildPublish(&w.pub, d, f, false, true)
-	buf, err := packet.Encode(w.buf, c.version, &w.pub)
+	var p packet.Packet = &w.pub
+	if f != nil && f.rel {
+		p = &packet.Pubrel{PacketID: f.id}
+	} else {
+		c.buildPublish(&w.pub, d, f, false, true)
+	}
+	buf, err := packet.Encode(w.buf, c.version, p)
 	if err == nil && c.clientMaxPacket > 0 && len(buf)-start > int(c.clientMaxPacket) {
 		err = packet.PacketTooLarge
 	}
@@ -329,8 +340,8 @@ func (c *Conn) encodeDelivery(w *writer, d queue.Delivery) {
 		return
 	}
 	w.buf = buf
-	if d.Seq != 0 && d.QoS > 0 && !d.Dup {
-		w.sent = append(w.sent, d.Seq)
+	if d.Seq != 0 && d.QoS > 0 && (!d.Dup || f.id != d.PacketID) {
+		w.sent = append(w.sent, queue.Sent{Seq: d.Seq, PacketID: f.id})
 	}
 	c.env.Metrics.PublishOut.Inc()
 	c.env.Metrics.PacketsOut.Inc()

@@ -14,7 +14,10 @@ const (
 	entryV1   = 1
 
 	flagRetain = 1 << 0
-	flagDup    = 1 << 0
+
+	flagDup      = 1 << 0
+	flagPacketID = 1 << 1 // a packet identifier follows expiresAt
+	flagReleased = 1 << 2
 )
 
 var errShort = errors.New("msgstore: truncated value")
@@ -65,7 +68,7 @@ func decodeMessage(id uint64, b []byte) (Message, error) {
 }
 
 // Entry value: v1 | msgID (8, big endian) | qos | flags | uvarint expiresAt |
-// uvarint count | uvarint subID...
+// [packet id (2, big endian), when flagPacketID] | uvarint count | uvarint subID...
 // ExpiresAt is copied from the message so that Sweep and the open scan never read payloads.
 type entryValue struct {
 	msgID     uint64
@@ -73,6 +76,8 @@ type entryValue struct {
 	dup       bool
 	expiresAt int64
 	subIDs    []uint32
+	packetID  uint16 // how it was last sent (0: not recorded)
+	released  bool   // QoS 2: its PUBREC came back
 }
 
 func appendEntry(dst []byte, e *entryValue) []byte {
@@ -80,10 +85,19 @@ func appendEntry(dst []byte, e *entryValue) []byte {
 	if e.dup {
 		flags |= flagDup
 	}
+	if e.packetID != 0 {
+		flags |= flagPacketID
+	}
+	if e.released {
+		flags |= flagReleased
+	}
 	dst = append(dst, entryV1)
 	dst = binary.BigEndian.AppendUint64(dst, e.msgID)
 	dst = append(dst, e.qos, flags)
 	dst = binary.AppendUvarint(dst, uint64(e.expiresAt))
+	if e.packetID != 0 {
+		dst = binary.BigEndian.AppendUint16(dst, e.packetID)
+	}
 	dst = binary.AppendUvarint(dst, uint64(len(e.subIDs)))
 	for _, id := range e.subIDs {
 		dst = binary.AppendUvarint(dst, uint64(id))
@@ -97,13 +111,20 @@ func decodeEntry(b []byte, withSubIDs bool) (entryValue, error) {
 		return e, fmt.Errorf("msgstore: queue entry: unknown format")
 	}
 	e.msgID = binary.BigEndian.Uint64(b[1:9])
-	e.qos, e.dup = b[9], b[10]&flagDup != 0
+	flags := b[10]
+	e.qos, e.dup, e.released = b[9], flags&flagDup != 0, flags&flagReleased != 0
 	b = b[11:]
 	exp, n := binary.Uvarint(b)
 	if n <= 0 {
 		return e, errShort
 	}
 	e.expiresAt, b = int64(exp), b[n:]
+	if flags&flagPacketID != 0 {
+		if len(b) < 2 {
+			return e, errShort
+		}
+		e.packetID, b = binary.BigEndian.Uint16(b), b[2:]
+	}
 	if !withSubIDs {
 		return e, nil
 	}

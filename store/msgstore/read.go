@@ -83,7 +83,7 @@ func (s *Store) ReadRange(q QueueID, after, before uint64, n int, order Order, n
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, Entry{Seq: seq, Message: m, QoS: ev.qos, Dup: ev.dup, SubIDs: ev.subIDs})
+		out = append(out, Entry{Seq: seq, Message: m, QoS: ev.qos, Dup: ev.dup, SubIDs: ev.subIDs, PacketID: ev.packetID, Released: ev.released})
 	}
 	if err := it.Error(); err != nil {
 		return nil, fmt.Errorf("msgstore: read %q: %w", q, err)

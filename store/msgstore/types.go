@@ -13,6 +13,18 @@ type Message struct {
 	Retain     bool
 	Properties []byte // MQTT 5 properties, encoded by the caller (msgpack); opaque here
 	ExpiresAt  int64  // unix milliseconds; 0 = never
+	// Receipt, when set, is recorded for every queue the message is enqueued to, in the same
+	// batch, until Release: see Received.
+	Receipt *Receipt
+}
+
+// Receipt names an incoming QoS 2 message by its publisher (an opaque owner, such as the
+// publishing session's queue id) and the packet identifier it came with. A publisher resends
+// an unacknowledged QoS 2 message with the same identifier, so after a crash the receipts tell
+// which queues already hold it and must not get it again.
+type Receipt struct {
+	Owner    string
+	PacketID uint16
 }
 
 // Target is one queue a message goes to, with what differs per subscriber.
@@ -29,6 +41,18 @@ type Entry struct {
 	QoS     byte
 	Dup     bool // sent before and not acknowledged: redeliver with DUP set
 	SubIDs  []uint32
+	// PacketID is the packet identifier the entry was last sent with (0: not recorded), and
+	// Released whether its QoS 2 PUBREC came back: a restart resends the same packet, or the
+	// PUBREL, so the client's own QoS 2 state keeps it from delivering the message twice.
+	PacketID uint16
+	Released bool
+}
+
+// Sent is how an entry went out: see MarkSent.
+type Sent struct {
+	Seq      uint64
+	PacketID uint16
+	Released bool
 }
 
 // Order chooses which end of a queue Read pages from.

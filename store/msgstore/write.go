@@ -82,6 +82,9 @@ func (s *Store) enqueue(msg Message, targets []Target) (map[QueueID]uint64, Dura
 		ev.qos, ev.subIDs = t.QoS, t.SubIDs
 		ebuf = appendEntry(ebuf[:0], &ev)
 		b.Put(store.QueueIndex, indexKey(t.Queue, seq), ebuf)
+		if msg.Receipt != nil {
+			b.Put(store.Receipts, receiptKey(msg.Receipt, t.Queue), []byte{1})
+		}
 	}
 	if err := b.CommitNoSyncWait(); err != nil {
 		s.mu.Unlock()
@@ -264,14 +267,26 @@ func (s *Store) DeleteQueue(q QueueID) (int, error) {
 	return n, nil
 }
 
-// SetDup marks entries as sent but unacknowledged, so a later delivery sets DUP. Only the
-// small index entries are rewritten, and the sync policy is not waited for: a mark that a power
-// loss undoes costs only the DUP flag of a redelivery.
+// SetDup marks entries as sent but unacknowledged, so a later delivery sets DUP.
 func (s *Store) SetDup(q QueueID, seqs ...uint64) error {
+	sent := make([]Sent, len(seqs))
+	for i, seq := range seqs {
+		sent[i].Seq = seq
+	}
+	return s.MarkSent(q, sent...)
+}
+
+// MarkSent records how entries went out: sent (a later delivery sets DUP), with which packet
+// identifier, and whether a QoS 2 PUBREC came back. Marks only accumulate: a mark without
+// Released does not undo an earlier one with it (the writer's mark after a write can come after
+// the reader saw the PUBREC). Only the small index entries are rewritten, and the sync policy
+// is not waited for: a mark that a power loss undoes costs the DUP flag or the packet
+// identifier of one redelivery.
+func (s *Store) MarkSent(q QueueID, sent ...Sent) error {
 	s.mu.Lock()
 	b := s.e.NewBatch()
-	for _, seq := range seqs {
-		k := indexKey(q, seq)
+	for _, st := range sent {
+		k := indexKey(q, st.Seq)
 		v, err := s.e.Get(store.QueueIndex, k)
 		if errors.Is(err, store.ErrNotFound) {
 			continue
@@ -279,16 +294,21 @@ func (s *Store) SetDup(q QueueID, seqs ...uint64) error {
 		if err != nil {
 			s.mu.Unlock()
 			b.Close()
-			return fmt.Errorf("msgstore: set dup in %q: %w", q, err)
+			return fmt.Errorf("msgstore: mark sent in %q: %w", q, err)
 		}
 		ev, err := decodeEntry(v, true)
 		if err != nil {
 			s.mu.Unlock()
 			b.Close()
-			return fmt.Errorf("msgstore: set dup in %q seq %d: %w", q, seq, err)
+			return fmt.Errorf("msgstore: mark sent in %q seq %d: %w", q, st.Seq, err)
 		}
-		if !ev.dup {
-			ev.dup = true
+		was := ev
+		ev.dup = true
+		if st.PacketID != 0 && !ev.released {
+			ev.packetID = st.PacketID
+		}
+		ev.released = ev.released || st.Released
+		if ev.dup != was.dup || ev.packetID != was.packetID || ev.released != was.released {
 			b.Put(store.QueueIndex, k, appendEntry(nil, &ev))
 		}
 	}
@@ -300,7 +320,7 @@ func (s *Store) SetDup(q QueueID, seqs ...uint64) error {
 	err := b.CommitNoSyncWait()
 	s.mu.Unlock()
 	if err != nil {
-		return fmt.Errorf("msgstore: set dup in %q: %w", q, err)
+		return fmt.Errorf("msgstore: mark sent in %q: %w", q, err)
 	}
 	return nil
 }
