@@ -31,8 +31,10 @@ type Core struct {
 	objs   map[string]*object // by store key
 	tables map[metadata.FullPrefix]*table
 
-	members []string      // sorted, this node included
-	actors  map[string]ID // member name → its current replica id, self included
+	members []string // reachable members, sorted, this node included
+	// actors maps every member that has not left, reachable or not, to its
+	// current replica id ("" until heard from), self included.
+	actors map[string]ID
 
 	fresh       bool // first boot: the actor id is not persisted yet
 	actorsDirty bool
@@ -42,7 +44,10 @@ type Core struct {
 	stats       Stats
 }
 
-var _ sim.Core = (*Core)(nil)
+var (
+	_ sim.Core   = (*Core)(nil)
+	_ sim.Leaver = (*Core)(nil)
+)
 
 // Stats are a core's counters, summed over groups.
 type Stats struct {

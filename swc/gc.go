@@ -18,8 +18,10 @@ package swc
 // Then the object record, its ⊥ and its dot-key entries are deleted in
 // this step's batch: no member can send the key's old versions again (they
 // are covered by its clock), and a node that joins later never learns the
-// key existed. A member that is down holds collection back until it is
-// pulled from again — no longer.
+// key existed. A member that is down or cut off (missing from SetMembers,
+// as the membership layer reports a failed member) holds collection back
+// until it is pulled from again — no longer; only one that left
+// (MemberLeft) stops counting.
 //
 // A deleted key whose ⊥ won against live siblings is first collapsed into
 // a single ⊥ (the write-back a Get would do), so it can be collected in a
@@ -28,10 +30,14 @@ func (c *Core) collect(g *group) {
 	if len(g.gc) == 0 {
 		return
 	}
-	observers := make([]ID, 0, len(c.members))
-	for _, m := range c.peers() {
-		a, ok := c.actors[m]
-		if !ok {
+	// Every member that has not left observes, reachable or not: one that is
+	// down or cut off still holds what it held, and may have written.
+	observers := make([]ID, 0, len(c.actors))
+	for name, a := range c.actors {
+		if name == c.name {
+			continue
+		}
+		if a == "" {
 			return // a member never heard from: it may hold anything
 		}
 		observers = append(observers, a)

@@ -56,14 +56,30 @@ func TestGCProperty(t *testing.T) {
 		seeds = 20
 	}
 	for seed := range uint64(seeds) {
-		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) { runGCSeed(t, seed, swc.SimConfig()) })
+		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) { runGCSeed(t, seed, swc.SimConfig(), false) })
 	}
 }
 
-func runGCSeed(t *testing.T, seed uint64, cfg swc.Config) map[string]string {
+// TestGCPropertyFailureDetection is TestGCProperty with the simulator's
+// failure detector on: a cut-off or crashed member leaves the others'
+// member lists until it is back, as serf reports it in production. It must
+// still hold collection back (no delete lost, no value resurrected), and
+// collection must complete once it is back.
+func TestGCPropertyFailureDetection(t *testing.T) {
+	seeds := 150
+	if testing.Short() {
+		seeds = 20
+	}
+	for seed := range uint64(seeds) {
+		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) { runGCSeed(t, seed, swc.SimConfig(), true) })
+	}
+}
+
+func runGCSeed(t *testing.T, seed uint64, cfg swc.Config, detect bool) map[string]string {
 	r := rand.New(rand.NewPCG(seed, 77))
 	nodes := nodeNames(3 + r.IntN(2))
 	s := newSimCfg(t, cfg, seed, nodes...)
+	s.SetFailureDetection(detect)
 	model := metadata.NewMemory("model", nil)
 	defer model.Close()
 	down := map[string]bool{}
@@ -164,10 +180,19 @@ func record(t *testing.T, s *sim.Sim, model *metadata.Memory, node, k string) {
 }
 
 // TestDownMemberHoldsGC: a delete stays a tombstone while a member is down
-// (it may still hold the old value), and is collected once it is back.
+// (it may still hold the old value), and is collected once it is back;
+// whether the others still list the member (detect=false) or their
+// membership layer reports it failed (detect=true, as serf does).
 func TestDownMemberHoldsGC(t *testing.T) {
+	for _, detect := range []bool{false, true} {
+		t.Run(fmt.Sprintf("detect=%t", detect), func(t *testing.T) { testDownMemberHoldsGC(t, detect) })
+	}
+}
+
+func testDownMemberHoldsGC(t *testing.T, detect bool) {
 	nodes := nodeNames(3)
 	s := newSim(t, 3, nodes...)
+	s.SetFailureDetection(detect)
 	put := func(n, k string) {
 		if err := s.Store(n).Put(bg, fpT, []byte(k), []byte("v")); err != nil {
 			t.Fatal(err)
@@ -256,8 +281,8 @@ func TestGroupsSameOutcome(t *testing.T) {
 	for seed := range uint64(10) {
 		var a, b map[string]string
 		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
-			a = runGCSeed(t, seed, one)
-			b = runGCSeed(t, seed, swc.SimConfig())
+			a = runGCSeed(t, seed, one, false)
+			b = runGCSeed(t, seed, swc.SimConfig(), false)
 			if fmt.Sprint(a) != fmt.Sprint(b) {
 				t.Fatalf("1 group: %v; 10 groups: %v", a, b)
 			}

@@ -6,11 +6,18 @@ import (
 	"strings"
 )
 
-// SetMembers implements sim.Core (§3.6). A member that left is forgotten:
-// its watermark columns go (so it no longer holds collection back) and the
-// deletes only it wrote are pruned from disk at once. Replica ids of new
-// members are learned from their first message; until then collection
-// waits, as it must for a member whose clock is unknown.
+// SetMembers implements sim.Core (§3.6) with the members this node can
+// reach (cluster.Transport.Members): exchanges and broadcasts go to them.
+// A member missing from the list is not forgotten: the membership layer
+// drops a member that crashed, is paused or is cut off by a partition just
+// as it drops one that left, and such a member comes back with its data —
+// the writes it made meanwhile, and without the deletes made here. So it
+// keeps its replica id and its watermark column, and holds garbage
+// collection back until it is pulled from again. Only MemberLeft (a member
+// that left for good) or a new incarnation of a name (admit) forgets a
+// replica id. A member whose id is not known yet is recorded without one,
+// and collection waits until it is heard from, as it must for a member
+// whose clock is unknown.
 func (c *Core) SetMembers(members []string) {
 	next := slices.Clone(members)
 	if !slices.Contains(next, c.name) {
@@ -19,33 +26,47 @@ func (c *Core) SetMembers(members []string) {
 	slices.Sort(next)
 	next = slices.Compact(next)
 	c.members = next
-	names := make([]string, 0, len(c.actors))
-	for name := range c.actors {
-		names = append(names, name)
-	}
-	slices.Sort(names)
-	for _, name := range names {
-		if name != c.name && !c.isMember(name) {
-			old := c.actors[name]
-			delete(c.actors, name)
+	for _, m := range next {
+		if _, ok := c.actors[m]; !ok {
+			c.actors[m] = "" // not heard from yet
 			c.actorsDirty = true
-			c.depart(old)
 		}
 	}
 }
 
-// admit checks the sender of a message: it must be a member, and the
-// replica id it writes under must be its current incarnation. A newer id
-// for a known name is a node that lost its data and came back: its old id
-// departs.
+// MemberLeft implements sim.Leaver: name left the cluster for good (a
+// graceful leave, or a failed member the operator removed). Its watermark
+// columns go, so it no longer holds collection back, and the deletes only
+// it wrote are pruned from disk at once. A name that is a reachable member
+// again (the event came late) is kept.
+func (c *Core) MemberLeft(name string) {
+	if name == c.name || c.isMember(name) {
+		return
+	}
+	old, ok := c.actors[name]
+	if !ok {
+		return
+	}
+	delete(c.actors, name)
+	c.actorsDirty = true
+	if old != "" {
+		c.depart(old)
+	}
+}
+
+// admit checks the sender of a message: it must be a member (reachable, or
+// known and not departed: a member this node believes down may be back
+// before the membership layer says so), and the replica id it writes under
+// must be its current incarnation. A newer id for a known name is a node
+// that lost its data and came back: its old id departs.
 func (c *Core) admit(from string, actor ID) bool {
-	if from == c.name || !c.isMember(from) || !strings.HasPrefix(actor, from+"#") {
+	known, ok := c.actors[from]
+	if from == c.name || (!ok && !c.isMember(from)) || !strings.HasPrefix(actor, from+"#") {
 		c.stats.Ignored++
 		return false
 	}
-	known, ok := c.actors[from]
 	switch {
-	case !ok:
+	case !ok || known == "":
 		c.actors[from] = actor
 		c.actorsDirty = true
 	case known == actor:

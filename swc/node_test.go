@@ -117,6 +117,7 @@ func (c *driverCluster) Store(name string) metadata.Store {
 
 func (c *driverCluster) Partition(groups ...[]string) { c.hub.Partition(groups...) }
 func (c *driverCluster) Heal()                        { c.hub.Heal() }
+func (c *driverCluster) SetFailureDetection(on bool)  { c.hub.SetFailureDetection(on) }
 
 func (c *driverCluster) Settle(cond func() bool) bool {
 	deadline := time.Now().Add(20 * time.Second)

@@ -43,8 +43,18 @@ func TestSingleNodeContract(t *testing.T) {
 	})
 }
 
-// regressionSeeds once failed the property test; they always run.
-var regressionSeeds = []uint64{}
+// regressionSeeds once failed a seeded contract test; they always run.
+var regressionSeeds = []uint64{
+	// Issue 15, with the failure detector on: a member cut off by a partition
+	// (dropped from the member list, as serf reports it failed) counted as
+	// departed, so each side collected its deletes without it. Seed 1 of
+	// PartitionedSetsAndDeletes: n3's clear of r2, the winning write (same
+	// timestamp as cut-off n1's set, greater node name), was collected by
+	// n2 and n3 and never reached n1, and every node ended with n1's set.
+	// Seed 32 failed PropertyFailureDetection the same way (beyond the seeds
+	// -race runs).
+	1, 32,
+}
 
 // TestClusterContract runs the multi-node contract, property test included,
 // over the simulator with the default 10 groups.

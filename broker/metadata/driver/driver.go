@@ -297,10 +297,18 @@ func (d *Driver[C]) tickLoop(events <-chan cluster.MemberEvent, interval time.Du
 			return
 		case <-ticker.C:
 			d.withCore(func(c C) { c.Tick() })
-		case <-events:
+		case e := <-events:
 			// Re-read the whole list: events may have been coalesced.
 			members := d.tr.Members()
-			d.withCore(func(c C) { c.SetMembers(members) })
+			d.withCore(func(c C) {
+				c.SetMembers(members)
+				// Members drops a member that failed as well as one that left; only
+				// the event tells them apart, and a backend may need to know
+				// (sim.Leaver).
+				if l, ok := any(c).(sim.Leaver); ok && e.Kind == "leave" {
+					l.MemberLeft(e.Node)
+				}
+			})
 		}
 	}
 }

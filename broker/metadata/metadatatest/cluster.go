@@ -44,6 +44,17 @@ type Faults interface {
 	SetFaults(loss, dup float64)
 }
 
+// FailureDetector is implemented by clusters whose membership layer can be
+// made to report unreachable members failed (a simulated cluster). In
+// production serf does so by itself: cluster.Transport.Members drops a
+// member that crashed, is paused (SIGSTOP) or is cut off by a partition,
+// just as it drops one that left, and lists it again when it is back. On,
+// a partition or a crash therefore also changes each node's member list;
+// off, only messages are lost. The suite turns it on where it matters.
+type FailureDetector interface {
+	SetFailureDetection(on bool)
+}
+
 // Waiter is implemented by clusters that can let time pass without a
 // condition (simulated time); the property test interleaves it with
 // operations so that writes race with replication.
@@ -84,14 +95,17 @@ func WithClusterEventTimeout(d time.Duration) ClusterOption {
 	return func(c *clusterConfig) { c.eventTimeout = d }
 }
 
-// WithSeeds sets how many seeds the property test runs (default 200).
+// WithSeeds sets how many seeds the property test runs (default 200); the
+// property test with failure detection and PartitionedSetsAndDeletes run a
+// quarter as many.
 // The environment variable NAUTILUS_SIM_SEEDS overrides it, and
 // NAUTILUS_SIM_SEED=<n> runs only seed n (to replay a failure).
 func WithSeeds(n int) ClusterOption {
 	return func(c *clusterConfig) { c.seeds = n }
 }
 
-// WithRegressionSeeds adds seeds that once failed: they always run.
+// WithRegressionSeeds adds seeds that once failed: they always run, in
+// each seeded test (the property tests and PartitionedSetsAndDeletes).
 func WithRegressionSeeds(seeds ...uint64) ClusterOption {
 	return func(c *clusterConfig) { c.extraSeeds = append(c.extraSeeds, seeds...) }
 }
@@ -105,8 +119,10 @@ func WithOpsPerSeed(n int) ClusterOption {
 // RunCluster runs the multi-node contract checks as subtests, each on a
 // fresh cluster from newCluster: semantics across nodes, siblings and LWW,
 // deletes without resurrection, events, convergence after partitions,
-// restart, join, leave, then the randomized property test against
-// metadata.Memory as the model. newCluster registers its own cleanup.
+// restart, join, leave, sets and deletes on both sides of a long partition,
+// then the randomized property test against metadata.Memory as the model
+// (again with the failure detector on, where the cluster has one).
+// newCluster registers its own cleanup.
 func RunCluster(t *testing.T, newCluster func(t *testing.T, cfg ClusterConfig) Cluster, opts ...ClusterOption) {
 	cfg := clusterConfig{eventTimeout: 10 * time.Second, seeds: 200, ops: 40}
 	for _, o := range opts {
@@ -132,7 +148,9 @@ func RunCluster(t *testing.T, newCluster func(t *testing.T, cfg ClusterConfig) C
 		{"Restart", cs.testRestart},
 		{"JoinEmptyNode", cs.testJoin},
 		{"Leave", cs.testLeave},
+		{"PartitionedSetsAndDeletes", cs.testPartitionedSetsAndDeletes},
 		{"Property", cs.testProperty},
+		{"PropertyFailureDetection", cs.testPropertyFailureDetection},
 	} {
 		t.Run(tc.name, tc.fn)
 	}

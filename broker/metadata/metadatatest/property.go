@@ -26,9 +26,29 @@ import (
 // network did, once everything has propagated, each key's winner is the
 // greatest value ever written to it.
 func (cs *clusterSuite) testProperty(t *testing.T) {
-	seeds := make([]uint64, 0, cs.cfg.seeds+len(cs.cfg.extraSeeds))
+	cs.runSeeds(t, cs.cfg.seeds, func(t *testing.T, seed uint64) { cs.runSeed(t, seed, false) })
+}
+
+// testPropertyFailureDetection is the property test with the cluster's
+// failure detector on (FailureDetector): a partition or a crash also drops
+// the nodes each side cannot reach from its member list, as serf does, so a
+// backend sees a cut-off member go and come back. Clusters without one
+// skip it.
+func (cs *clusterSuite) testPropertyFailureDetection(t *testing.T) {
+	cs.runSeeds(t, max(1, cs.cfg.seeds/4), func(t *testing.T, seed uint64) { cs.runSeed(t, seed, true) })
+}
+
+// errNoDetector is the skip message of a seed whose cluster has no
+// FailureDetector; runSeeds then skips the remaining seeds too.
+const errNoDetector = "the cluster has no failure detector to turn on"
+
+// runSeeds runs fn as one subtest per seed: the regression seeds, then
+// 1..n (NAUTILUS_SIM_SEED=<n> runs only seed n). It stops after five
+// failing seeds, or after a skipped one (all would be).
+func (cs *clusterSuite) runSeeds(t *testing.T, n int, fn func(t *testing.T, seed uint64)) {
+	seeds := make([]uint64, 0, n+len(cs.cfg.extraSeeds))
 	seeds = append(seeds, cs.cfg.extraSeeds...)
-	for i := range cs.cfg.seeds {
+	for i := range n {
 		seeds = append(seeds, uint64(i+1))
 	}
 	if v := os.Getenv("NAUTILUS_SIM_SEED"); v != "" {
@@ -40,7 +60,14 @@ func (cs *clusterSuite) testProperty(t *testing.T) {
 	}
 	failures := 0
 	for _, seed := range seeds {
-		ok := t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) { cs.runSeed(t, seed) })
+		skipped := false
+		ok := t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
+			defer func() { skipped = t.Skipped() }()
+			fn(t, seed)
+		})
+		if skipped {
+			t.Skip(errNoDetector)
+		}
 		if !ok {
 			failures++
 			t.Errorf("seed %d failed; replay with NAUTILUS_SIM_SEED=%d and add it with WithRegressionSeeds", seed, seed)
@@ -61,17 +88,30 @@ type propRun struct {
 	r     *rand.Rand
 	model *metadata.Memory
 	nodes []string
+	keys  []string // the keys written, in fpA and fpB
 	down  map[string]bool
 	log   []string // operations, printed on failure
 }
 
-func (cs *clusterSuite) runSeed(t *testing.T, seed uint64) {
+func newPropRun(t *testing.T, c Cluster, r *rand.Rand, keys []string) *propRun {
+	return &propRun{t: t, c: c, r: r, model: metadata.NewMemory("metadatatest-model", nil),
+		nodes: c.Nodes(), keys: keys, down: map[string]bool{}}
+}
+
+func (cs *clusterSuite) runSeed(t *testing.T, seed uint64, detect bool) {
 	r := rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))
 	n := 3 + r.IntN(2)
 	c := cs.newCluster(t, ClusterConfig{Nodes: n, Seed: seed})
-	p := &propRun{t: t, c: c, r: r, model: metadata.NewMemory("metadatatest-model", nil),
-		nodes: c.Nodes(), down: map[string]bool{}}
+	p := newPropRun(t, c, r, propKeys)
 	defer p.model.Close()
+	if detect {
+		fd, ok := c.(FailureDetector)
+		if !ok {
+			t.Skip(errNoDetector)
+		}
+		fd.SetFailureDetection(true)
+		p.logf("failure detection on")
+	}
 	f, lossy := c.(Faults)
 	if lossy {
 		loss, dup := r.Float64()*0.3, r.Float64()*0.2
@@ -92,6 +132,13 @@ func (cs *clusterSuite) runSeed(t *testing.T, seed uint64) {
 		}
 	}
 	p.logf("heal")
+	p.converge()
+}
+
+// converge waits until every node holds the model's LWW winner of every
+// key (absent for a delete), then checks that Fold agrees on every node.
+func (p *propRun) converge() {
+	t, c := p.t, p.c
 	want := p.expected()
 	fps := []metadata.FullPrefix{fpA, fpB}
 	if !c.Settle(func() bool { return agree(c, p.nodes, fpA, want[fpA]) && agree(c, p.nodes, fpB, want[fpB]) }) {
@@ -101,7 +148,7 @@ func (cs *clusterSuite) runSeed(t *testing.T, seed uint64) {
 	}
 	for _, fp := range fps {
 		var wantFold []kv
-		for _, k := range propKeys {
+		for _, k := range p.keys {
 			if v := want[fp][k]; v != nil {
 				wantFold = append(wantFold, kv{k, *v})
 			}
@@ -223,7 +270,7 @@ func (p *propRun) expected() map[metadata.FullPrefix]map[string]*string {
 	out := map[metadata.FullPrefix]map[string]*string{}
 	for _, fp := range []metadata.FullPrefix{fpA, fpB} {
 		out[fp] = map[string]*string{}
-		for _, k := range propKeys {
+		for _, k := range p.keys {
 			sibs, _ := getRaw(p.t, p.model, fp, k)
 			if w, ok := metadata.Resolve(sibs); ok && !w.Tomb {
 				out[fp][k] = str(string(w.Data))
@@ -241,7 +288,7 @@ func (p *propRun) dump(want map[metadata.FullPrefix]map[string]*string) {
 		p.t.Log(l)
 	}
 	for fp, keys := range want {
-		for _, k := range propKeys {
+		for _, k := range p.keys {
 			w := "absent"
 			if v := keys[k]; v != nil {
 				w = *v

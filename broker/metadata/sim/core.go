@@ -26,12 +26,26 @@ type Core interface {
 	// Tick advances the core's logical time by one tick (periodic work such
 	// as lazy pushes and anti-entropy runs on tick counts).
 	Tick()
-	// SetMembers sets the cluster members, this node included.
+	// SetMembers sets the cluster members this node can reach, itself
+	// included (cluster.Transport.Members: a member that failed is missing
+	// until it is back; see Leaver).
 	SetMembers(members []string)
 	// Ready returns the output accumulated since the last call and resets it.
 	Ready() Ready
 
 	LocalAPI
+}
+
+// Leaver is implemented by cores that must tell a member that left the
+// cluster for good from one that is only unreachable for now (crashed,
+// paused, cut off): SetMembers lists the members a node can currently
+// reach, as cluster.Transport.Members does, and MemberLeft names a member
+// that left (a "leave" member event: a graceful leave, or a failed member
+// removed by the operator), after the SetMembers without it. A member that
+// is missing from SetMembers without MemberLeft may come back with its
+// data.
+type Leaver interface {
+	MemberLeft(name string)
 }
 
 // LocalAPI is metadata.Store without contexts, events (they leave through

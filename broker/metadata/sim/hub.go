@@ -20,6 +20,7 @@ type Hub struct {
 	mu       sync.Mutex
 	nodes    map[string]*hubTransport
 	groups   map[string]int
+	detect   bool // failure detector on: Members lists one side of a partition
 	watchers map[*hubWatch]struct{}
 }
 
@@ -58,28 +59,65 @@ func (h *Hub) Remove(name string) {
 // more group); Heal ends it.
 func (h *Hub) Partition(groups ...[]string) {
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	h.groups = map[string]int{}
 	for i, g := range groups {
 		for _, n := range g {
 			h.groups[n] = i + 1
 		}
 	}
+	h.mu.Unlock()
+	h.notifyDetected("fail")
 }
 
 // Heal ends a partition.
 func (h *Hub) Heal() {
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	h.groups = nil
+	h.mu.Unlock()
+	h.notifyDetected("join")
 }
 
-func (h *Hub) members() []string {
+// SetFailureDetection turns the hub's failure detector on or off. On, a
+// transport's Members lists only the nodes on its side of a partition, and
+// Partition and Heal tell watchers (kinds "fail" and "join"), the way serf
+// reports a cut-off member failed and then back; off (the default), Members
+// lists every node on the hub however the network is cut. See
+// Sim.SetFailureDetection.
+func (h *Hub) SetFailureDetection(on bool) {
+	h.mu.Lock()
+	h.detect = on
+	h.mu.Unlock()
+	h.notifyDetected("update")
+}
+
+// notifyDetected tells watchers, with the failure detector on, that every
+// node's member list may have changed (one event per node: the drivers
+// re-read Members on each).
+func (h *Hub) notifyDetected(kind string) {
+	h.mu.Lock()
+	var names []string
+	if h.detect {
+		for n := range h.nodes {
+			names = append(names, n)
+		}
+	}
+	h.mu.Unlock()
+	slices.Sort(names)
+	for _, n := range names {
+		h.notify(cluster.MemberEvent{Node: n, Kind: kind})
+	}
+}
+
+// membersOf is the member list of node self: every node on the hub, or
+// with the failure detector on those on self's side of the partition.
+func (h *Hub) membersOf(self string) []string {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	out := make([]string, 0, len(h.nodes))
 	for n := range h.nodes {
-		out = append(out, n)
+		if !h.detect || h.groups == nil || h.groups[n] == h.groups[self] {
+			out = append(out, n)
+		}
 	}
 	slices.Sort(out)
 	return out
@@ -123,7 +161,7 @@ type hubTransport struct {
 
 func (t *hubTransport) Self() string { return t.name }
 
-func (t *hubTransport) Members() []string { return t.hub.members() }
+func (t *hubTransport) Members() []string { return t.hub.membersOf(t.name) }
 
 func (t *hubTransport) handler(ch cluster.Channel) cluster.Handler {
 	t.mu.RLock()

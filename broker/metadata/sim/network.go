@@ -55,7 +55,8 @@ func (s *Sim) SetNetwork(loss, dup float64, minDelay, maxDelay time.Duration) {
 
 // Partition splits the nodes into groups: messages between groups are
 // dropped when they arrive. Nodes left out of every group form one more
-// group together.
+// group together. With the failure detector on, each side also drops the
+// other from its member list.
 func (s *Sim) Partition(groups ...[]string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -65,6 +66,7 @@ func (s *Sim) Partition(groups ...[]string) {
 			s.groups[name] = i + 1
 		}
 	}
+	s.announceMembers()
 }
 
 // Heal ends the partition.
@@ -72,6 +74,22 @@ func (s *Sim) Heal() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.groups = nil
+	s.announceMembers()
+}
+
+// SetFailureDetection turns the simulated failure detector on or off. On,
+// every node's member list (SetMembers) is the members it can reach: those
+// that are up and on its side of the partition, the way a gossip membership
+// layer (serf behind cluster.Transport.Members) reports a crashed, paused or
+// cut-off member "failed" and drops it from the live list until it is back.
+// Off (the default), every node lists every member however the network is
+// cut and whoever is down, so only messages are lost. Either way a member
+// that leaves (Leave) is reported to every core that implements Leaver.
+func (s *Sim) SetFailureDetection(on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.detect = on
+	s.announceMembers()
 }
 
 // InFlight returns the number of messages on the wire.
@@ -224,6 +242,7 @@ func (s *Sim) Crash(name string) error {
 		return fmt.Errorf("sim: crash %s: %w", name, ErrDown)
 	}
 	s.down(n)
+	s.announceMembers()
 	return nil
 }
 
@@ -233,7 +252,7 @@ func (s *Sim) down(n *Node) {
 			s.fail(fmt.Errorf("sim: close %s: %w", n.name, err))
 		}
 	}
-	n.core, n.eng = nil, nil
+	n.core, n.eng, n.view = nil, nil, nil
 }
 
 // Restart boots a crashed node from its persisted state.
@@ -250,8 +269,16 @@ func (s *Sim) Restart(name string) error {
 	if err := s.boot(n); err != nil {
 		return err
 	}
-	n.core.SetMembers(s.members)
-	s.process(n)
+	s.announceMembers()
+	// The members that left while it was down are gone for good.
+	if l, ok := n.core.(Leaver); ok {
+		for _, o := range s.nodes {
+			if o.removed {
+				l.MemberLeft(o.name)
+			}
+		}
+		s.process(n)
+	}
 	return s.err
 }
 
@@ -290,14 +317,43 @@ func (s *Sim) Leave(name string) error {
 	s.down(n)
 	n.removed = true
 	s.announceMembers()
+	for _, o := range s.nodes {
+		if l, ok := o.core.(Leaver); ok {
+			l.MemberLeft(name)
+			s.process(o)
+		}
+	}
 	return s.err
 }
 
+// announceMembers gives every up node whose member list changed the new
+// one.
 func (s *Sim) announceMembers() {
 	for _, n := range s.nodes {
-		if n.core != nil {
-			n.core.SetMembers(s.members)
-			s.process(n)
+		if n.core == nil {
+			continue
+		}
+		view := s.view(n)
+		if n.view != nil && slices.Equal(view, n.view) {
+			continue
+		}
+		n.view = view
+		n.core.SetMembers(view)
+		s.process(n)
+	}
+}
+
+// view is n's member list: every member, or with the failure detector on
+// the members n can reach (itself, and those up on its side).
+func (s *Sim) view(n *Node) []string {
+	if !s.detect {
+		return slices.Clone(s.members)
+	}
+	out := make([]string, 0, len(s.members))
+	for _, m := range s.members {
+		if o := s.byName[m]; m == n.name || (o != nil && o.core != nil && s.connected(n.name, m)) {
+			out = append(out, m)
 		}
 	}
+	return out
 }

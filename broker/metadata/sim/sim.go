@@ -67,6 +67,7 @@ type Sim struct {
 	byName  map[string]*Node
 	members []string
 	groups  map[string]int // partition: node → group; nil when healed
+	detect  bool           // failure detector on: member lists as each node reaches them
 	dropped uint64         // messages lost to faults, partitions or down nodes
 	err     error          // first failure inside the simulation
 }
@@ -82,6 +83,7 @@ type Node struct {
 	skew    time.Duration
 	boots   uint64
 	removed bool
+	view    []string // the member list its core was last given
 	feed    metadata.Feed
 	stats   NodeStats
 }
@@ -116,10 +118,7 @@ func New(cfg Config, factory Factory, names ...string) (*Sim, error) {
 	}
 	s.members = slices.Clone(names)
 	slices.Sort(s.members)
-	for _, n := range s.nodes {
-		n.core.SetMembers(s.members)
-		s.process(n)
-	}
+	s.announceMembers()
 	return s, s.err
 }
 
