@@ -440,6 +440,7 @@ func (f *forwarder) handle(from string, b []byte) {
 		st.last = fr.Base - 1
 	}
 	gap := false
+	first := st.last // the items after it are this frame's to deliver
 	for i := range fr.Items {
 		if seq := fr.Items[i].Seq; seq != 0 {
 			if seq != st.last+1 {
@@ -452,22 +453,58 @@ func (f *forwarder) handle(from string, b []byte) {
 		}
 		deliver = append(deliver, i)
 	}
-	last := st.last
 	f.mu.Unlock()
-	now := time.Now()
-	for _, i := range deliver {
-		it := &fr.Items[i]
-		f.stats.received.Add(1)
-		f.r.deliverForwarded(message.FromWire(&it.Msg, now), it)
+	last, ok := f.deliverFrame(fr.Items, deliver, first)
+	if !ok {
+		// The store refused an item: it is not acknowledged, so the sender keeps it and this
+		// frame's later items and sends them again after resendAfter (a store that fails,
+		// fails for a while: no hurry).
+		f.mu.Lock()
+		if f.recv[from] == st {
+			st.last = last
+		}
+		f.mu.Unlock()
 	}
 	ack, _ := marshal(&wireFrame{Kind: frameAck, Epoch: fr.Epoch, Ack: last, Gap: gap})
 	f.tr.Send(from, cluster.ChanRouting, ack)
 }
 
-// deliverForwarded fans a message from a peer out to this node's subscribers.
-func (r *Registry) deliverForwarded(m *message.Message, it *wireItem) {
+// deliverFrame delivers the items of one frame, waits once for the store's sync of all of them,
+// and returns the sequence up to which they are stored: first (the last sequence stored before
+// this frame) if the sync fails, the item before the first refused one if one is refused. A
+// sequenced item is QoS 1 or 2, and the sender drops it once acknowledged, so an
+// acknowledgement must mean stored, as a PUBACK does.
+func (f *forwarder) deliverFrame(items []wireItem, deliver []int, first uint64) (uint64, bool) {
+	now := time.Now()
+	var pend queue.Pending
+	last := first
+	for _, i := range deliver {
+		it := &items[i]
+		f.stats.received.Add(1)
+		if !f.r.deliverForwarded(message.FromWire(&it.Msg, now), it, &pend) && it.Seq != 0 {
+			f.r.log.Error("message forwarded by a peer not stored for a persistent subscriber; the peer will send it again", "topic", it.Msg.Topic)
+			pend.Wait()
+			return last, false
+		}
+		if it.Seq != 0 {
+			last = it.Seq
+		}
+	}
+	if err := pend.Wait(); err != nil {
+		f.r.log.Error("messages forwarded by a peer not durable; the peer will send them again", "error", err)
+		return first, false
+	}
+	return last, true
+}
+
+// deliverForwarded fans a message from a peer out to this node's subscribers; it reports
+// false when a persistent subscriber's store refused it.
+func (r *Registry) deliverForwarded(m *message.Message, it *wireItem, pend *queue.Pending) bool {
+	ok := true
 	if it.Fanout {
-		r.route(m, true)
+		if _, err := r.route(m, true, pend); err != nil {
+			ok = false
+		}
 	}
 	for _, s := range it.Shared {
 		id := queue.SubscriberID{Mountpoint: m.Mountpoint, ClientID: s.ClientID}
@@ -482,11 +519,14 @@ func (r *Registry) deliverForwarded(m *message.Message, it *wireItem) {
 					d.QoS = s.SubQoS
 				}
 			}
-			q.Offer(d)
+			if _, reason := q.OfferPending(d, pend); reason == queue.DropStoreError {
+				ok = false
+			}
 		} else if r.opts.OnDrop != nil {
 			r.opts.OnDrop(m, s.ClientID, string(queue.DropSessionGone))
 		}
 	}
+	return ok
 }
 
 // ForwardStats returns the node's forwarding counters.

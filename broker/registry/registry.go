@@ -252,7 +252,12 @@ func (r *Registry) Publish(m *message.Message) (int, error) {
 	if m.Retain {
 		r.storeRetained(m)
 	}
-	return r.route(m, false)
+	var pend queue.Pending
+	n, err := r.route(m, false, &pend)
+	if werr := pend.Wait(); werr != nil && err == nil {
+		err = ErrStore
+	}
+	return n, err
 }
 
 // remoteItem is what one publish forwards to one node.
@@ -263,8 +268,9 @@ type remoteItem struct {
 
 // route delivers m to the matching local subscribers and, unless m came from a peer
 // (forwarded), forwards one copy to each other node holding a match. Shared subscription
-// groups are resolved on the publishing node only.
-func (r *Registry) route(m *message.Message, forwarded bool) (int, error) {
+// groups are resolved on the publishing node only. The local stores' sync is left to pend:
+// the caller waits on it before it acknowledges m.
+func (r *Registry) route(m *message.Message, forwarded bool, pend *queue.Pending) (int, error) {
 	t := r.tenant(m.Mountpoint)
 	ep := r.entries.Get().(*[]topic.Entry[subKey, subValue])
 	defer func() { *ep = (*ep)[:0]; r.entries.Put(ep) }()
@@ -274,8 +280,6 @@ func (r *Registry) route(m *message.Message, forwarded bool) (int, error) {
 		return 0, nil
 	}
 	var failed bool
-	// The stores of all local subscribers are waited for once, at the end (see queue.Pending).
-	var pend queue.Pending
 	matched := len(entries)
 	var groups map[groupKey][]topic.Entry[subKey, subValue]
 	var remote map[string]*remoteItem
@@ -348,21 +352,18 @@ func (r *Registry) route(m *message.Message, forwarded bool) (int, error) {
 			}
 			have = true
 		}
-		if have && !r.deliver(e.Key.ID, d, subQoS, &pend) {
+		if have && !r.deliver(e.Key.ID, d, subQoS, pend) {
 			failed = true
 		}
 		i = j
 	}
 	for _, members := range groups {
-		if !r.deliverShared(m, members, &remote, &pend) {
+		if !r.deliverShared(m, members, &remote, pend) {
 			failed = true
 		}
 	}
 	for node, ri := range remote {
 		r.fwd.forward(node, ri.item, m, ri.owners)
-	}
-	if err := pend.Wait(); err != nil {
-		failed = true
 	}
 	if failed {
 		return matched, ErrStore
