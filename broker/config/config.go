@@ -115,7 +115,7 @@ type ClusterConfig struct {
 	AllowUnsubscribeDuringNetsplit bool          `key:"allow_unsubscribe_during_netsplit" default:"off" doc:"accept UNSUBSCRIBE while the cluster is partitioned"`
 	SubscribeWaitsForCluster       bool          `key:"subscribe_waits_for_cluster" default:"off" doc:"send SUBACK only once every reachable node routes the new subscriptions to this one (or the timeout passed): a publish anywhere right after SUBACK reaches the subscriber, at the price of SUBACK latency"`
 	SubscribeWaitTimeout           time.Duration `key:"subscribe_waits_for_cluster_timeout" default:"5s" unit:"ms" min:"1ms" doc:"longest a SUBACK waits for the other nodes with subscribe_waits_for_cluster; then it is sent anyway and a warning logged"`
-	MaxDrainTime                   time.Duration `key:"max_drain_time" default:"500ms" unit:"ms" doc:"how long a migrated queue stays on the old node to forward late messages"`
+	MaxDrainTime                   time.Duration `key:"max_drain_time" default:"60s" unit:"ms" doc:"how long the old node forwards late messages to a session that moved to another node"`
 	OutgoingBufferSize             Size          `key:"outgoing_clustering_buffer_size" default:"16MB" min:"1KB" doc:"bytes queued for one peer, also while its link is down; past it cluster messages are dropped and counted"`
 	Gossip                         string        `key:"cluster.gossip" default:"" doc:"serf gossip address host:port (TCP and UDP); empty = the listener.vmq host and its port + 1"`
 	Seeds                          string        `key:"cluster.seeds" default:"" doc:"comma-separated gossip addresses of nodes to join at start, retried until one answers"`

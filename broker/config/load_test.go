@@ -59,7 +59,7 @@ func TestDefaults(t *testing.T) {
 	}
 	if c.Auth.AllowAnonymous || c.Node.PlatformDataDir != "./data" || c.Node.Nodename != "nautilus@127.0.0.1" ||
 		c.Sessions.MaxClientIDSize != 100 || c.Sessions.MaxInflightMessages != 20 || c.Sessions.QueueType != QueueFIFO ||
-		c.Sessions.PersistentClientExpiration != 0 || c.SysTree.Interval != 20*time.Second || c.Cluster.MaxDrainTime != 500*time.Millisecond {
+		c.Sessions.PersistentClientExpiration != 0 || c.SysTree.Interval != 20*time.Second || c.Cluster.MaxDrainTime != 60*time.Second {
 		t.Errorf("unexpected defaults: %+v", c)
 	}
 	for _, s := range c.Settings() {

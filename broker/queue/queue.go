@@ -61,6 +61,9 @@ const (
 	DropSessionGone DropReason = "session_gone"
 	// DropStoreError: the message store refused the write (disk full, I/O error).
 	DropStoreError DropReason = "store_error"
+	// Moved: the queue's session moved to another node (Seal); not a drop: the router sends
+	// the message after it.
+	Moved DropReason = "moved"
 )
 
 // Policy bounds a queue. A negative maximum means unbounded.
@@ -106,6 +109,8 @@ type Queue struct {
 	// hear of new work, not just one of them). Callbacks rather than channels: a connection
 	// with nothing to send keeps no goroutine waiting on a channel.
 	waiters atomic.Pointer[[]Waker]
+	// sealed: the session moved to another node; Offer refuses everything with Moved.
+	sealed bool
 	// upgrade is the session's own upgrade_outgoing_qos (auth_on_register's UpgradeQoS):
 	// 0 unset (the node's setting applies), 1 on, 2 off. The router reads it per delivery.
 	upgrade atomic.Int32
@@ -191,6 +196,10 @@ func (q *Queue) Offer(d Delivery) (kept bool, reason DropReason) {
 // told it is stored.
 func (q *Queue) OfferPending(d Delivery, p *Pending) (kept bool, reason DropReason) {
 	q.mu.Lock()
+	if q.sealed {
+		q.mu.Unlock()
+		return false, Moved
+	}
 	if d.Msg.Resent && q.tookLocked(d.Msg.Receipt) {
 		q.mu.Unlock()
 		return true, "" // stored before a crash: the publisher's resend must not add it again
@@ -279,6 +288,15 @@ func (q *Queue) tookLocked(r *message.Receipt) bool {
 	}
 	ok, err := q.backing.Received(r)
 	return err == nil && ok
+}
+
+// Seal makes the queue refuse every later delivery with Moved: its session moved to another
+// node, and what the queue holds is being handed over. What was offered before Seal returned
+// is in the queue, for the hand-over to take.
+func (q *Queue) Seal() {
+	q.mu.Lock()
+	q.sealed = true
+	q.mu.Unlock()
 }
 
 // storeOnlyLocked reports whether d goes to the backing alone: always while the session is

@@ -22,6 +22,7 @@ type testQueues struct {
 	mu     sync.Mutex
 	q      map[queue.SubscriberID]*queue.Queue
 	online map[queue.SubscriberID]bool
+	moved  map[queue.SubscriberID]string // sessions that moved to another node
 }
 
 func newTestQueues() *testQueues {
@@ -42,6 +43,13 @@ func (t *testQueues) Queue(id queue.SubscriberID) *queue.Queue {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.q[id]
+}
+
+func (t *testQueues) MovedTo(id queue.SubscriberID) (string, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	node, ok := t.moved[id]
+	return node, ok
 }
 
 func (t *testQueues) Online(id queue.SubscriberID) bool {

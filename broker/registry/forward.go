@@ -512,6 +512,7 @@ func (r *Registry) deliverForwarded(m *message.Message, it *wireItem, pend *queu
 		if s.SubID != 0 {
 			d.SubIDs = []uint32{s.SubID}
 		}
+		reason := queue.DropSessionGone
 		if q := r.queues.Queue(id); q != nil {
 			if up, set := q.UpgradeQoS(); set && s.SubQoS > 0 {
 				d.QoS = min(m.QoS, s.SubQoS)
@@ -519,11 +520,21 @@ func (r *Registry) deliverForwarded(m *message.Message, it *wireItem, pend *queu
 					d.QoS = s.SubQoS
 				}
 			}
-			if _, reason := q.OfferPending(d, pend); reason == queue.DropStoreError {
+			_, reason = q.OfferPending(d, pend)
+			if reason == queue.DropStoreError {
 				ok = false
 			}
-		} else if r.opts.OnDrop != nil {
-			r.opts.OnDrop(m, s.ClientID, string(queue.DropSessionGone))
+		}
+		if reason == queue.DropSessionGone || reason == queue.Moved {
+			// The session left this node after the sender chose it: it follows the session.
+			var remote map[string]*remoteItem
+			r.redirect(&remote, id, d, s.SubQoS)
+			for node, ri := range remote {
+				r.fwd.forward(node, ri.item, m, ri.owners)
+			}
+			if remote == nil && r.opts.OnDrop != nil {
+				r.opts.OnDrop(m, s.ClientID, string(queue.DropSessionGone))
+			}
 		}
 	}
 	return ok

@@ -88,3 +88,40 @@ func TestForwardAcksOnlyStored(t *testing.T) {
 	time.Sleep(100 * time.Millisecond)
 	checkSeq(t, store.payloads(), 10, "m")
 }
+
+// TestMessagesFollowAMovedSession: a session moved from n2 to n3, but n1's table still names
+// n2 (replication is slower than the move). What n1 forwards to n2 and what n2's own
+// publishers route there is forwarded on to n3, in order, once; before, n2 found no session
+// and the messages were lost.
+func TestMessagesFollowAMovedSession(t *testing.T) {
+	net := cluster.NewLocalNetwork()
+	nodes := startNodes(t, net, PreferLocal, 0, "n1", "n2", "n3")
+	id := queue.SubscriberID{ClientID: "sub"}
+	nodes["n2"].queues.add("sub", true)
+	nodes["n2"].reg.Subscribe(id, []session.Subscription{{Filter: "t", QoS: 1}})
+	waitFor(t, "n1 learns", func() bool { return nodes["n1"].reg.Subscriptions() == 1 })
+
+	// The move: n3 holds the session now, n2 forgets it and remembers where it went; the
+	// subscriber table is left naming n2 everywhere.
+	q3 := nodes["n3"].queues.add("sub", true)
+	n2q := nodes["n2"].queues
+	n2q.mu.Lock()
+	delete(n2q.q, id)
+	n2q.moved = map[queue.SubscriberID]string{id: "n3"}
+	n2q.mu.Unlock()
+
+	for i := range 20 {
+		pub(nodes["n1"].reg, "t", 1, fmt.Sprintf("m%d", i))
+	}
+	checkSeq(t, takeAll(t, q3, 20), 20, "m")
+	for i := range 5 {
+		pub(nodes["n2"].reg, "t", 1, fmt.Sprintf("l%d", i))
+	}
+	checkSeq(t, takeAll(t, q3, 5), 5, "l")
+	waitFor(t, "acks", func() bool {
+		return nodes["n1"].reg.ForwardStats().Held == 0 && nodes["n2"].reg.ForwardStats().Held == 0
+	})
+	if d := nodes["n2"].drops.Load(); d != 0 {
+		t.Fatalf("n2 reported %d drops; want none", d)
+	}
+}

@@ -352,8 +352,13 @@ func (r *Registry) route(m *message.Message, forwarded bool, pend *queue.Pending
 			}
 			have = true
 		}
-		if have && !r.deliver(e.Key.ID, d, subQoS, pend) {
-			failed = true
+		if have {
+			switch ok, gone := r.deliver(e.Key.ID, d, subQoS, pend); {
+			case gone && r.fwd != nil:
+				r.redirect(&remote, e.Key.ID, d, subQoS)
+			case !ok:
+				failed = true
+			}
 		}
 		i = j
 	}
@@ -390,19 +395,53 @@ func (r *Registry) upgradeFor(q *queue.Queue) bool {
 }
 
 // deliver hands d to id's queue at the granted QoS, or at subQoS when the session upgrades;
-// it reports false only when the queue's store failed. The store's sync is left to pend.
-func (r *Registry) deliver(id queue.SubscriberID, d queue.Delivery, subQoS byte, pend *queue.Pending) bool {
-	if q := r.queues.Queue(id); q != nil {
-		if up, set := q.UpgradeQoS(); set {
-			d.QoS = min(d.Msg.QoS, subQoS) // as published, capped by the subscriptions
-			if up {
-				d.QoS = subQoS
-			}
-		}
-		_, reason := q.OfferPending(d, pend)
-		return reason != queue.DropStoreError
+// it reports ok false only when the queue's store failed, and gone when this node holds no
+// session for id (any more). The store's sync is left to pend.
+func (r *Registry) deliver(id queue.SubscriberID, d queue.Delivery, subQoS byte, pend *queue.Pending) (ok, gone bool) {
+	q := r.queues.Queue(id)
+	if q == nil {
+		return true, true
 	}
-	return true
+	if up, set := q.UpgradeQoS(); set {
+		d.QoS = min(d.Msg.QoS, subQoS) // as published, capped by the subscriptions
+		if up {
+			d.QoS = subQoS
+		}
+	}
+	_, reason := q.OfferPending(d, pend)
+	return reason != queue.DropStoreError, reason == queue.Moved
+}
+
+// movedTo is implemented by a Queues that knows where sessions that left this node went.
+type movedTo interface {
+	MovedTo(id queue.SubscriberID) (node string, ok bool)
+}
+
+// redirect forwards d to the node id's session moved to, while this node still knows it: a
+// node whose table does not name the new owner yet routed d here.
+func (r *Registry) redirect(remote *map[string]*remoteItem, id queue.SubscriberID, d queue.Delivery, subQoS byte) {
+	mt, ok := r.queues.(movedTo)
+	if !ok {
+		return
+	}
+	node, ok := mt.MovedTo(id)
+	if !ok || node == r.opts.Node {
+		return
+	}
+	t := sharedTarget{ClientID: id.ClientID, QoS: d.QoS, SubQoS: subQoS}
+	if len(d.SubIDs) > 0 {
+		t.SubID = d.SubIDs[0]
+	}
+	if *remote == nil {
+		*remote = map[string]*remoteItem{}
+	}
+	ri := (*remote)[node]
+	if ri == nil {
+		ri = &remoteItem{}
+		(*remote)[node] = ri
+	}
+	ri.item.Shared = append(ri.item.Shared, t)
+	ri.owners = append(ri.owners, id.ClientID)
 }
 
 // deliverShared gives the message to one member of a shared subscription group, anywhere in

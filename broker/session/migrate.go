@@ -24,8 +24,13 @@ import (
 // expiry and every unacknowledged and queued message, in order, in pages; B appends them to its
 // own queue, makes the subscriber table name B as the owner (Claim), and asks A for whatever
 // arrived meanwhile ("done"), after which A forgets the session without reporting its messages
-// as dropped. Two connects of one client id racing on two nodes are decided by their connect
-// time (then node name): the older one is refused, so exactly one session lives.
+// as dropped and forwards to B, for max_drain_time, whatever is still routed to A for it (a
+// node whose table does not name B yet). A deletes its stored copy only when B says it stored
+// everything ("ack"), so a crash of either node on the way loses nothing. A move that breaks
+// off refuses the CONNECT (the client tries again); a second takeover of a session whose move
+// is under way takes over that move's messages too. Two connects of one client id racing on
+// two nodes are decided by their connect time (then node name): the older one is refused, so
+// exactly one session lives.
 
 // ClusterRouter is what takeover needs of the router besides Router.
 type ClusterRouter interface {
@@ -44,7 +49,8 @@ type ClusterOptions struct {
 	AllowRegister bool
 	// Unreachable lists peers seen failed and not back.
 	Unreachable func() []string
-	// DrainTime is how long the old node keeps a migrated queue for late messages (max_drain_time).
+	// DrainTime is how long the old node forwards messages still routed to it for a session
+	// that moved away (max_drain_time).
 	DrainTime time.Duration
 	// Policy bounds the queues of sessions taken from a leaving node, which arrive without a
 	// connection to take bounds from (the node's defaults, as for restored sessions).
@@ -56,6 +62,7 @@ const (
 	opMore     byte = 2
 	opDone     byte = 3
 	opAdopt    byte = 4 // a leaving node asks this one to take a session from it (handoff.go)
+	opAck      byte = 5 // the taker stored every message of a move: the old node drops its copy
 
 	statusNone    byte = 0
 	statusMoved   byte = 1
@@ -93,6 +100,7 @@ type migResp struct {
 // move is a session being handed to another node.
 type move struct {
 	s     *State
+	to    string
 	items []queue.Delivery
 	timer *time.Timer
 }
@@ -113,14 +121,16 @@ type clusterSessions struct {
 	attaching map[queue.SubscriberID]*attachment // connects of this node for each client id, until attached
 	moving    map[uint64]*move
 	nextToken uint64
+	// moved are finished moves whose taker has not yet said it stored everything (opAck).
+	moved map[uint64]*move
 }
 
 // EnableCluster connects the node's sessions to its peers; call before serving clients.
 func (e *Env) EnableCluster(o ClusterOptions) {
 	if o.DrainTime <= 0 {
-		o.DrainTime = 500 * time.Millisecond
+		o.DrainTime = time.Minute
 	}
-	cs := &clusterSessions{env: e, opts: o, attaching: map[queue.SubscriberID]*attachment{}, moving: map[uint64]*move{}}
+	cs := &clusterSessions{env: e, opts: o, attaching: map[queue.SubscriberID]*attachment{}, moving: map[uint64]*move{}, moved: map[uint64]*move{}}
 	e.cluster = cs
 	o.Transport.Handle(cluster.ChanSession, cluster.HandlerFuncs{Request: cs.handle})
 }
@@ -152,6 +162,8 @@ func (cs *clusterSessions) handle(ctx context.Context, from string, b []byte) ([
 		resp = cs.giveUp(from, &req)
 	case opMore, opDone:
 		resp = cs.page(req.Token, req.Op == opDone)
+	case opAck:
+		cs.acked(req.Token)
 	case opAdopt:
 		resp = cs.adopt(ctx, from, &req)
 	default:
@@ -229,6 +241,7 @@ func (cs *clusterSessions) giveUp(from string, req *migReq) migResp {
 	}
 	s.out, s.outOrder = map[uint16]*inflight{}, nil
 	s.mu.Unlock()
+	items = append(cs.takeMoves(s), items...)
 	items = drainQueue(s.Queue, items)
 	var subs []Subscription
 	if cr, ok := e.Router.(ClusterRouter); ok {
@@ -240,7 +253,7 @@ func (cs *clusterSessions) giveUp(from string, req *migReq) migResp {
 	cs.mu.Lock()
 	cs.nextToken++
 	tok := cs.nextToken
-	mv := &move{s: s, items: items}
+	mv := &move{s: s, to: from, items: items}
 	cs.moving[tok] = mv
 	// A taker that never finishes leaves the session here, offline, with what it had.
 	mv.timer = time.AfterFunc(time.Minute, func() { cs.abandon(tok) })
@@ -261,29 +274,46 @@ func drainQueue(q *queue.Queue, items []queue.Delivery) []queue.Delivery {
 	}
 }
 
-// page returns the next page of a move; done (the taker owns the session now) waits for late
-// messages, hands them over and forgets the session.
+// takeMoves ends the moves of s still under way (their taker broke off, or is slower than a
+// second takeover) and returns their messages, oldest first, for the move that replaces them.
+func (cs *clusterSessions) takeMoves(s *State) []queue.Delivery {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	var items []queue.Delivery
+	for tok, mv := range cs.moving {
+		if mv.s == s {
+			mv.timer.Stop()
+			delete(cs.moving, tok)
+			items = append(items, mv.items...)
+		}
+	}
+	return items
+}
+
+// page returns the next page of a move; done (the taker owns the session now) forgets the
+// session, with a redirect of late messages to the taker, and hands over what arrived since the
+// last page.
 func (cs *clusterSessions) page(tok uint64, done bool) migResp {
 	cs.mu.Lock()
 	mv := cs.moving[tok]
+	if done && mv != nil {
+		delete(cs.moving, tok)
+		mv.timer.Stop()
+		cs.moved[tok] = mv
+		// A taker that never acknowledges leaves the stored copy until this node restarts
+		// (it then comes back as a session here): a duplicate, never a loss.
+		time.AfterFunc(time.Hour, func() { cs.mu.Lock(); delete(cs.moved, tok); cs.mu.Unlock() })
+	}
 	cs.mu.Unlock()
 	if mv == nil {
 		return migResp{Status: statusNone}
 	}
 	if done {
-		time.Sleep(cs.opts.DrainTime) // messages routed here before the table names the new owner
-		cs.mu.Lock()
-		delete(cs.moving, tok)
-		mv.timer.Stop()
-		cs.mu.Unlock()
-		e := cs.env
-		e.Sessions.remove(mv.s.ID, mv.s)
+		// From here a message for the session finds the redirect, or the queue before it is
+		// sealed (and so drained below), never neither.
+		cs.env.Sessions.moveAway(mv.s.ID, mv.s, mv.to, cs.opts.DrainTime)
+		mv.s.Queue.Seal()
 		mv.items = drainQueue(mv.s.Queue, mv.items)
-		if e.Persist != nil && mv.s.Queue.Persistent() {
-			if err := e.Persist.DeleteSession(mv.s.ID); err != nil {
-				e.Log.Error("cannot delete the stored copy of a session that moved", "client_id", mv.s.ID.ClientID, "error", err)
-			}
-		}
 	}
 	var resp migResp
 	now := time.Now()
@@ -298,6 +328,23 @@ func (cs *clusterSessions) page(tok uint64, done bool) migResp {
 	resp.More = !done && len(mv.items) > 0
 	resp.Status = statusMoved
 	return resp
+}
+
+// acked drops the stored copy of a session its taker now holds in full. A session of the same
+// client id created here meanwhile (the client came back at once) keeps the store: it holds
+// those messages too, and a duplicate is better than a loss.
+func (cs *clusterSessions) acked(tok uint64) {
+	cs.mu.Lock()
+	mv := cs.moved[tok]
+	delete(cs.moved, tok)
+	cs.mu.Unlock()
+	e := cs.env
+	if mv == nil || e.Persist == nil || !mv.s.Queue.Persistent() || e.Sessions.Get(mv.s.ID) != nil {
+		return
+	}
+	if err := e.Persist.DeleteSession(mv.s.ID); err != nil {
+		e.Log.Error("cannot delete the stored copy of a session that moved", "client_id", mv.s.ID.ClientID, "error", err)
+	}
 }
 
 // abandon puts back a move whose taker went away: the session stays here, offline.
@@ -374,9 +421,17 @@ func (cs *clusterSessions) takeover(c *Conn, id queue.SubscriberID, clean bool, 
 			moved = append(moved, a)
 		}
 	}
-	// Whatever moved comes here first, so nothing is lost whatever this connect's fate.
+	// Whatever moved comes here first, so nothing is lost whatever this connect's fate. A
+	// move that broke off refuses the connect: the rest is still on the other node, and the
+	// client's next attempt brings it.
+	var broken error
 	for _, a := range moved {
-		_, _ = cs.receive(c.logger(), id, a.node, &a.resp, policy, expiry) // logged inside
+		if _, err := cs.receive(c.logger(), id, a.node, &a.resp, policy, expiry); err != nil {
+			broken = err // logged inside
+		}
+	}
+	if broken != nil {
+		return packet.ServerUnavailable, "the session's move from another node broke off; try again", release
 	}
 	if unreachable != nil && !cs.opts.AllowRegister {
 		return packet.ServerUnavailable, "a cluster node did not answer (allow_register_during_netsplit = off)", release
@@ -433,6 +488,10 @@ func (cs *clusterSessions) receive(log *slog.Logger, id queue.SubscriberID, node
 		return s, fmt.Errorf("session migration from %s: last page lost: %w", node, err)
 	}
 	add(last.Items)
+	// Offer returned once each message was stored: the old node may drop its copy.
+	if _, err := cs.request(node, opAck, first.Token); err != nil {
+		log.Warn("session migration: the old node did not hear that everything is stored; it keeps its copy", "node", node, "error", err)
+	}
 	log.Info("session taken over from another node", "node", node, "messages", n)
 	return s, nil
 }

@@ -168,10 +168,54 @@ func (s *State) connsLocked() []*Conn {
 type Table struct {
 	mu sync.Mutex
 	m  map[queue.SubscriberID]*State
+	// moved are sessions that moved to another node, for a while: messages still routed here
+	// for them (by a node whose table names this one yet) are forwarded there.
+	moved map[queue.SubscriberID]movedTo
+}
+
+type movedTo struct {
+	node  string
+	until time.Time
 }
 
 // NewTable returns an empty table.
-func NewTable() *Table { return &Table{m: map[queue.SubscriberID]*State{}} }
+func NewTable() *Table {
+	return &Table{m: map[queue.SubscriberID]*State{}, moved: map[queue.SubscriberID]movedTo{}}
+}
+
+// MovedTo returns the node id's session moved to, while this node still forwards to it.
+func (t *Table) MovedTo(id queue.SubscriberID) (string, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	mv, ok := t.moved[id]
+	if !ok {
+		return "", false
+	}
+	if time.Now().After(mv.until) {
+		delete(t.moved, id)
+		return "", false
+	}
+	return mv.node, true
+}
+
+// moveAway removes s, which moved to node, and makes MovedTo name node for ttl, in one step:
+// a message routed here finds either the session or the redirect, never neither.
+func (t *Table) moveAway(id queue.SubscriberID, s *State, node string, ttl time.Duration) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.m[id] == s {
+		delete(t.m, id)
+	}
+	now := time.Now()
+	if len(t.moved) > 1024 {
+		for k, mv := range t.moved {
+			if now.After(mv.until) {
+				delete(t.moved, k)
+			}
+		}
+	}
+	t.moved[id] = movedTo{node: node, until: now.Add(ttl)}
+}
 
 // Get returns the state for id, or nil.
 func (t *Table) Get(id queue.SubscriberID) *State {
@@ -217,6 +261,7 @@ func (t *Table) getOrCreate(id queue.SubscriberID, mk func() *State) (s *State, 
 	}
 	s = mk()
 	t.m[id] = s
+	delete(t.moved, id) // the session is here again
 	return s, false
 }
 
