@@ -458,15 +458,32 @@ func (cs *clusterSessions) receive(log *slog.Logger, id queue.SubscriberID, node
 		s.Queue.SetBacking(e.Persist.Backing(id))
 	}
 	n := 0
-	add := func(items []migItem) {
+	// A page is stored with one wait for the sync (the old node keeps its copy until opAck).
+	add := func(items []migItem) error {
 		now := time.Now()
+		var pend queue.Pending
+		refused := false
 		for i := range items {
 			it := &items[i]
-			s.Queue.Offer(queue.Delivery{Msg: message.FromWire(&it.Msg, now), QoS: it.QoS, Retain: it.Retain, SubIDs: it.SubIDs, Dup: it.Dup})
+			d := queue.Delivery{Msg: message.FromWire(&it.Msg, now), QoS: it.QoS, Retain: it.Retain, SubIDs: it.SubIDs, Dup: it.Dup}
+			if _, reason := s.Queue.OfferPending(d, &pend); reason == queue.DropStoreError {
+				refused = true
+			}
 			n++
 		}
+		err := pend.Wait()
+		if err == nil && refused {
+			err = errors.New("the message store refused a message")
+		}
+		if err != nil {
+			log.Error("session migration: messages not stored; the old node keeps its copy", "node", node, "error", err)
+			return fmt.Errorf("session migration from %s: store: %w", node, err)
+		}
+		return nil
 	}
-	add(first.Items)
+	if err := add(first.Items); err != nil {
+		return s, err
+	}
 	resp := first
 	for resp.More {
 		b, err := cs.request(node, opMore, first.Token)
@@ -475,7 +492,9 @@ func (cs *clusterSessions) receive(log *slog.Logger, id queue.SubscriberID, node
 			return s, fmt.Errorf("session migration from %s interrupted: %w", node, err)
 		}
 		resp = b
-		add(resp.Items)
+		if err := add(resp.Items); err != nil {
+			return s, err
+		}
 	}
 	if cr, ok := e.Router.(ClusterRouter); ok {
 		if err := cr.Claim(id, first.Subs); err != nil {
@@ -487,8 +506,10 @@ func (cs *clusterSessions) receive(log *slog.Logger, id queue.SubscriberID, node
 		log.Error("session migration: last page lost", "node", node, "error", err)
 		return s, fmt.Errorf("session migration from %s: last page lost: %w", node, err)
 	}
-	add(last.Items)
-	// Offer returned once each message was stored: the old node may drop its copy.
+	if err := add(last.Items); err != nil {
+		return s, err
+	}
+	// Every message is stored here: the old node may drop its copy.
 	if _, err := cs.request(node, opAck, first.Token); err != nil {
 		log.Warn("session migration: the old node did not hear that everything is stored; it keeps its copy", "node", node, "error", err)
 	}
