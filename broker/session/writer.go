@@ -441,6 +441,16 @@ func (c *Conn) resendInflight(w *writer, olderThan time.Time) {
 
 // flush writes w.buf in one call. It reports false when the connection is broken.
 func (c *Conn) flush(w *writer) bool {
+	if len(w.sent) > 0 {
+		// Marked before the write: a crash right after it must resend these as the same
+		// packets (DUP, same identifiers), or a QoS 2 client that got them takes the resend
+		// for a new message. A mark for a write that never happened only sets DUP on a first
+		// delivery, which MQTT allows ("might be a re-delivery").
+		if err := c.state.Queue.MarkSent(w.sent); err != nil {
+			c.logger().Warn("cannot mark stored messages sent", "error", err)
+		}
+		w.sent = w.sent[:0]
+	}
 	c.nc.SetWriteDeadline(time.Now().Add(writeStall))
 	n, err := c.nc.Write(w.buf)
 	c.env.Metrics.BytesOut.Add(int64(n))
@@ -448,13 +458,6 @@ func (c *Conn) flush(w *writer) bool {
 	if err != nil {
 		c.nc.Close()
 		return false
-	}
-	if len(w.sent) > 0 {
-		// Marked after the write, so a restart redelivers them with DUP set.
-		if err := c.state.Queue.MarkSent(w.sent); err != nil {
-			c.logger().Warn("cannot mark stored messages sent", "error", err)
-		}
-		w.sent = w.sent[:0]
 	}
 	return true
 }
