@@ -142,6 +142,7 @@ func New(cfg *config.Config, opts Options) (*Broker, error) {
 	if b.clusterNode != nil {
 		ropts.Transport = b.transport
 		ropts.HoldBytes = int(cfg.Cluster.OutgoingBufferSize)
+		ropts.Outbox = b.persist.Outbox()
 		ropts.AllowPublish = cfg.Cluster.AllowPublishDuringNetsplit
 		ropts.AllowSubscribe = cfg.Cluster.AllowSubscribeDuringNetsplit
 		ropts.AllowUnsubscribe = cfg.Cluster.AllowUnsubscribeDuringNetsplit

@@ -24,7 +24,7 @@ import (
 const Sessions store.Keyspace = "sessions"
 
 // Keyspaces are the keyspaces this package needs beyond store's defaults.
-var Keyspaces = []store.Keyspace{Sessions, singleNodeMetadata}
+var Keyspaces = []store.Keyspace{Sessions, singleNodeMetadata, Outboxes}
 
 // Store is the broker's persistent state on one node.
 type Store struct {

@@ -48,7 +48,8 @@ type Durable interface{ SyncWait() error }
 // value is ready; a Pending belongs to one goroutine.
 type Pending struct{ last Durable }
 
-func (p *Pending) add(d Durable) {
+// Add makes p wait for d too (nil is ignored).
+func (p *Pending) Add(d Durable) {
 	if d != nil {
 		p.last = d
 	}
@@ -139,7 +140,7 @@ func (q *Queue) storeLocked(d Delivery, p *Pending) (kept bool, evicted *Deliver
 	if err != nil {
 		return false, evicted, DropStoreError
 	}
-	p.add(w)
+	p.Add(w)
 	q.stored++
 	q.addTotalLocked(1)
 	return true, evicted, ""

@@ -264,7 +264,7 @@ func (q *Queue) OfferPending(d Delivery, p *Pending) (kept bool, reason DropReas
 			q.drop(d, DropStoreError)
 			return false, DropStoreError
 		}
-		p.add(w)
+		p.Add(w)
 		d.Seq = seq
 	}
 	q.items = append(q.items, d)

@@ -3,7 +3,6 @@ package registry
 import (
 	"bytes"
 	"errors"
-	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -112,10 +111,11 @@ type peerFwd struct {
 
 // forwarder is a node's set of peer forwarders and its receiving side.
 type forwarder struct {
-	r     *Registry
-	tr    cluster.Transport
-	epoch uint64
-	hold  int
+	r      *Registry
+	tr     cluster.Transport
+	epoch  uint64
+	hold   int
+	outbox Outbox // nil: held items live in memory only
 
 	mu    sync.Mutex
 	peers map[string]*peerFwd
@@ -134,11 +134,12 @@ type recvState struct {
 	last  uint64
 }
 
-func newForwarder(r *Registry, tr cluster.Transport, hold int) *forwarder {
+func newForwarder(r *Registry, tr cluster.Transport, hold int, outbox Outbox) *forwarder {
 	if hold <= 0 {
 		hold = 16 << 20
 	}
-	f := &forwarder{r: r, tr: tr, epoch: rand.Uint64() | 1, hold: hold, peers: map[string]*peerFwd{},
+	// The epoch increases from run to run, so the outbox returns earlier runs' items in order.
+	f := &forwarder{r: r, tr: tr, epoch: uint64(time.Now().UnixNano()) | 1, hold: hold, outbox: outbox, peers: map[string]*peerFwd{},
 		recv: map[string]*recvState{}, down: map[string]bool{}, stop: make(chan struct{})}
 	tr.Handle(cluster.ChanRouting, cluster.HandlerFuncs{Message: f.handle, Request: f.handleRequest})
 	ev, cancel := tr.Watch()
@@ -228,8 +229,10 @@ func (f *forwarder) accepts(node string, qos byte) bool {
 	return qos == 0 || p.bytes < f.hold
 }
 
-// forward queues an item for node; it reports false when the item was dropped (and reported).
-func (f *forwarder) forward(node string, it wireItem, m *message.Message, owners []string) bool {
+// forward queues an item for node. A QoS 1/2 item is stored in the outbox first, its sync
+// left to pend; it returns an error only when that store failed (the publisher must not be
+// acknowledged). An item the hold bound refuses is dropped and reported.
+func (f *forwarder) forward(node string, it wireItem, m *message.Message, owners []string, pend *queue.Pending) error {
 	p := f.peer(node)
 	pd := &pending{item: it, m: m, size: m.Size(), owners: owners}
 	p.mu.Lock()
@@ -237,15 +240,21 @@ func (f *forwarder) forward(node string, it wireItem, m *message.Message, owners
 		if f.isDown(node) {
 			p.mu.Unlock()
 			f.dropped(pd, "cluster_peer_down")
-			return false
+			return nil
 		}
 	} else {
 		if p.bytes+pd.size > f.hold {
 			p.mu.Unlock()
 			f.dropped(pd, "cluster_buffer_full")
-			return false
+			return nil
 		}
 		pd.item.Seq = p.nextSeq
+		if f.outbox != nil {
+			if err := f.store(p, pd, pend); err != nil {
+				p.mu.Unlock()
+				return err
+			}
+		}
 		p.nextSeq++
 		p.bytes += pd.size
 		f.held.Add(1)
@@ -253,7 +262,7 @@ func (f *forwarder) forward(node string, it wireItem, m *message.Message, owners
 	p.unsent = append(p.unsent, pd)
 	p.mu.Unlock()
 	p.signal()
-	return true
+	return nil
 }
 
 func (f *forwarder) dropped(pd *pending, reason string) {
@@ -380,6 +389,14 @@ func (p *peerFwd) baseLocked() uint64 {
 
 // ack drops the items the peer acknowledged; on a gap it sends the rest again now.
 func (p *peerFwd) ack(f *forwarder, upTo uint64, gap bool) {
+	var done []uint64
+	defer func() {
+		if f.outbox != nil && len(done) > 0 {
+			if err := f.outbox.Delete(p.node, f.epoch, done); err != nil {
+				p.r.log.Warn("cannot remove acknowledged messages from the cluster outbox; they may be sent again after a restart", "peer", p.node, "error", err)
+			}
+		}
+	}()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	defer func() {
@@ -395,6 +412,7 @@ func (p *peerFwd) ack(f *forwarder, upTo uint64, gap bool) {
 	}()
 	i := 0
 	for ; i < len(p.unacked) && p.unacked[i].item.Seq <= upTo; i++ {
+		done = append(done, p.unacked[i].item.Seq)
 		p.bytes -= p.unacked[i].size
 		f.held.Add(-1)
 	}
@@ -530,7 +548,9 @@ func (r *Registry) deliverForwarded(m *message.Message, it *wireItem, pend *queu
 			var remote map[string]*remoteItem
 			r.redirect(&remote, id, d, s.SubQoS)
 			for node, ri := range remote {
-				r.fwd.forward(node, ri.item, m, ri.owners)
+				if err := r.fwd.forward(node, ri.item, m, ri.owners, pend); err != nil {
+					ok = false
+				}
 			}
 			if remote == nil && r.opts.OnDrop != nil {
 				r.opts.OnDrop(m, s.ClientID, string(queue.DropSessionGone))

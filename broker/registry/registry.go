@@ -64,6 +64,9 @@ type Options struct {
 	// Transport, when set, connects the registry to the other nodes: messages matching their
 	// subscribers are forwarded on cluster.ChanRouting (see forward.go).
 	Transport cluster.Transport
+	// Outbox, when set, stores the QoS 1/2 messages forwarded to peers until they acknowledge
+	// them, so a crash of this node loses none that it acknowledged to a publisher.
+	Outbox Outbox
 	// HoldBytes bounds, per peer, the QoS 1/2 messages kept while the peer is unreachable or has
 	// not acknowledged them (outgoing_clustering_buffer_size); 0 is 16 MiB.
 	HoldBytes int
@@ -162,7 +165,13 @@ func New(ctx context.Context, opts Options, meta metadata.Store, queues Queues, 
 		return nil, fmt.Errorf("registry: load metadata: %w", err)
 	}
 	if opts.Transport != nil {
-		r.fwd = newForwarder(r, opts.Transport, opts.HoldBytes)
+		r.fwd = newForwarder(r, opts.Transport, opts.HoldBytes, opts.Outbox)
+		if opts.Outbox != nil {
+			if err := r.fwd.restore(); err != nil {
+				r.Close()
+				return nil, fmt.Errorf("registry: cluster outbox: %w", err)
+			}
+		}
 	}
 	r.wg.Add(2)
 	go r.follow(subEv, r.refreshSubscriber)
@@ -368,7 +377,10 @@ func (r *Registry) route(m *message.Message, forwarded bool, pend *queue.Pending
 		}
 	}
 	for node, ri := range remote {
-		r.fwd.forward(node, ri.item, m, ri.owners)
+		if err := r.fwd.forward(node, ri.item, m, ri.owners, pend); err != nil {
+			r.log.Error("message for another node not stored; refusing it", "node", node, "error", err)
+			failed = true
+		}
 	}
 	if failed {
 		return matched, ErrStore
