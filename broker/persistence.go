@@ -102,7 +102,13 @@ func (p persister) DeleteSession(id queue.SubscriberID) error { return p.s.Delet
 
 func (p persister) Release(r *message.Receipt) error { return p.s.Release(r) }
 
-func (p persister) SaveSession(r session.Record) error {
+func (p persister) SaveSession(r session.Record) error { return p.s.SaveSession(toRecord(r)) }
+
+func (p persister) SaveSessionNoWait(r session.Record) (queue.Durable, error) {
+	return p.s.SaveSessionNoWait(toRecord(r))
+}
+
+func toRecord(r session.Record) persist.Record {
 	rec := persist.Record{Mountpoint: r.ID.Mountpoint, ClientID: r.ID.ClientID, Username: r.Username, InQoS2: r.InQoS2, Expiry: -1}
 	if r.Expiry >= 0 {
 		rec.Expiry = int64(r.Expiry / time.Second)
@@ -110,7 +116,7 @@ func (p persister) SaveSession(r session.Record) error {
 	if !r.Deadline.IsZero() {
 		rec.Deadline = r.Deadline.UnixMilli()
 	}
-	return p.s.SaveSession(rec)
+	return rec
 }
 
 // restoreSessions brings back the persistent sessions of the last run, offline, and removes

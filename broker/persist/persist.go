@@ -66,18 +66,31 @@ type Record struct {
 	InQoS2 []uint16 `msgpack:"q,omitempty"`
 }
 
-// SaveSession writes rec.
+// SaveSession writes rec and waits for the sync policy.
 func (s *Store) SaveSession(rec Record) error {
-	v, err := msgpack.Marshal(&rec)
+	d, err := s.SaveSessionNoWait(rec)
 	if err != nil {
-		return fmt.Errorf("persist: encode session %q: %w", rec.ClientID, err)
+		return err
 	}
-	b := s.eng.NewBatch()
-	b.Put(Sessions, []byte(queueID(queue.SubscriberID{Mountpoint: rec.Mountpoint, ClientID: rec.ClientID})), v)
-	if err := b.Commit(); err != nil {
+	if err := d.SyncWait(); err != nil {
 		return fmt.Errorf("persist: save session %q: %w", rec.ClientID, err)
 	}
 	return nil
+}
+
+// SaveSessionNoWait writes rec and returns once the write is applied, with what to wait on
+// for its durability.
+func (s *Store) SaveSessionNoWait(rec Record) (queue.Durable, error) {
+	v, err := msgpack.Marshal(&rec)
+	if err != nil {
+		return nil, fmt.Errorf("persist: encode session %q: %w", rec.ClientID, err)
+	}
+	b := s.eng.NewBatch()
+	b.Put(Sessions, []byte(queueID(queue.SubscriberID{Mountpoint: rec.Mountpoint, ClientID: rec.ClientID})), v)
+	if err := b.CommitNoSyncWait(); err != nil {
+		return nil, fmt.Errorf("persist: save session %q: %w", rec.ClientID, err)
+	}
+	return b, nil
 }
 
 // DeleteSession removes id's record and its stored queue.

@@ -55,6 +55,9 @@ func (p *Pending) Add(d Durable) {
 	}
 }
 
+// Empty reports whether there is nothing to wait for.
+func (p *Pending) Empty() bool { return p.last == nil }
+
 // Wait returns once every write added is durable, or the error of the sync that failed.
 func (p *Pending) Wait() error {
 	d := p.last

@@ -255,18 +255,24 @@ var ErrStore = errors.New("registry: message store write failed")
 
 // Publish implements session.Router.
 func (r *Registry) Publish(m *message.Message) (int, error) {
+	var pend queue.Pending
+	n, err := r.PublishNoWait(m, &pend)
+	if werr := pend.Wait(); werr != nil && err == nil {
+		err = ErrStore
+	}
+	return n, err
+}
+
+// PublishNoWait implements session.Router: Publish that leaves the wait for the stores' sync
+// to pend.
+func (r *Registry) PublishNoWait(m *message.Message, pend *queue.Pending) (int, error) {
 	if r.partitioned(r.opts.AllowPublish) {
 		return 0, ErrNetsplit
 	}
 	if m.Retain {
 		r.storeRetained(m)
 	}
-	var pend queue.Pending
-	n, err := r.route(m, false, &pend)
-	if werr := pend.Wait(); werr != nil && err == nil {
-		err = ErrStore
-	}
-	return n, err
+	return r.route(m, false, pend)
 }
 
 // remoteItem is what one publish forwards to one node.

@@ -81,6 +81,7 @@ type Conn struct {
 	graceful bool
 
 	inPub packet.Publish // reused by readLoop for every incoming PUBLISH
+	acks  acks           // acknowledgements of PUBLISHes waiting for the store (acks.go)
 
 	// inflightN counts the session's in-flight messages this connection sent (guarded by
 	// state.mu): each connection of a shared session has its own window.

@@ -55,6 +55,9 @@ type Router interface {
 	// m.Retain is set) and returns how many subscriptions matched. An error means a persistent
 	// subscriber's store refused the message: the publisher must not be told it is safe.
 	Publish(m *message.Message) (int, error)
+	// PublishNoWait is Publish that returns once the stores' writes are applied and adds
+	// their durability to pend: the caller waits on pend before it acknowledges m.
+	PublishNoWait(m *message.Message, pend *queue.Pending) (int, error)
 	// Subscribe records subs for id and reports, for each, whether it is new.
 	Subscribe(id queue.SubscriberID, subs []Subscription) ([]bool, error)
 	// Unsubscribe removes filters and reports, for each, whether it existed.

@@ -13,6 +13,9 @@ import (
 type Persister interface {
 	Backing(id queue.SubscriberID) queue.Backing
 	SaveSession(rec Record) error
+	// SaveSessionNoWait is SaveSession that returns once the write is applied, leaving the
+	// wait for its durability to the caller.
+	SaveSessionNoWait(rec Record) (queue.Durable, error)
 	DeleteSession(id queue.SubscriberID) error
 	// Release forgets which queues took the QoS 2 message r names, once its publisher
 	// released it; it returns when that is durable.
@@ -46,6 +49,11 @@ func (s *State) recordLocked(deadline time.Time) Record {
 // save writes s's record when the session is persistent. Errors are logged: the session goes on
 // in memory, and the operator sees why it may not survive a restart.
 func (e *Env) save(s *State, deadline time.Time) {
+	e.saveInto(s, deadline, nil)
+}
+
+// saveInto is save that, with pend, leaves the wait for durability to pend.
+func (e *Env) saveInto(s *State, deadline time.Time, pend *queue.Pending) {
 	if e.Persist == nil {
 		return
 	}
@@ -56,7 +64,16 @@ func (e *Env) save(s *State, deadline time.Time) {
 	}
 	rec := s.recordLocked(deadline)
 	s.mu.Unlock()
-	if err := e.Persist.SaveSession(rec); err != nil {
+	var err error
+	if pend == nil {
+		err = e.Persist.SaveSession(rec)
+	} else {
+		var d queue.Durable
+		if d, err = e.Persist.SaveSessionNoWait(rec); err == nil {
+			pend.Add(d)
+		}
+	}
+	if err != nil {
 		e.Log.Error("cannot persist session; it will not survive a restart", "client_id", s.ID.ClientID, "error", err)
 	}
 }

@@ -54,7 +54,7 @@ func (c *Conn) handlePublish(ctx context.Context, p *packet.Publish) error {
 		c.state.mu.Unlock()
 		if dup {
 			// [MQTT-4.3.3-10] already routed: acknowledge again, do not deliver twice.
-			c.send(&packet.Pubrec{PacketID: p.PacketID})
+			c.queueAck(pendingAck{id: p.PacketID, qos: 2, again: true})
 			return nil
 		}
 	}
@@ -74,8 +74,9 @@ func (c *Conn) handlePublish(ctx context.Context, p *packet.Publish) error {
 		}
 	}
 	rc, reason := c.authorizePublish(ctx, m)
+	a := pendingAck{id: p.PacketID, qos: p.QoS}
 	if rc == packet.Success {
-		n, err := c.env.Router.Publish(m)
+		n, err := c.env.Router.PublishNoWait(m, &a.pend)
 		if err != nil {
 			// The store refused the message for a persistent subscriber (disk full, I/O
 			// error), or the cluster is partitioned and allow_publish_during_netsplit is off:
@@ -89,14 +90,31 @@ func (c *Conn) handlePublish(ctx context.Context, p *packet.Publish) error {
 				return nil
 			}
 			rc, reason = packet.UnspecifiedError, err.Error()
-		} else if n == 0 && c.version == packet.V5 {
-			rc = packet.NoMatchingSubscribers
-		}
-		if err == nil {
-			c.env.Hooks.Published(ctx, c.client, m)
+		} else {
+			if n == 0 && c.version == packet.V5 {
+				rc = packet.NoMatchingSubscribers
+			}
+			a.published = m
 		}
 	}
-	c.ackPublish(p, rc, reason)
+	if p.QoS == 0 {
+		if a.published != nil {
+			c.env.Hooks.Published(ctx, c.client, m)
+		}
+		return nil
+	}
+	if p.QoS == 2 && !rc.Failure() {
+		// Known at once, so that a resend is recognised even before its PUBREC goes out, and
+		// stored with the message: the PUBREC waits for both.
+		c.state.mu.Lock()
+		c.inQoS2Locked()[p.PacketID] = struct{}{}
+		c.state.mu.Unlock()
+		if !c.joined {
+			c.env.saveInto(c.state, time.Time{}, &a.pend)
+		}
+	}
+	a.rc, a.reason = rc, reason
+	c.queueAck(a)
 	return nil
 }
 
@@ -131,26 +149,22 @@ func (c *Conn) authorizePublish(ctx context.Context, m *message.Message) (packet
 	return packet.Success, ""
 }
 
-func (c *Conn) ackPublish(p *packet.Publish, rc packet.ReasonCode, reason string) {
+// ackPublish sends the PUBACK or PUBREC of packet id (a QoS 2 message accepted is in the
+// session's receive state already, saved with the message).
+func (c *Conn) ackPublish(qos byte, id uint16, rc packet.ReasonCode, reason string) {
 	if c.version != packet.V5 && rc.Failure() {
 		// MQTT 3.1.1 has no way to refuse a PUBLISH; like Mosquitto we acknowledge and drop it,
 		// so a client without the right does not reconnect in a loop.
 		rc = packet.Success
 	}
-	switch p.QoS {
+	switch qos {
 	case 1:
-		a := &packet.Puback{PacketID: p.PacketID, ReasonCode: rc}
+		a := &packet.Puback{PacketID: id, ReasonCode: rc}
 		c.reasonString(&a.Properties, reason)
 		c.fitProperties(a, &a.Properties)
 		c.send(a)
 	case 2:
-		if !rc.Failure() {
-			c.state.mu.Lock()
-			c.inQoS2Locked()[p.PacketID] = struct{}{}
-			c.state.mu.Unlock()
-			c.env.save(c.state, time.Time{})
-		}
-		a := &packet.Pubrec{PacketID: p.PacketID, ReasonCode: rc}
+		a := &packet.Pubrec{PacketID: id, ReasonCode: rc}
 		c.reasonString(&a.Properties, reason)
 		c.fitProperties(a, &a.Properties)
 		c.send(a)
