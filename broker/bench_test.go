@@ -37,42 +37,53 @@ func benchBroker(b *testing.B) *brokertest.Node {
 }
 
 // BenchmarkPublishFanOut measures one publisher reaching N subscribers of one topic: each
-// op is one PUBLISH, delivered N times.
+// op is one PUBLISH, delivered N times. The persistent runs give the subscribers sessions that
+// outlive them, so every QoS 1 delivery is written to the message store and acknowledged there.
 func BenchmarkPublishFanOut(b *testing.B) {
-	for _, qos := range []byte{0, 1} {
-		for _, subs := range []int{1, 100} {
-			b.Run(fmt.Sprintf("qos%d/subs%d", qos, subs), func(b *testing.B) {
-				n := benchBroker(b)
-				got := make(chan struct{}, 1<<16)
-				for i := range subs {
-					c, _ := brokertest.Connect(b, n.Addr, packet.V311, fmt.Sprintf("s%d", i), nil)
-					c.Send(&packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{{Filter: "bench/+", QoS: qos}}})
-					c.Read()
-					go subscriberLoop(c, got)
-				}
-				pub, _ := brokertest.Connect(b, n.Addr, packet.V311, "pub", nil)
-				go func() { // drain PUBACKs
-					for {
-						if _, err := pub.ReadErr(30 * time.Second); err != nil {
-							return
-						}
-					}
-				}()
-				payload := make([]byte, 64)
-				buf, _ := packet.Encode(nil, packet.V311, &packet.Publish{Topic: "bench/x", QoS: qos, PacketID: 1, Payload: payload})
-				b.ReportAllocs()
-				b.SetBytes(int64(len(buf)))
-				b.ResetTimer()
-				for i := 0; i < b.N; i++ {
-					pub.SendBytes(buf)
-				}
-				for i := 0; i < b.N*subs; i++ {
-					<-got
-				}
-				b.ReportMetric(float64(b.N*subs)/b.Elapsed().Seconds(), "deliveries/s")
-			})
-		}
+	type run struct {
+		qos        byte
+		subs       int
+		persistent bool
 	}
+	runs := []run{{0, 1, false}, {0, 100, false}, {1, 1, false}, {1, 100, false}, {1, 1, true}, {1, 8, true}}
+	for _, r := range runs {
+		name := fmt.Sprintf("qos%d/subs%d", r.qos, r.subs)
+		if r.persistent {
+			name += "/persistent"
+		}
+		b.Run(name, func(b *testing.B) { benchFanOut(b, r.qos, r.subs, r.persistent) })
+	}
+}
+
+func benchFanOut(b *testing.B, qos byte, subs int, persistent bool) {
+	n := benchBroker(b)
+	got := make(chan struct{}, 1<<16)
+	for i := range subs {
+		c, _ := brokertest.Connect(b, n.Addr, packet.V311, fmt.Sprintf("s%d", i), func(c *packet.Connect) { c.CleanStart = !persistent })
+		c.Send(&packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{{Filter: "bench/+", QoS: qos}}})
+		c.Read()
+		go subscriberLoop(c, got)
+	}
+	pub, _ := brokertest.Connect(b, n.Addr, packet.V311, "pub", nil)
+	go func() { // drain PUBACKs
+		for {
+			if _, err := pub.ReadErr(30 * time.Second); err != nil {
+				return
+			}
+		}
+	}()
+	payload := make([]byte, 64)
+	buf, _ := packet.Encode(nil, packet.V311, &packet.Publish{Topic: "bench/x", QoS: qos, PacketID: 1, Payload: payload})
+	b.ReportAllocs()
+	b.SetBytes(int64(len(buf)))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		pub.SendBytes(buf)
+	}
+	for i := 0; i < b.N*subs; i++ {
+		<-got
+	}
+	b.ReportMetric(float64(b.N*subs)/b.Elapsed().Seconds(), "deliveries/s")
 }
 
 // BenchmarkPublishFanIn measures N publishers sending to one subscriber.

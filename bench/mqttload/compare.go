@@ -35,8 +35,9 @@ type Spec struct {
 
 // DefaultSpecs is the scenario list of `nautilus-bench compare` and `make bench`. The shapes
 // follow the targets of the bench issue: QoS 0/1 fan-in, fan-out and pairs for throughput and
-// CPU efficiency, QoS 2 fan-in and a shared group for exactly-once and no-loss, fixed-rate
-// latency, connection storm, idle connection memory and retained delivery.
+// CPU efficiency, the same with persistent subscribers (what durability costs), QoS 2 fan-in
+// and a shared group for exactly-once and no-loss, fixed-rate latency, connection storm, idle
+// connection memory and retained delivery.
 func DefaultSpecs() []Spec {
 	return []Spec{
 		{Name: "fan-in-q0", Scenario: FanIn, Cfg: Config{QoS: 0, Publishers: 8}},
@@ -46,6 +47,8 @@ func DefaultSpecs() []Spec {
 		{Name: "fan-out-q1", Scenario: FanOut, Cfg: Config{QoS: 1, Subscribers: 8}},
 		{Name: "pairs-q0", Scenario: Pairs, Cfg: Config{QoS: 0, Pairs: 8}},
 		{Name: "pairs-q1", Scenario: Pairs, Cfg: Config{QoS: 1, Pairs: 8}},
+		{Name: "fan-out-q1-persist", Scenario: FanOut, Cfg: Config{QoS: 1, Subscribers: 8, Persistent: true}},
+		{Name: "pairs-q1-persist", Scenario: Pairs, Cfg: Config{QoS: 1, Pairs: 8, Persistent: true}},
 		{Name: "shared-q1", Scenario: Shared, Cfg: Config{QoS: 1, Publishers: 4, Subscribers: 4}},
 		{Name: "latency-q1", Scenario: Latency, Cfg: Config{QoS: 1, Publishers: 1, Rate: 2000}},
 		{Name: "connect", Scenario: Connect, Cfg: Config{Connections: 2000, Dialers: 8}},

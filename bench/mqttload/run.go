@@ -67,6 +67,10 @@ type Config struct {
 	Settle      time.Duration // idle: wait before reading RSS (default 2 s)
 	TopicPrefix string        // default nautilus-bench/<random>, so runs never see each other
 	Timeline    bool          // sample deliveries every 100 ms for a throughput plot
+	// Persistent subscribers keep their sessions (clean session 0), as devices that must not
+	// miss messages do: the broker stores what it queues for them (Nautilus in its message
+	// store, before the publisher's PUBACK; Mosquitto in memory).
+	Persistent bool
 	Log         func(format string, args ...any)
 }
 
@@ -271,7 +275,7 @@ func (s *subscriber) onPublish(p *packet.Publish) {
 }
 
 func dial(ctx context.Context, cfg *Config, id string, sub *subscriber, small bool) (*mqttclient.Client, time.Duration, error) {
-	o := mqttclient.Options{Addr: cfg.Addr, Version: cfg.Version, ClientID: id, CleanStart: true,
+	o := mqttclient.Options{Addr: cfg.Addr, Version: cfg.Version, ClientID: id, CleanStart: !(cfg.Persistent && sub != nil),
 		KeepAlive: 60 * time.Second, Inflight: cfg.Inflight}
 	if small {
 		o.ReadBuffer, o.WriteBuffer = 512, 4096
