@@ -8,6 +8,7 @@ package persist
 import (
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/vmihailenco/msgpack/v5"
@@ -30,6 +31,9 @@ var Keyspaces = []store.Keyspace{Sessions, singleNodeMetadata, Outboxes}
 type Store struct {
 	eng  store.Engine
 	msgs *msgstore.Store
+
+	outboxOnce sync.Once
+	outbox     *Outbox
 }
 
 // Open opens the message store on eng (which must have been opened with Keyspaces).

@@ -61,7 +61,7 @@ func (t *testQueues) Online(id queue.SubscriberID) bool {
 // relay copies every metadata write of one in-memory store to the others, as a replication
 // backend would (without its guarantees, which these tests do not need). before, when not nil,
 // is called ahead of each copy to dst, so a test can hold replication to one node back.
-func relay(t *testing.T, stores map[string]*metadata.Memory, before func(dst string)) {
+func relay(t testing.TB, stores map[string]*metadata.Memory, before func(dst string)) {
 	for name, src := range stores {
 		for _, fp := range []metadata.FullPrefix{metadata.Subscribers, metadata.Retained} {
 			ev, cancel := src.Subscribe(fp, false)
@@ -99,13 +99,13 @@ type testNode struct {
 	drops  atomic.Int64
 }
 
-func startNodes(t *testing.T, net *cluster.LocalNetwork, policy SharedPolicy, hold int, names ...string) map[string]*testNode {
+func startNodes(t testing.TB, net *cluster.LocalNetwork, policy SharedPolicy, hold int, names ...string) map[string]*testNode {
 	t.Helper()
 	return startNodesRelay(t, net, policy, hold, nil, names...)
 }
 
 // startNodesRelay is startNodes with a hook on metadata replication (see relay).
-func startNodesRelay(t *testing.T, net *cluster.LocalNetwork, policy SharedPolicy, hold int, before func(dst string), names ...string) map[string]*testNode {
+func startNodesRelay(t testing.TB, net *cluster.LocalNetwork, policy SharedPolicy, hold int, before func(dst string), names ...string) map[string]*testNode {
 	t.Helper()
 	nodes := map[string]*testNode{}
 	stores := map[string]*metadata.Memory{}
@@ -121,7 +121,7 @@ func startNodesRelay(t *testing.T, net *cluster.LocalNetwork, policy SharedPolic
 	return nodes
 }
 
-func startRegistry(t *testing.T, n *testNode, policy SharedPolicy, hold int, edit ...func(*Options)) *Registry {
+func startRegistry(t testing.TB, n *testNode, policy SharedPolicy, hold int, edit ...func(*Options)) *Registry {
 	t.Helper()
 	o := Options{Node: n.name, SharedPolicy: policy, Transport: n.tr, HoldBytes: hold,
 		AllowPublish: true, AllowSubscribe: true, AllowUnsubscribe: true,
@@ -137,7 +137,7 @@ func startRegistry(t *testing.T, n *testNode, policy SharedPolicy, hold int, edi
 	return r
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
+func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for !cond() {
