@@ -194,6 +194,14 @@ func mdFlags(s *Summary) string {
 }
 
 func describe(sp Spec) string {
+	d := describeFlow(sp)
+	if sp.Cfg.Persistent {
+		d += "; subscribers keep their sessions (clean session 0), so Nautilus stores every delivery before the PUBACK and Mosquitto keeps it in memory"
+	}
+	return d
+}
+
+func describeFlow(sp Spec) string {
 	c := sp.Cfg
 	switch sp.Scenario {
 	case FanIn:
