@@ -143,6 +143,7 @@ func New(cfg *config.Config, opts Options) (*Broker, error) {
 		ropts.Transport = b.transport
 		ropts.HoldBytes = int(cfg.Cluster.OutgoingBufferSize)
 		ropts.Outbox = b.persist.Outbox()
+		ropts.WaitToReceive = true // until restoreSessions below
 		ropts.AllowPublish = cfg.Cluster.AllowPublishDuringNetsplit
 		ropts.AllowSubscribe = cfg.Cluster.AllowSubscribeDuringNetsplit
 		ropts.AllowUnsubscribe = cfg.Cluster.AllowUnsubscribeDuringNetsplit
@@ -186,6 +187,7 @@ func New(cfg *config.Config, opts Options) (*Broker, error) {
 		b.Shutdown(context.Background())
 		return nil, err
 	}
+	b.reg.AcceptForwarded()
 	for _, lc := range cfg.Listeners {
 		if !lc.Type.MQTT() {
 			continue

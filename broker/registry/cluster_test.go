@@ -61,12 +61,39 @@ func (t *testQueues) Online(id queue.SubscriberID) bool {
 // relay copies every metadata write of one in-memory store to the others, as a replication
 // backend would (without its guarantees, which these tests do not need). before, when not nil,
 // is called ahead of each copy to dst, so a test can hold replication to one node back.
+// Each destination has its own copier, in write order, so that holding one back does not hold
+// the others.
 func relay(t testing.TB, stores map[string]*metadata.Memory, before func(dst string)) {
+	type write struct {
+		key []byte
+		val metadata.Value
+	}
 	for name, src := range stores {
 		for _, fp := range []metadata.FullPrefix{metadata.Subscribers, metadata.Retained} {
 			ev, cancel := src.Subscribe(fp, false)
 			t.Cleanup(cancel)
+			copiers := map[string]chan write{}
+			for other, dst := range stores {
+				if other == name {
+					continue
+				}
+				ch := make(chan write, 1<<12)
+				copiers[other] = ch
+				go func() {
+					for w := range ch {
+						if before != nil {
+							before(other)
+						}
+						dst.PutRaw(context.Background(), fp, w.key, w.val, nil)
+					}
+				}()
+			}
 			go func() {
+				defer func() {
+					for _, ch := range copiers {
+						close(ch)
+					}
+				}()
 				for e := range ev {
 					if !e.Local {
 						continue
@@ -76,13 +103,8 @@ func relay(t testing.TB, stores map[string]*metadata.Memory, before func(dst str
 						continue
 					}
 					v, _ := metadata.Resolve(sibs)
-					for other, dst := range stores {
-						if other != name {
-							if before != nil {
-								before(other)
-							}
-							dst.PutRaw(context.Background(), fp, e.Key, v, nil)
-						}
+					for _, ch := range copiers {
+						ch <- write{e.Key, v}
 					}
 				}
 			}()

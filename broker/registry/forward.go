@@ -116,6 +116,8 @@ type forwarder struct {
 	epoch  uint64
 	hold   int
 	outbox Outbox // nil: held items live in memory only
+	// accepting: batches from peers are delivered (Registry.AcceptForwarded).
+	accepting atomic.Bool
 
 	mu    sync.Mutex
 	peers map[string]*peerFwd
@@ -434,6 +436,9 @@ func (f *forwarder) handle(from string, b []byte) {
 			f.peer(from).ack(f, fr.Ack, fr.Gap)
 		}
 		return
+	}
+	if !f.accepting.Load() {
+		return // not acknowledged: the sender sends it again once this node is ready
 	}
 	var deliver []int
 	f.mu.Lock()

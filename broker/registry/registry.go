@@ -64,6 +64,10 @@ type Options struct {
 	// Transport, when set, connects the registry to the other nodes: messages matching their
 	// subscribers are forwarded on cluster.ChanRouting (see forward.go).
 	Transport cluster.Transport
+	// WaitToReceive makes the registry ignore (and not acknowledge) messages forwarded by peers
+	// until AcceptForwarded is called: a node that starts restores its persistent sessions
+	// after the registry, and a message for a session not restored yet would find no queue.
+	WaitToReceive bool
 	// Outbox, when set, stores the QoS 1/2 messages forwarded to peers until they acknowledge
 	// them, so a crash of this node loses none that it acknowledged to a publisher.
 	Outbox Outbox
@@ -166,6 +170,7 @@ func New(ctx context.Context, opts Options, meta metadata.Store, queues Queues, 
 	}
 	if opts.Transport != nil {
 		r.fwd = newForwarder(r, opts.Transport, opts.HoldBytes, opts.Outbox)
+		r.fwd.accepting.Store(!opts.WaitToReceive)
 		if opts.Outbox != nil {
 			if err := r.fwd.restore(); err != nil {
 				r.Close()
@@ -177,6 +182,14 @@ func New(ctx context.Context, opts Options, meta metadata.Store, queues Queues, 
 	go r.follow(subEv, r.refreshSubscriber)
 	go r.follow(retEv, r.refreshRetained)
 	return r, nil
+}
+
+// AcceptForwarded starts delivering messages forwarded by peers (see Options.WaitToReceive);
+// the ones ignored before come again, since they were not acknowledged.
+func (r *Registry) AcceptForwarded() {
+	if r.fwd != nil {
+		r.fwd.accepting.Store(true)
+	}
 }
 
 // Close stops following metadata events.
@@ -334,7 +347,10 @@ func (r *Registry) route(m *message.Message, forwarded bool, pend *queue.Pending
 				addGroup(entries[j])
 				continue
 			}
-			if v.Node != self && v.Node != "" {
+			if v.Node != self && v.Node != "" && !(forwarded && r.movedTo(e.Key.ID, v.Node)) {
+				// (A forwarded message for a session that moved from here to v.Node goes on
+				// below: the sender's table did not name the new owner yet, and the delivery
+				// finds no session here and follows the redirect.)
 				if !forwarded && r.fwd != nil {
 					if remote == nil {
 						remote = map[string]*remoteItem{}
@@ -433,6 +449,16 @@ func (r *Registry) deliver(id queue.SubscriberID, d queue.Delivery, subQoS byte,
 // movedTo is implemented by a Queues that knows where sessions that left this node went.
 type movedTo interface {
 	MovedTo(id queue.SubscriberID) (node string, ok bool)
+}
+
+// movedTo reports whether id's session moved from this node to node.
+func (r *Registry) movedTo(id queue.SubscriberID, node string) bool {
+	mt, ok := r.queues.(movedTo)
+	if !ok {
+		return false
+	}
+	to, ok := mt.MovedTo(id)
+	return ok && to == node
 }
 
 // redirect forwards d to the node id's session moved to, while this node still knows it: a
