@@ -100,6 +100,7 @@ type pipePublisher struct {
 	topic  string
 	v      packet.Version
 	window int
+	qos    byte // 0: QoS 1 and 2 alternately
 
 	mu       sync.Mutex
 	inflight []*outMsg    // in publish order: the order a reconnect resends in
@@ -250,7 +251,11 @@ func (p *pipePublisher) burst(c *client) error {
 			p.mu.Unlock()
 			return nil
 		}
-		m := &outMsg{seq: p.nextSeq, qos: byte(1 + p.nextSeq%2), id: p.freeID()}
+		qos := byte(1 + p.nextSeq%2)
+		if p.qos != 0 {
+			qos = p.qos
+		}
+		m := &outMsg{seq: p.nextSeq, qos: qos, id: p.freeID()}
 		p.nextSeq++
 		p.inflight = append(p.inflight, m)
 		p.mu.Unlock()

@@ -240,6 +240,9 @@ type crashRig struct {
 	stop, quit chan struct{}
 	pubsDone   sync.WaitGroup
 	subsDone   sync.WaitGroup
+	// qos2DupsAllowed, when set, says why check reports QoS 2 duplicates as a figure instead
+	// of failing on them.
+	qos2DupsAllowed string
 }
 
 const crashFilter = "crash/#"
@@ -277,20 +280,22 @@ func newCrashRig(t *testing.T, policy string) *crashRig {
 	for _, s := range r.online {
 		r.goOnline(s)
 	}
-	// Whatever happens to the test, no client goroutine outlives it.
-	t.Cleanup(func() {
-		select {
-		case <-r.quit:
-		default:
-			close(r.quit)
-		}
-		for _, s := range r.subs() {
-			s.hangUp()
-		}
-		r.pubsDone.Wait()
-		r.subsDone.Wait()
-	})
+	t.Cleanup(r.stopClients)
 	return r
+}
+
+// stopClients ends every client goroutine, whatever happened to the test: none may outlive it.
+func (r *crashRig) stopClients() {
+	select {
+	case <-r.quit:
+	default:
+		close(r.quit)
+	}
+	for _, s := range r.subs() {
+		s.hangUp()
+	}
+	r.pubsDone.Wait()
+	r.subsDone.Wait()
 }
 
 func (r *crashRig) subs() []*checkSub {
@@ -375,6 +380,20 @@ func (r *crashRig) ackedSoFar() string {
 // everything in flight, then connects every subscriber and lets them drain.
 func (r *crashRig) finish() {
 	time.Sleep(300 * time.Millisecond)
+	r.settle()
+	for _, s := range slices.Concat(r.visitors, r.offline) {
+		r.goOnline(s)
+	}
+	r.drain(r.acknowledged())
+	for _, s := range r.subs() {
+		s.hangUp()
+	}
+	r.subsDone.Wait()
+	r.n.stop()
+}
+
+// settle stops the publishers once they have settled everything in flight.
+func (r *crashRig) settle() {
 	close(r.stop)
 	settled := make(chan struct{})
 	go func() { r.pubsDone.Wait(); close(settled) }()
@@ -385,15 +404,6 @@ func (r *crashRig) finish() {
 		close(r.quit)
 		<-settled
 	}
-	for _, s := range slices.Concat(r.visitors, r.offline) {
-		r.goOnline(s)
-	}
-	r.drain(r.acknowledged())
-	for _, s := range r.subs() {
-		s.hangUp()
-	}
-	r.subsDone.Wait()
-	r.n.stop()
 }
 
 // drain waits until every subscriber has every message in want, or three seconds passed
@@ -444,8 +454,12 @@ func (r *crashRig) check() {
 			t.Errorf("subscriber %s lost %d acknowledged messages, e.g. %v", s.name, len(tl.lost), sample(tl.lost))
 		}
 		if tl.dup2 > 0 {
-			t.Errorf("subscriber %s received %d QoS 2 messages more than once (connection#packet id of each delivery), e.g. %v",
-				s.name, len(tl.dup2Msgs), sample(tl.dup2Msgs))
+			report, why := t.Errorf, ""
+			if r.qos2DupsAllowed != "" {
+				report, why = t.Logf, " (not a failure here: "+r.qos2DupsAllowed+")"
+			}
+			report("subscriber %s received %d QoS 2 messages more than once (connection#packet id of each delivery)%s, e.g. %v",
+				s.name, len(tl.dup2Msgs), why, sample(tl.dup2Msgs))
 		}
 		if s.lostSess > 0 || s.idReuse > 0 || s.renumber > 0 || s.subFailed > 0 || len(s.foreign) > 0 {
 			// A packet id this subscriber answered with PUBREC stays taken until its PUBREL, in
