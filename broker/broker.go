@@ -144,6 +144,7 @@ func New(cfg *config.Config, opts Options) (*Broker, error) {
 		ropts.HoldBytes = int(cfg.Cluster.OutgoingBufferSize)
 		ropts.Outbox = b.persist.Outbox()
 		ropts.WaitToReceive = true // until restoreSessions below
+		ropts.Receipts = b.persist
 		ropts.AllowPublish = cfg.Cluster.AllowPublishDuringNetsplit
 		ropts.AllowSubscribe = cfg.Cluster.AllowSubscribeDuringNetsplit
 		ropts.AllowUnsubscribe = cfg.Cluster.AllowUnsubscribeDuringNetsplit

@@ -58,10 +58,14 @@ type Message struct {
 	SharedPolicy string
 }
 
-// Receipt is a publishing session and the packet identifier of a QoS 2 message it sent.
+// Receipt names a QoS 2 message by who sent it: a publishing session and the packet
+// identifier it used, or, with Peer set, a peer node's forwarding stream (its epoch) and the
+// item's sequence number.
 type Receipt struct {
 	Mountpoint, ClientID string
 	PacketID             uint16
+	Peer                 string
+	Epoch, Seq           uint64
 }
 
 var lastID atomic.Uint64

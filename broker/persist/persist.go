@@ -6,6 +6,7 @@
 package persist
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"sync"
@@ -233,10 +234,33 @@ func (b *backing) Received(r *message.Receipt) (bool, error) {
 }
 
 func receipt(r *message.Receipt) *msgstore.Receipt {
-	if r == nil {
+	switch {
+	case r == nil:
 		return nil
+	case r.Peer != "":
+		return &msgstore.Receipt{Owner: forwardOwner(r.Peer, r.Epoch), ID: r.Seq}
 	}
-	return &msgstore.Receipt{Owner: string(queueID(queue.SubscriberID{Mountpoint: r.Mountpoint, ClientID: r.ClientID})), PacketID: r.PacketID}
+	return &msgstore.Receipt{Owner: string(queueID(queue.SubscriberID{Mountpoint: r.Mountpoint, ClientID: r.ClientID})), ID: uint64(r.PacketID)}
+}
+
+// forwardOwner names a peer's forwarding stream as a receipt owner. The leading zero byte
+// keeps it apart from session owners, which are encoded subscriber keys.
+func forwardOwner(peer string, epoch uint64) string {
+	return string(binary.BigEndian.AppendUint64([]byte(forwardPrefix(peer)), epoch))
+}
+
+func forwardPrefix(peer string) string { return "\x00fwd\x00" + peer + "\x00" }
+
+// ReleaseForwarded forgets the receipts of a peer's stream below seq: the peer sends nothing
+// below it again.
+func (s *Store) ReleaseForwarded(peer string, epoch, below uint64) error {
+	return s.msgs.ReleaseBelow(forwardOwner(peer, epoch), below)
+}
+
+// ForgetForwarded forgets the receipts of a peer's earlier streams (it restarted).
+func (s *Store) ForgetForwarded(peer string, epoch uint64) error {
+	p := forwardPrefix(peer)
+	return s.msgs.ReleaseOthers(p, len(p)+8, forwardOwner(peer, epoch))
 }
 
 // Release forgets which queues took the message r names; its publisher released it.

@@ -443,7 +443,8 @@ func (f *forwarder) handle(from string, b []byte) {
 	var deliver []int
 	f.mu.Lock()
 	st := f.recv[from]
-	if st == nil || st.epoch != fr.Epoch {
+	fresh := st == nil || st.epoch != fr.Epoch
+	if fresh {
 		// A new sender (or one that restarted), or this node restarted: take the stream from
 		// the oldest item the sender holds (from the first item, for a node without Base).
 		st = &recvState{epoch: fr.Epoch}
@@ -457,6 +458,12 @@ func (f *forwarder) handle(from string, b []byte) {
 			st.last = fr.Base - 1
 		}
 		f.recv[from] = st
+	}
+	if fresh && f.r.opts.Receipts != nil {
+		// A new stream: the receipts of the sender's earlier runs name nothing it will send.
+		if err := f.r.opts.Receipts.ForgetForwarded(from, fr.Epoch); err != nil {
+			f.r.log.Warn("cannot drop the receipts of a peer's earlier run", "peer", from, "error", err)
+		}
 	}
 	if fr.Base > st.last+1 {
 		// The sender holds nothing older: items before Base were acknowledged to us.
@@ -477,7 +484,12 @@ func (f *forwarder) handle(from string, b []byte) {
 		deliver = append(deliver, i)
 	}
 	f.mu.Unlock()
-	last, ok := f.deliverFrame(fr.Items, deliver, first)
+	last, ok := f.deliverFrame(from, fr.Epoch, fr.Items, deliver, first)
+	if rc := f.r.opts.Receipts; rc != nil && fr.Base > 1 {
+		if err := rc.ReleaseForwarded(from, fr.Epoch, fr.Base); err != nil {
+			f.r.log.Warn("cannot drop the receipts of forwarded messages", "peer", from, "error", err)
+		}
+	}
 	if !ok {
 		// The store refused an item: it is not acknowledged, so the sender keeps it and this
 		// frame's later items and sends them again after resendAfter (a store that fails,
@@ -492,19 +504,26 @@ func (f *forwarder) handle(from string, b []byte) {
 	f.tr.Send(from, cluster.ChanRouting, ack)
 }
 
-// deliverFrame delivers the items of one frame, waits once for the store's sync of all of them,
+// deliverFrame delivers the items of one frame from a peer's stream (epoch), waits once for the
+// store's sync of all of them,
 // and returns the sequence up to which they are stored: first (the last sequence stored before
 // this frame) if the sync fails, the item before the first refused one if one is refused. A
 // sequenced item is QoS 1 or 2, and the sender drops it once acknowledged, so an
 // acknowledgement must mean stored, as a PUBACK does.
-func (f *forwarder) deliverFrame(items []wireItem, deliver []int, first uint64) (uint64, bool) {
+func (f *forwarder) deliverFrame(from string, epoch uint64, items []wireItem, deliver []int, first uint64) (uint64, bool) {
 	now := time.Now()
 	var pend queue.Pending
 	last := first
 	for _, i := range deliver {
 		it := &items[i]
 		f.stats.received.Add(1)
-		if !f.r.deliverForwarded(message.FromWire(&it.Msg, now), it, &pend) && it.Seq != 0 {
+		m := message.FromWire(&it.Msg, now)
+		if it.Seq != 0 && m.QoS == 2 && f.r.opts.Receipts != nil {
+			// After a crash of this node the peer sends again what it stored and had not yet
+			// acknowledged: the receipts keep those queues from storing it twice.
+			m.Receipt, m.Resent = &message.Receipt{Peer: from, Epoch: epoch, Seq: it.Seq}, true
+		}
+		if !f.r.deliverForwarded(m, it, &pend) && it.Seq != 0 {
 			f.r.log.Error("message forwarded by a peer not stored for a persistent subscriber; the peer will send it again", "topic", it.Msg.Topic)
 			pend.Wait()
 			return last, false

@@ -24,6 +24,15 @@ type Outbox interface {
 	Load(fn func(peer string, epoch, seq uint64, v []byte) error) error
 }
 
+// ForwardReceipts forgets the receipts of QoS 2 messages that peers forwarded to this node
+// (see deliverFrame).
+type ForwardReceipts interface {
+	// ReleaseForwarded forgets peer's receipts of epoch below seq.
+	ReleaseForwarded(peer string, epoch, below uint64) error
+	// ForgetForwarded forgets peer's receipts of every epoch but epoch.
+	ForgetForwarded(peer string, epoch uint64) error
+}
+
 // store writes pd, which was given its sequence number, to the outbox; p.mu held, so a
 // failure can take the sequence number back before anyone else gets one.
 func (f *forwarder) store(p *peerFwd, pd *pending, pend *queue.Pending) error {

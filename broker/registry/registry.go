@@ -64,6 +64,11 @@ type Options struct {
 	// Transport, when set, connects the registry to the other nodes: messages matching their
 	// subscribers are forwarded on cluster.ChanRouting (see forward.go).
 	Transport cluster.Transport
+	// Receipts, when set, makes a forwarded QoS 2 message exactly-once across a crash of this
+	// node: its persistent queues record the peer's sequence number with the message (a
+	// receipt), a resend skips the queues that have it, and the receipts go once the peer
+	// resends nothing below them.
+	Receipts ForwardReceipts
 	// WaitToReceive makes the registry ignore (and not acknowledge) messages forwarded by peers
 	// until AcceptForwarded is called: a node that starts restores its persistent sessions
 	// after the registry, and a message for a session not restored yet would find no queue.

@@ -240,9 +240,6 @@ type crashRig struct {
 	stop, quit chan struct{}
 	pubsDone   sync.WaitGroup
 	subsDone   sync.WaitGroup
-	// qos2DupsAllowed, when set, says why check reports QoS 2 duplicates as a figure instead
-	// of failing on them.
-	qos2DupsAllowed string
 }
 
 const crashFilter = "crash/#"
@@ -454,12 +451,8 @@ func (r *crashRig) check() {
 			t.Errorf("subscriber %s lost %d acknowledged messages, e.g. %v", s.name, len(tl.lost), sample(tl.lost))
 		}
 		if tl.dup2 > 0 {
-			report, why := t.Errorf, ""
-			if r.qos2DupsAllowed != "" {
-				report, why = t.Logf, " (not a failure here: "+r.qos2DupsAllowed+")"
-			}
-			report("subscriber %s received %d QoS 2 messages more than once (connection#packet id of each delivery)%s, e.g. %v",
-				s.name, len(tl.dup2Msgs), why, sample(tl.dup2Msgs))
+			t.Errorf("subscriber %s received %d QoS 2 messages more than once (connection#packet id of each delivery), e.g. %v",
+				s.name, len(tl.dup2Msgs), sample(tl.dup2Msgs))
 		}
 		if s.lostSess > 0 || s.idReuse > 0 || s.renumber > 0 || s.subFailed > 0 || len(s.foreign) > 0 {
 			// A packet id this subscriber answered with PUBREC stays taken until its PUBREL, in

@@ -1,6 +1,7 @@
 package msgstore
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -16,7 +17,7 @@ import (
 // receipt, so none gets the message twice and none misses it, however far the first attempt
 // got.
 //
-// Key: uvarint len(owner) | owner | packet id (2 bytes) | queue id. The length prefix keeps
+// Key: uvarint len(owner) | owner | id (8 bytes, big endian) | queue id. The length prefix keeps
 // one owner's receipts contiguous and no owner a prefix of another.
 
 func receiptPrefix(dst []byte, owner string) []byte {
@@ -26,7 +27,7 @@ func receiptPrefix(dst []byte, owner string) []byte {
 
 func receiptKey(r *Receipt, q QueueID) []byte {
 	k := receiptPrefix(make([]byte, 0, len(r.Owner)+len(q)+4), r.Owner)
-	k = binary.BigEndian.AppendUint16(k, r.PacketID)
+	k = binary.BigEndian.AppendUint64(k, r.ID)
 	return append(k, q...)
 }
 
@@ -39,7 +40,7 @@ func (s *Store) Received(r Receipt, q QueueID) (bool, error) {
 	case errors.Is(err, store.ErrNotFound):
 		return false, nil
 	}
-	return false, fmt.Errorf("msgstore: read receipt of %q/%d: %w", r.Owner, r.PacketID, err)
+	return false, fmt.Errorf("msgstore: read receipt of %q/%d: %w", r.Owner, r.ID, err)
 }
 
 // Release forgets the receipts of r, and waits for the sync policy when there were any: the
@@ -47,16 +48,58 @@ func (s *Store) Received(r Receipt, q QueueID) (bool, error) {
 // receipt left behind by a power loss would make a resend of the new message skip queues.
 func (s *Store) Release(r Receipt) error {
 	lo := receiptKey(&r, "")
-	return s.deleteRange(lo, prefixEnd(lo), fmt.Sprintf("%q/%d", r.Owner, r.PacketID))
+	return s.deleteRange(lo, prefixEnd(lo), fmt.Sprintf("%q/%d", r.Owner, r.ID), true)
+}
+
+// ReleaseBelow forgets every receipt of owner whose identifier is below id (a forwarding
+// stream: the sender resends nothing below it, and never uses an identifier twice, so the
+// release need not be durable).
+func (s *Store) ReleaseBelow(owner string, id uint64) error {
+	if id == 0 {
+		return nil
+	}
+	lo := receiptKey(&Receipt{Owner: owner}, "")
+	hi := receiptKey(&Receipt{Owner: owner, ID: id}, "")
+	return s.deleteRange(lo, hi, fmt.Sprintf("%q below %d", owner, id), false)
+}
+
+// ReleaseOthers forgets every receipt whose owner starts with prefix and has length n (the
+// owners of one kind and one sender, whatever their last bytes), except those of keep.
+func (s *Store) ReleaseOthers(prefix string, n int, keep string) error {
+	lo := binary.AppendUvarint(nil, uint64(n))
+	lo = append(lo, prefix...)
+	kept := receiptPrefix(nil, keep)
+	it, err := s.e.NewIterator(store.Receipts, lo, prefixEnd(lo))
+	if err != nil {
+		return fmt.Errorf("msgstore: release receipts of %q…: %w", prefix, err)
+	}
+	b := s.e.NewBatch()
+	for ok := it.First(); ok; ok = it.Next() {
+		if !bytes.HasPrefix(it.Key(), kept) {
+			b.Delete(store.Receipts, it.Key())
+		}
+	}
+	err = it.Error()
+	it.Close()
+	if err == nil && b.Len() > 0 {
+		err = b.CommitNoSyncWait()
+	} else {
+		b.Close()
+	}
+	if err != nil {
+		return fmt.Errorf("msgstore: release receipts of %q…: %w", prefix, err)
+	}
+	return nil
 }
 
 // ReleaseOwner forgets every receipt of owner (its session ended).
 func (s *Store) ReleaseOwner(owner string) error {
 	lo := receiptPrefix(nil, owner)
-	return s.deleteRange(lo, prefixEnd(lo), fmt.Sprintf("%q", owner))
+	return s.deleteRange(lo, prefixEnd(lo), fmt.Sprintf("%q", owner), true)
 }
 
-func (s *Store) deleteRange(lo, hi []byte, what string) error {
+// deleteRange deletes the receipts in [lo, hi); wait: for the sync policy.
+func (s *Store) deleteRange(lo, hi []byte, what string, wait bool) error {
 	it, err := s.e.NewIterator(store.Receipts, lo, hi)
 	if err != nil {
 		return fmt.Errorf("msgstore: release receipts of %s: %w", what, err)
@@ -74,7 +117,11 @@ func (s *Store) deleteRange(lo, hi []byte, what string) error {
 		}
 		return nil
 	}
-	if err := b.Commit(); err != nil {
+	commit := b.CommitNoSyncWait
+	if wait {
+		commit = b.Commit
+	}
+	if err := commit(); err != nil {
 		return fmt.Errorf("msgstore: release receipts of %s: %w", what, err)
 	}
 	return nil

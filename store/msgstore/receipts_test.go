@@ -13,9 +13,9 @@ import (
 func TestReceiptsOutliveEntriesUntilReleased(t *testing.T) {
 	engines(t, func(t *testing.T, loc location) {
 		s, _, closeFn := openStore(t, loc, store.Options{})
-		r7 := Receipt{Owner: "pub", PacketID: 7}
-		r8 := Receipt{Owner: "pub", PacketID: 8}
-		other := Receipt{Owner: "pub2", PacketID: 7}
+		r7 := Receipt{Owner: "pub", ID: 7}
+		r8 := Receipt{Owner: "pub", ID: 8}
+		other := Receipt{Owner: "pub2", ID: 7}
 		m := msg(1, "x")
 		m.Receipt = &r7
 		if err := s.Enqueue(m, targets("a", "b")); err != nil {
@@ -59,5 +59,45 @@ func TestReceiptsOutliveEntriesUntilReleased(t *testing.T) {
 		}
 		check(r8, "a", false)
 		check(other, "a", true)
+	})
+}
+
+// TestReceiptsOfAStream: a forwarding stream's receipts go below the sender's base, and a
+// sender's earlier streams (epochs) go when a new one starts, leaving the current one and
+// other senders alone.
+func TestReceiptsOfAStream(t *testing.T) {
+	engines(t, func(t *testing.T, loc location) {
+		s, _, _ := openStore(t, loc, store.Options{})
+		old, cur, other := "\x00fwd\x00n1\x00E1", "\x00fwd\x00n1\x00E2", "\x00fwd\x00n2\x00E1"
+		id := uint64(1)
+		for _, owner := range []string{old, cur, other} {
+			for seq := uint64(1); seq <= 5; seq++ {
+				m := msg(id, "x")
+				id++
+				m.Receipt = &Receipt{Owner: owner, ID: seq}
+				if err := s.Enqueue(m, targets("q")); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		has := func(owner string, seq uint64) bool {
+			ok, err := s.Received(Receipt{Owner: owner, ID: seq}, "q")
+			if err != nil {
+				t.Fatal(err)
+			}
+			return ok
+		}
+		if err := s.ReleaseBelow(cur, 4); err != nil {
+			t.Fatal(err)
+		}
+		if has(cur, 3) || !has(cur, 4) || !has(cur, 5) || !has(old, 1) {
+			t.Fatal("ReleaseBelow(cur, 4) removed the wrong receipts")
+		}
+		if err := s.ReleaseOthers("\x00fwd\x00n1\x00", len(cur), cur); err != nil {
+			t.Fatal(err)
+		}
+		if has(old, 1) || has(old, 5) || !has(cur, 4) || !has(other, 1) {
+			t.Fatal("ReleaseOthers kept an earlier stream or removed the current one or another sender's")
+		}
 	})
 }

@@ -18,13 +18,14 @@ type Message struct {
 	Receipt *Receipt
 }
 
-// Receipt names an incoming QoS 2 message by its publisher (an opaque owner, such as the
-// publishing session's queue id) and the packet identifier it came with. A publisher resends
-// an unacknowledged QoS 2 message with the same identifier, so after a crash the receipts tell
-// which queues already hold it and must not get it again.
+// Receipt names an incoming QoS 2 message by who sent it (an opaque owner: the publishing
+// session's queue id, or a peer node's forwarding stream) and the identifier it came with (a
+// packet identifier, or the stream's sequence number). A sender resends an unacknowledged
+// message with the same identifier, so after a crash the receipts tell which queues already
+// hold it and must not get it again.
 type Receipt struct {
-	Owner    string
-	PacketID uint16
+	Owner string
+	ID    uint64
 }
 
 // Target is one queue a message goes to, with what differs per subscriber.
