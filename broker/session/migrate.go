@@ -339,12 +339,16 @@ func (cs *clusterSessions) acked(tok uint64) {
 	delete(cs.moved, tok)
 	cs.mu.Unlock()
 	e := cs.env
-	if mv == nil || e.Persist == nil || !mv.s.Queue.Persistent() || e.Sessions.Get(mv.s.ID) != nil {
+	if mv == nil || e.Persist == nil || !mv.s.Queue.Persistent() {
 		return
 	}
-	if err := e.Persist.DeleteSession(mv.s.ID); err != nil {
-		e.Log.Error("cannot delete the stored copy of a session that moved", "client_id", mv.s.ID.ClientID, "error", err)
-	}
+	// Under the table's lock: a session of the same id created here meanwhile writes to the
+	// same stored queue, and the delete must not take its messages.
+	e.Sessions.ifAbsent(mv.s.ID, func() {
+		if err := e.Persist.DeleteSession(mv.s.ID); err != nil {
+			e.Log.Error("cannot delete the stored copy of a session that moved", "client_id", mv.s.ID.ClientID, "error", err)
+		}
+	})
 }
 
 // abandon puts back a move whose taker went away: the session stays here, offline.

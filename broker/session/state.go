@@ -171,6 +171,9 @@ type Table struct {
 	// moved are sessions that moved to another node, for a while: messages still routed here
 	// for them (by a node whose table names this one yet) are forwarded there.
 	moved map[queue.SubscriberID]movedTo
+	// busy are ids whose stored state is being removed (ifAbsent): no session is created for
+	// them until it is done.
+	busy map[queue.SubscriberID]chan struct{}
 }
 
 type movedTo struct {
@@ -256,6 +259,12 @@ func (t *Table) Each(fn func(*State)) {
 func (t *Table) getOrCreate(id queue.SubscriberID, mk func() *State) (s *State, existed bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	for t.busy[id] != nil {
+		done := t.busy[id]
+		t.mu.Unlock()
+		<-done
+		t.mu.Lock()
+	}
 	if s, ok := t.m[id]; ok {
 		return s, true
 	}
@@ -263,6 +272,29 @@ func (t *Table) getOrCreate(id queue.SubscriberID, mk func() *State) (s *State, 
 	t.m[id] = s
 	delete(t.moved, id) // the session is here again
 	return s, false
+}
+
+// ifAbsent runs fn if no session for id is in the table, and no session for id is created
+// until fn returns (getOrCreate waits for it): fn may remove what such a session would store.
+func (t *Table) ifAbsent(id queue.SubscriberID, fn func()) {
+	t.mu.Lock()
+	if t.m[id] != nil {
+		t.mu.Unlock()
+		return
+	}
+	done := make(chan struct{})
+	if t.busy == nil {
+		t.busy = map[queue.SubscriberID]chan struct{}{}
+	}
+	t.busy[id] = done
+	t.mu.Unlock()
+	defer func() {
+		t.mu.Lock()
+		delete(t.busy, id)
+		t.mu.Unlock()
+		close(done)
+	}()
+	fn()
 }
 
 // remove deletes id's entry if it is still s.
