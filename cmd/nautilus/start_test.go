@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -52,14 +53,41 @@ func binary(t *testing.T) string {
 	return binPath
 }
 
+// freePort returns a loopback address whose port nothing listens on. It picks below the
+// kernel's ephemeral range: a port the kernel hands out for ":0" or as the
+// source port of an outgoing connection (this suite and the packages tested beside it make
+// thousands) can be taken between the pick and the node's bind, which then fails with "address
+// already in use" and a cluster test has to start that node again under another name.
 func freePort(t *testing.T) string {
 	t.Helper()
+	if lo := ephemeralLow(); lo > 20000 {
+		for range 100 {
+			addr := fmt.Sprintf("127.0.0.1:%d", 10000+rand.IntN(lo-10000))
+			if l, err := net.Listen("tcp", addr); err == nil {
+				l.Close()
+				return addr
+			}
+		}
+	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer l.Close()
 	return l.Addr().String()
+}
+
+// ephemeralLow is the lowest port of the kernel's ephemeral range, or 0 when unknown.
+func ephemeralLow() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 0
+	}
+	var lo, hi int
+	if _, err := fmt.Sscan(string(b), &lo, &hi); err != nil {
+		return 0
+	}
+	return lo
 }
 
 // TestStartServesAndShutsDownGracefully runs the real binary: a client connects with MQTT 5,
