@@ -71,7 +71,7 @@ type Config struct {
 	// miss messages do: the broker stores what it queues for them (Nautilus in its message
 	// store, before the publisher's PUBACK; Mosquitto in memory).
 	Persistent bool
-	Log         func(format string, args ...any)
+	Log        func(format string, args ...any)
 }
 
 func (c *Config) defaults(scenario string) {
