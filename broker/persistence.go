@@ -57,26 +57,10 @@ func (b loggedBacking) Append(d queue.Delivery) (uint64, queue.Durable, error) {
 	seq, w, err := b.Backing.Append(d)
 	if err != nil {
 		b.log.report(err)
-		return seq, w, err
 	}
-	if w == nil {
-		return seq, nil, nil
-	}
-	return seq, loggedDurable{w, b.log}, nil
-}
-
-// loggedDurable logs a failed sync as loggedBacking logs a failed write.
-type loggedDurable struct {
-	queue.Durable
-	log *storeErrorLog
-}
-
-func (d loggedDurable) SyncWait() error {
-	err := d.Durable.SyncWait()
-	if err != nil {
-		d.log.report(err)
-	}
-	return err
+	// A failed sync is not wrapped here: it stops the engine, so the next write reports it,
+	// and the publisher's acknowledgement logs it where it waits (session/acks.go).
+	return seq, w, err
 }
 
 // storeErrorLog logs a store error when it differs from the last one logged, so a failing

@@ -20,7 +20,7 @@ func scriptOps(s *Store, now time.Time) []func() error {
 		func() error { _, err := s.Delete("a", 1); return err },
 		func() error { return s.Enqueue(msg(3, "three"), targets("c")) },
 		func() error { _, err := s.Delete("b", 1, 2); return err },
-		func() error { return s.SetDup("c", 1) },
+		func() error { return s.MarkSent("c", Sent{Seq: 1}) },
 		func() error { return s.Enqueue(expiring, targets("a", "c")) },
 		func() error { _, err := s.DeleteQueue("c"); return err },
 		func() error { _, err := s.Sweep(now); return err }, // one expired entry left: one batch

@@ -111,7 +111,7 @@ func TestEntryFieldsRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := s.SetDup("a", 1, 99); err != nil {
+		if err := s.MarkSent("a", Sent{Seq: 1}, Sent{Seq: 99}); err != nil {
 			t.Fatal(err)
 		}
 		a, _ := s.Read("a", 1, FIFO, time.Now())
@@ -185,10 +185,10 @@ func TestExpiryKeepsSentQoS2(t *testing.T) {
 		if err := s.Enqueue(m, ts); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.SetDup("sent2", 1); err != nil {
+		if err := s.MarkSent("sent2", Sent{Seq: 1}); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.SetDup("sent1", 1); err != nil {
+		if err := s.MarkSent("sent1", Sent{Seq: 1}); err != nil {
 			t.Fatal(err)
 		}
 		later := now.Add(2 * time.Second)

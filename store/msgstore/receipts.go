@@ -48,7 +48,7 @@ func (s *Store) Received(r Receipt, q QueueID) (bool, error) {
 // receipt left behind by a power loss would make a resend of the new message skip queues.
 func (s *Store) Release(r Receipt) error {
 	lo := receiptKey(&r, "")
-	return s.deleteRange(lo, prefixEnd(lo), fmt.Sprintf("%q/%d", r.Owner, r.ID), true)
+	return s.deleteRange(lo, prefixEnd(lo), fmt.Sprintf("%q/%d", r.Owner, r.ID), true, nil)
 }
 
 // ReleaseBelow forgets every receipt of owner whose identifier is below id (a forwarding
@@ -60,7 +60,7 @@ func (s *Store) ReleaseBelow(owner string, id uint64) error {
 	}
 	lo := receiptKey(&Receipt{Owner: owner}, "")
 	hi := receiptKey(&Receipt{Owner: owner, ID: id}, "")
-	return s.deleteRange(lo, hi, fmt.Sprintf("%q below %d", owner, id), false)
+	return s.deleteRange(lo, hi, fmt.Sprintf("%q below %d", owner, id), false, nil)
 }
 
 // ReleaseOthers forgets every receipt whose owner starts with prefix and has length n (the
@@ -69,44 +69,27 @@ func (s *Store) ReleaseOthers(prefix string, n int, keep string) error {
 	lo := binary.AppendUvarint(nil, uint64(n))
 	lo = append(lo, prefix...)
 	kept := receiptPrefix(nil, keep)
-	it, err := s.e.NewIterator(store.Receipts, lo, prefixEnd(lo))
-	if err != nil {
-		return fmt.Errorf("msgstore: release receipts of %q…: %w", prefix, err)
-	}
-	b := s.e.NewBatch()
-	for ok := it.First(); ok; ok = it.Next() {
-		if !bytes.HasPrefix(it.Key(), kept) {
-			b.Delete(store.Receipts, it.Key())
-		}
-	}
-	err = it.Error()
-	it.Close()
-	if err == nil && b.Len() > 0 {
-		err = b.CommitNoSyncWait()
-	} else {
-		b.Close()
-	}
-	if err != nil {
-		return fmt.Errorf("msgstore: release receipts of %q…: %w", prefix, err)
-	}
-	return nil
+	return s.deleteRange(lo, prefixEnd(lo), fmt.Sprintf("%q…", prefix), false, func(k []byte) bool { return !bytes.HasPrefix(k, kept) })
 }
 
 // ReleaseOwner forgets every receipt of owner (its session ended).
 func (s *Store) ReleaseOwner(owner string) error {
 	lo := receiptPrefix(nil, owner)
-	return s.deleteRange(lo, prefixEnd(lo), fmt.Sprintf("%q", owner), true)
+	return s.deleteRange(lo, prefixEnd(lo), fmt.Sprintf("%q", owner), true, nil)
 }
 
-// deleteRange deletes the receipts in [lo, hi); wait: for the sync policy.
-func (s *Store) deleteRange(lo, hi []byte, what string, wait bool) error {
+// deleteRange deletes the receipts in [lo, hi) that match picks (all, with nil); wait:
+// for the sync policy.
+func (s *Store) deleteRange(lo, hi []byte, what string, wait bool, match func([]byte) bool) error {
 	it, err := s.e.NewIterator(store.Receipts, lo, hi)
 	if err != nil {
 		return fmt.Errorf("msgstore: release receipts of %s: %w", what, err)
 	}
 	b := s.e.NewBatch()
 	for ok := it.First(); ok; ok = it.Next() {
-		b.Delete(store.Receipts, it.Key())
+		if match == nil || match(it.Key()) {
+			b.Delete(store.Receipts, it.Key())
+		}
 	}
 	err = it.Error()
 	it.Close()

@@ -267,15 +267,6 @@ func (s *Store) DeleteQueue(q QueueID) (int, error) {
 	return n, nil
 }
 
-// SetDup marks entries as sent but unacknowledged, so a later delivery sets DUP.
-func (s *Store) SetDup(q QueueID, seqs ...uint64) error {
-	sent := make([]Sent, len(seqs))
-	for i, seq := range seqs {
-		sent[i].Seq = seq
-	}
-	return s.MarkSent(q, sent...)
-}
-
 // MarkSent records how entries went out: sent (a later delivery sets DUP), with which packet
 // identifier, and whether a QoS 2 PUBREC came back. Marks only accumulate: a mark without
 // Released does not undo an earlier one with it (the writer's mark after a write can come after
