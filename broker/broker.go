@@ -379,6 +379,9 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 	errs = append(errs, b.closeCluster())
 	b.stopRun()
 	if b.db != nil {
+		if b.persist != nil {
+			errs = append(errs, b.persist.Close())
+		}
 		errs = append(errs, b.db.Close())
 		b.db = nil
 	}

@@ -32,13 +32,15 @@ func (f *nthWrite) MaybeError(op store.Op) error {
 }
 
 // TestQoS2ResendAfterPartialStoreIsDeliveredOnce is issue 15's QoS 2 finding made
-// deterministic: a QoS 2 message for two persistent subscribers is stored for the first and
-// then the store fails (as a crash between the two writes would leave it). The MQTT 3.1.1
-// publisher, which has no negative acknowledgement, is disconnected and resends with DUP, as
-// the specification requires. Each subscriber must get the message exactly once: the first
-// queue's receipt makes the resend skip it, the second queue gets it now.
+// deterministic: the store fails while a QoS 2 message for two persistent subscribers is
+// stored, as a crash would. The MQTT 3.1.1 publisher, which has no negative acknowledgement,
+// is disconnected and resends with DUP, as the specification requires. Each subscriber must
+// get the message exactly once. (The writes of one publish normally go to the engine in one
+// batch, so here neither queue has it; when a batch boundary falls between the queues, the
+// receipts make the resend skip those that have it: store/msgstore
+// TestReceiptsAcrossWindows.)
 func TestQoS2ResendAfterPartialStoreIsDeliveredOnce(t *testing.T) {
-	faults := &nthWrite{n: 1}
+	faults := &nthWrite{n: 0}
 	n, _ := brokertest.StartWith(t, nil, broker.Options{StoreFaults: faults})
 	for _, id := range []string{"sub-a", "sub-b"} {
 		sub, _ := brokertest.Connect(t, n.Addr, packet.V311, id, func(c *packet.Connect) { c.CleanStart = false })

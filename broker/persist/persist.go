@@ -46,6 +46,15 @@ func Open(eng store.Engine) (*Store, error) {
 	return &Store{eng: eng, msgs: ms}, nil
 }
 
+// Close applies the writes the message store holds back and waits for their sync; the engine
+// can be closed after it.
+func (s *Store) Close() error {
+	if err := s.msgs.Close(); err != nil {
+		return fmt.Errorf("persist: %w", err)
+	}
+	return nil
+}
+
 // Messages exposes the message store, for sweeping and statistics.
 func (s *Store) Messages() *msgstore.Store { return s.msgs }
 
@@ -90,19 +99,14 @@ func (s *Store) SaveSessionNoWait(rec Record) (queue.Durable, error) {
 	if err != nil {
 		return nil, fmt.Errorf("persist: encode session %q: %w", rec.ClientID, err)
 	}
-	b := s.eng.NewBatch()
-	b.Put(Sessions, []byte(queueID(queue.SubscriberID{Mountpoint: rec.Mountpoint, ClientID: rec.ClientID})), v)
-	if err := b.CommitNoSyncWait(); err != nil {
-		return nil, fmt.Errorf("persist: save session %q: %w", rec.ClientID, err)
-	}
-	return b, nil
+	// Through the message store's pending writes, so the record never gets ahead of the queue
+	// entries of the messages it says were received (msgstore.WriteRecord).
+	return s.msgs.WriteRecord(Sessions, []byte(queueID(queue.SubscriberID{Mountpoint: rec.Mountpoint, ClientID: rec.ClientID})), v), nil
 }
 
 // DeleteSession removes id's record and its stored queue.
 func (s *Store) DeleteSession(id queue.SubscriberID) error {
-	b := s.eng.NewBatch()
-	b.Delete(Sessions, []byte(queueID(id)))
-	err := b.Commit()
+	err := s.msgs.WriteRecord(Sessions, []byte(queueID(id)), nil).SyncWait()
 	if _, qerr := s.msgs.DeleteQueue(queueID(id)); qerr != nil {
 		err = errors.Join(err, qerr)
 	}

@@ -43,14 +43,27 @@ type Backing interface {
 type Durable interface{ SyncWait() error }
 
 // Pending collects the store writes one publish made, so that its publisher waits once, after
-// every queue took the message, rather than once per subscriber: a sync covers every write
-// applied before it, so waiting for the last write applied waits for all of them. The zero
-// value is ready; a Pending belongs to one goroutine.
-type Pending struct{ last Durable }
+// every queue took the message, rather than once per subscriber. Writes of one source share
+// what they wait on (the message store's pending window, an engine's group commit), and
+// consecutive equal ones are kept once; writes of different sources (the message store, the
+// session records, the cluster outbox) are each waited for, because one source's sync does
+// not apply another's held-back writes. The zero value is ready; a Pending belongs to one
+// goroutine.
+type Pending struct {
+	last Durable
+	more []Durable // earlier distinct ones, rare: a publish that reached several sources
+}
 
 // Add makes p wait for d too (nil is ignored).
 func (p *Pending) Add(d Durable) {
-	if d != nil {
+	switch {
+	case d == nil || d == p.last:
+	case p.last == nil:
+		p.last = d
+	default:
+		if !slices.Contains(p.more, p.last) {
+			p.more = append(p.more, p.last)
+		}
 		p.last = d
 	}
 }
@@ -58,14 +71,23 @@ func (p *Pending) Add(d Durable) {
 // Empty reports whether there is nothing to wait for.
 func (p *Pending) Empty() bool { return p.last == nil }
 
-// Wait returns once every write added is durable, or the error of the sync that failed.
+// Wait returns once every write added is durable, or the first error.
 func (p *Pending) Wait() error {
-	d := p.last
-	p.last = nil
+	d, more := p.last, p.more
+	p.last, p.more = nil, nil
 	if d == nil {
 		return nil
 	}
-	return d.SyncWait()
+	err := d.SyncWait()
+	for _, m := range more {
+		if m == d {
+			continue
+		}
+		if merr := m.SyncWait(); err == nil {
+			err = merr
+		}
+	}
+	return err
 }
 
 // SetBacking attaches a store to the queue; stored counts as queued. It is set once, before the

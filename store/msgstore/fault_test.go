@@ -10,7 +10,8 @@ import (
 	"github.com/nautilus-mq/nautilus/store/fault"
 )
 
-// scriptOps is a fixed sequence of store operations, each one atomic batch.
+// scriptOps is a fixed sequence of store operations, each one atomic batch: each waits for
+// its writes (a QoS 1 mark is held back, so that op flushes after it).
 func scriptOps(s *Store, now time.Time) []func() error {
 	expiring := msg(4, "expiring")
 	expiring.ExpiresAt = now.UnixMilli() - 1
@@ -20,7 +21,12 @@ func scriptOps(s *Store, now time.Time) []func() error {
 		func() error { _, err := s.Delete("a", 1); return err },
 		func() error { return s.Enqueue(msg(3, "three"), targets("c")) },
 		func() error { _, err := s.Delete("b", 1, 2); return err },
-		func() error { return s.MarkSent("c", Sent{Seq: 1}) },
+		func() error {
+			if err := s.MarkSent("c", Sent{Seq: 1}); err != nil {
+				return err
+			}
+			return s.Flush()
+		},
 		func() error { return s.Enqueue(expiring, targets("a", "c")) },
 		func() error { _, err := s.DeleteQueue("c"); return err },
 		func() error { _, err := s.Sweep(now); return err }, // one expired entry left: one batch

@@ -28,6 +28,9 @@ func (s *Store) ReadRange(q QueueID, after, before uint64, n int, order Order, n
 	if n <= 0 || s.Len(q) == 0 {
 		return nil, nil
 	}
+	if err := s.apply(); err != nil { // the page is read from the engine
+		return nil, err
+	}
 	var lo, hi []byte
 	switch {
 	case order == FIFO && (after == ^uint64(0) || (before != 0 && before <= after+1)):
@@ -115,7 +118,11 @@ func (s *Store) Sweep(now time.Time) (int, error) {
 		return 0, nil
 	}
 	s.enqMin = 0 // from here, Enqueue records what arrives during the scan
+	err := s.applyLocked() // the scan reads the engine
 	s.mu.Unlock()
+	if err != nil {
+		return 0, err
+	}
 
 	it, err := s.e.NewIterator(store.QueueIndex, nil, nil)
 	if err != nil {

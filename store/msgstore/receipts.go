@@ -33,7 +33,9 @@ func receiptKey(r *Receipt, q QueueID) []byte {
 
 // Received reports whether q took the message named by r (and r was not released since).
 func (s *Store) Received(r Receipt, q QueueID) (bool, error) {
-	_, err := s.e.Get(store.Receipts, receiptKey(&r, q))
+	s.mu.Lock()
+	_, err := s.get(store.Receipts, receiptKey(&r, q))
+	s.mu.Unlock()
 	switch {
 	case err == nil:
 		return true, nil
@@ -81,6 +83,9 @@ func (s *Store) ReleaseOwner(owner string) error {
 // deleteRange deletes the receipts in [lo, hi) that match picks (all, with nil); wait:
 // for the sync policy.
 func (s *Store) deleteRange(lo, hi []byte, what string, wait bool, match func([]byte) bool) error {
+	if err := s.apply(); err != nil { // the scan reads the engine
+		return fmt.Errorf("msgstore: release receipts of %s: %w", what, err)
+	}
 	it, err := s.e.NewIterator(store.Receipts, lo, hi)
 	if err != nil {
 		return fmt.Errorf("msgstore: release receipts of %s: %w", what, err)

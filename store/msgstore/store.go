@@ -28,6 +28,20 @@ type Store struct {
 	// by an earlier run: Enqueue refuses to let a new message with such an id share a stored
 	// payload (see checkID), and the broker issues ids above it (MaxID).
 	floor uint64
+
+	// The pending set (pending.go): writes not applied to the engine yet, keyed by what they
+	// write; the window they belong to; how to revert their count changes.
+	pend  map[pendKey]pendOp
+	spare map[pendKey]pendOp // the previous pending map, cleared, for the next window
+	cur   *window
+	undo  []undo
+	last  Durability // the last batch applied
+	timer *time.Timer
+	cache map[string][]byte // index entries applied recently (pending.go)
+	// syncing: a waiter applied a window and waits for its sync; synced (L: mu) is broadcast
+	// when it returns.
+	syncing bool
+	synced  sync.Cond
 }
 
 type queueState struct {
@@ -43,7 +57,15 @@ func Open(e store.Engine, o Options) (*Store, error) {
 	if o.SweepBatch <= 0 {
 		o.SweepBatch = 1024
 	}
-	s := &Store{e: e, sweepBatch: o.SweepBatch, queues: map[QueueID]*queueState{}, refs: map[uint64]uint32{}}
+	s := &Store{e: e, sweepBatch: o.SweepBatch, queues: map[QueueID]*queueState{}, refs: map[uint64]uint32{},
+		pend: map[pendKey]pendOp{}, cur: &window{}, cache: map[string][]byte{}}
+	s.synced.L = &s.mu
+	s.timer = time.AfterFunc(time.Hour, func() {
+		s.mu.Lock()
+		s.applyLocked() // a failure reaches the window's waiters
+		s.mu.Unlock()
+	})
+	s.timer.Stop()
 	if err := s.loadIndex(); err != nil {
 		return nil, err
 	}

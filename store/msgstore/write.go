@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/nautilus-mq/nautilus/store"
 )
@@ -50,25 +51,22 @@ func wait(d Durability, err error, id uint64) error {
 }
 
 // enqueue implements Enqueue and returns, per queue, the sequence after the last entry added,
-// and the applied batch to wait on for durability.
+// and what to wait on for durability. The writes join the pending set.
 func (s *Store) enqueue(msg Message, targets []Target) (map[QueueID]uint64, Durability, error) {
 	if len(targets) == 0 {
 		return nil, nil, nil
 	}
 	val := appendMessage(nil, &msg)
 	ev := entryValue{msgID: msg.ID, expiresAt: msg.ExpiresAt}
-	var ebuf []byte
 
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	if err := s.checkID(msg.ID, val); err != nil {
-		s.mu.Unlock()
 		return nil, nil, err
 	}
-	b := s.e.NewBatch()
 	if s.refs[msg.ID] == 0 {
-		b.Put(store.Messages, msgKey(msg.ID), val)
+		s.put(store.Messages, msgKey(msg.ID), val, true)
 	}
-	// Sequences are reserved locally and published only if the batch applies.
 	next := make(map[QueueID]uint64, min(len(targets), 64))
 	for _, t := range targets {
 		seq, ok := next[t.Queue]
@@ -80,32 +78,19 @@ func (s *Store) enqueue(msg Message, targets []Target) (map[QueueID]uint64, Dura
 		}
 		next[t.Queue] = seq + 1
 		ev.qos, ev.subIDs = t.QoS, t.SubIDs
-		ebuf = appendEntry(ebuf[:0], &ev)
-		b.Put(store.QueueIndex, indexKey(t.Queue, seq), ebuf)
+		s.put(store.QueueIndex, indexKey(t.Queue, seq), appendEntry(nil, &ev), true)
 		if msg.Receipt != nil {
-			b.Put(store.Receipts, receiptKey(msg.Receipt, t.Queue), []byte{1})
+			s.put(store.Receipts, receiptKey(msg.Receipt, t.Queue), []byte{1}, false)
 		}
 	}
-	if err := b.CommitNoSyncWait(); err != nil {
-		s.mu.Unlock()
-		return nil, nil, fmt.Errorf("msgstore: enqueue message %d to %d queues: %w", msg.ID, len(targets), err)
-	}
-	s.refs[msg.ID] += uint32(len(targets))
-	s.entries += len(targets)
 	for _, t := range targets {
-		qs := s.queues[t.Queue]
-		if qs == nil {
-			qs = &queueState{}
-			s.queues[t.Queue] = qs
-		}
-		qs.n++
+		s.count(t.Queue, msg.ID, 1)
 	}
 	for q, n := range next {
 		s.queues[q].next = n
 	}
 	s.noteExpiry(msg.ExpiresAt)
-	s.mu.Unlock()
-	return next, b, nil
+	return next, s.durable(), nil
 }
 
 // ErrIDReused is returned by Enqueue for a message whose id is that of a different stored
@@ -121,7 +106,7 @@ func (s *Store) checkID(id uint64, val []byte) error {
 	if id > s.floor || s.refs[id] == 0 {
 		return nil
 	}
-	stored, err := s.e.Get(store.Messages, msgKey(id))
+	stored, err := s.get(store.Messages, msgKey(id))
 	if err != nil {
 		return fmt.Errorf("msgstore: enqueue message %d: verify stored payload: %w", id, err)
 	}
@@ -146,80 +131,53 @@ func (s *Store) Delete(q QueueID, seqs ...uint64) (int, error) {
 }
 
 // DeleteNoSyncWait is Delete without the wait for the sync policy. Acknowledged messages are
-// removed this way: a delete that a power loss undoes only delivers a message again, and the
-// next synced write of the engine makes it durable anyway (the log is ordered).
+// removed this way: a delete that a crash undoes only delivers a message again, and the next
+// synced write of the engine makes it durable anyway (the log is ordered).
 func (s *Store) DeleteNoSyncWait(q QueueID, seqs ...uint64) (int, Durability, error) {
 	s.mu.Lock()
-	b := s.e.NewBatch()
-	n, drops, err := s.deleteLocked(b, q, seqs)
+	defer s.mu.Unlock()
+	n, err := s.deleteLocked(q, seqs)
 	if err != nil || n == 0 {
-		s.mu.Unlock()
-		b.Close()
 		return 0, nil, err
 	}
-	if err := b.CommitNoSyncWait(); err != nil {
-		s.mu.Unlock()
-		return 0, nil, fmt.Errorf("msgstore: delete %d entries of %q: %w", n, q, err)
-	}
-	s.applyDrops(q, n, drops)
-	s.mu.Unlock()
-	return n, b, nil
+	return n, s.durable(), nil
 }
 
-// deleteLocked adds the deletes for seqs of q to b and returns the entry count and the
-// references dropped per message. Entries are read back (one point lookup each) because the
-// message id is in the entry; mu is held, so what it reads is the latest applied state.
-func (s *Store) deleteLocked(b store.Batch, q QueueID, seqs []uint64) (int, map[uint64]uint32, error) {
-	drops := map[uint64]uint32{}
-	seen := make(map[uint64]bool, len(seqs))
-	n := 0
-	for _, seq := range seqs {
-		if seen[seq] {
+// deleteLocked deletes seqs of q and the payloads whose last reference they were, and returns
+// the entry count; mu held. Entries are read (from the pending set, or one point lookup)
+// because the message id is in the entry.
+func (s *Store) deleteLocked(q QueueID, seqs []uint64) (int, error) {
+	type found struct {
+		key []byte
+		id  uint64
+	}
+	var del []found
+	for i, seq := range seqs {
+		if slices.Contains(seqs[:i], seq) {
 			continue
 		}
-		seen[seq] = true
 		k := indexKey(q, seq)
-		v, err := s.e.Get(store.QueueIndex, k)
+		v, err := s.get(store.QueueIndex, k)
 		if errors.Is(err, store.ErrNotFound) {
 			continue
 		}
 		if err != nil {
-			return 0, nil, fmt.Errorf("msgstore: delete from %q: %w", q, err)
+			return 0, fmt.Errorf("msgstore: delete from %q: %w", q, err)
 		}
 		ev, err := decodeEntry(v, false)
 		if err != nil {
-			return 0, nil, fmt.Errorf("msgstore: delete from %q seq %d: %w", q, seq, err)
+			return 0, fmt.Errorf("msgstore: delete from %q seq %d: %w", q, seq, err)
 		}
-		b.Delete(store.QueueIndex, k)
-		drops[ev.msgID]++
-		n++
+		del = append(del, found{k, ev.msgID})
 	}
-	s.addPayloadDeletes(b, drops)
-	return n, drops, nil
-}
-
-// addPayloadDeletes deletes, in the same batch, every payload whose references all go.
-func (s *Store) addPayloadDeletes(b store.Batch, drops map[uint64]uint32) {
-	for id, d := range drops {
-		if s.refs[id] <= d {
-			b.Delete(store.Messages, msgKey(id))
+	for _, f := range del {
+		s.del(store.QueueIndex, f.key)
+		s.count(q, f.id, -1)
+		if s.refs[f.id] == 0 {
+			s.del(store.Messages, msgKey(f.id))
 		}
 	}
-}
-
-// applyDrops publishes a committed delete to the in-memory state; mu held.
-func (s *Store) applyDrops(q QueueID, n int, drops map[uint64]uint32) {
-	for id, d := range drops {
-		if s.refs[id] <= d {
-			delete(s.refs, id)
-		} else {
-			s.refs[id] -= d
-		}
-	}
-	s.entries -= n
-	if qs := s.queues[q]; qs != nil {
-		qs.n -= n
-	}
+	return len(del), nil
 }
 
 // DeleteQueue removes every entry of q (one atomic batch, however long the queue) and forgets
@@ -230,6 +188,10 @@ func (s *Store) DeleteQueue(q QueueID) (int, error) {
 	qs := s.queues[q]
 	if qs == nil {
 		return 0, nil
+	}
+	// The scan below reads the engine, which must hold the queue's pending writes.
+	if err := s.applyLocked(); err != nil {
+		return 0, err
 	}
 	lo, hi := queueBounds(q, 0, 0)
 	it, err := s.e.NewIterator(store.QueueIndex, lo, hi)
@@ -247,6 +209,7 @@ func (s *Store) DeleteQueue(q QueueID) (int, error) {
 			return 0, fmt.Errorf("msgstore: delete queue %q: %w", q, err)
 		}
 		b.Delete(store.QueueIndex, it.Key())
+		delete(s.cache, string(it.Key()))
 		drops[ev.msgID]++
 		n++
 	}
@@ -256,13 +219,19 @@ func (s *Store) DeleteQueue(q QueueID) (int, error) {
 		b.Close()
 		return 0, fmt.Errorf("msgstore: delete queue %q: %w", q, err)
 	}
-	s.addPayloadDeletes(b, drops)
+	for id, d := range drops {
+		if s.refs[id] <= d {
+			b.Delete(store.Messages, msgKey(id))
+		}
+	}
 	// The whole queue is one batch so a crash never leaves half a queue; SyncWait under mu
 	// is acceptable here because deleting a queue is rare (session expiry, takeover).
 	if err := b.Commit(); err != nil {
 		return 0, fmt.Errorf("msgstore: delete queue %q: %w", q, err)
 	}
-	s.applyDrops(q, n, drops)
+	for id, d := range drops {
+		s.adjust(q, id, -int32(d))
+	}
 	delete(s.queues, q)
 	return n, nil
 }
@@ -272,25 +241,25 @@ func (s *Store) DeleteQueue(q QueueID) (int, error) {
 // Released does not undo an earlier one with it (the writer's mark after a write can come after
 // the reader saw the PUBREC). Only the small index entries are rewritten, and the sync policy
 // is not waited for: a mark that a power loss undoes costs the DUP flag or the packet
-// identifier of one redelivery.
+// identifier of one redelivery. A QoS 2 entry's marks are applied before MarkSent returns, so
+// that a kill -9 after the socket write that follows cannot make a restart resend a PUBLISH
+// as a new message, or after its PUBREL (the receiver would deliver it twice); a QoS 1 mark
+// may wait in the pending set.
 func (s *Store) MarkSent(q QueueID, sent ...Sent) error {
 	s.mu.Lock()
-	b := s.e.NewBatch()
+	defer s.mu.Unlock()
+	now := false
 	for _, st := range sent {
 		k := indexKey(q, st.Seq)
-		v, err := s.e.Get(store.QueueIndex, k)
+		v, err := s.get(store.QueueIndex, k)
 		if errors.Is(err, store.ErrNotFound) {
 			continue
 		}
 		if err != nil {
-			s.mu.Unlock()
-			b.Close()
 			return fmt.Errorf("msgstore: mark sent in %q: %w", q, err)
 		}
 		ev, err := decodeEntry(v, true)
 		if err != nil {
-			s.mu.Unlock()
-			b.Close()
 			return fmt.Errorf("msgstore: mark sent in %q seq %d: %w", q, st.Seq, err)
 		}
 		was := ev
@@ -300,18 +269,28 @@ func (s *Store) MarkSent(q QueueID, sent ...Sent) error {
 		}
 		ev.released = ev.released || st.Released
 		if ev.dup != was.dup || ev.packetID != was.packetID || ev.released != was.released {
-			b.Put(store.QueueIndex, k, appendEntry(nil, &ev))
+			s.put(store.QueueIndex, k, appendEntry(nil, &ev), false)
+			now = now || ev.qos == 2
 		}
 	}
-	if b.Len() == 0 {
-		s.mu.Unlock()
-		b.Close()
-		return nil
-	}
-	err := b.CommitNoSyncWait()
-	s.mu.Unlock()
-	if err != nil {
-		return fmt.Errorf("msgstore: mark sent in %q: %w", q, err)
+	if now {
+		return s.applyLocked()
 	}
 	return nil
+}
+
+// WriteRecord writes val under key in keyspace ks (a nil val deletes it) through the pending
+// set, for records whose order against the queues matters: a session record that names the
+// QoS 2 packet identifiers it received must never reach the disk before the queue entries of
+// those messages, or a restart would take a resend for a duplicate of a message it lost. The
+// keyspace must not be one of the store's own.
+func (s *Store) WriteRecord(ks store.Keyspace, key, val []byte) Durability {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if val == nil {
+		s.del(ks, key)
+	} else {
+		s.put(ks, key, val, false)
+	}
+	return s.durable()
 }
