@@ -35,6 +35,45 @@ type Store struct {
 
 	outboxOnce sync.Once
 	outbox     *Outbox
+
+	props propsCache
+}
+
+// propsCache keeps the encoded properties of the message stored last: a publish reaching many
+// persistent subscribers appends it to each of their queues in a row, and the encoding is the
+// same for all of them.
+type propsCache struct {
+	mu  sync.Mutex
+	msg *message.Message
+	enc []byte
+}
+
+func (c *propsCache) encode(m *message.Message) ([]byte, error) {
+	c.mu.Lock()
+	if c.msg == m {
+		enc := c.enc
+		c.mu.Unlock()
+		return enc, nil
+	}
+	c.mu.Unlock()
+	sp := storedProps{CT: m.Props.ContentType, RT: m.Props.ResponseTopic, CD: m.Props.CorrelationData, UP: m.Props.UserProperties,
+		MP: m.Mountpoint, Frm: m.From, Arr: m.Arrived.UnixMilli()}
+	if m.Props.HasPayloadFmt {
+		pf := m.Props.PayloadFormat
+		sp.PF = &pf
+	}
+	if m.Props.HasExpiry {
+		me := m.Props.MessageExpiry
+		sp.ME = &me
+	}
+	enc, err := msgpack.Marshal(&sp)
+	if err != nil {
+		return nil, fmt.Errorf("persist: encode message %d: %w", m.ID, err)
+	}
+	c.mu.Lock()
+	c.msg, c.enc = m, enc
+	c.mu.Unlock()
+	return enc, nil
 }
 
 // Open opens the message store on eng (which must have been opened with Keyspaces).
@@ -64,7 +103,7 @@ func queueID(id queue.SubscriberID) msgstore.QueueID {
 
 // Backing returns the stored queue of id.
 func (s *Store) Backing(id queue.SubscriberID) queue.Backing {
-	return &backing{s: s.msgs, q: queueID(id)}
+	return &backing{s: s.msgs, q: queueID(id), props: &s.props}
 }
 
 // Record is what survives of a session besides its queue and subscriptions.
@@ -139,8 +178,9 @@ func (s *Store) LoadSessions() ([]Record, error) {
 
 // backing is one queue of the message store.
 type backing struct {
-	s *msgstore.Store
-	q msgstore.QueueID
+	s     *msgstore.Store
+	q     msgstore.QueueID
+	props *propsCache
 }
 
 // storedProps are the message properties kept with a stored message.
@@ -158,19 +198,9 @@ type storedProps struct {
 
 func (b *backing) Append(d queue.Delivery) (uint64, queue.Durable, error) {
 	m := d.Msg
-	sp := storedProps{CT: m.Props.ContentType, RT: m.Props.ResponseTopic, CD: m.Props.CorrelationData, UP: m.Props.UserProperties,
-		MP: m.Mountpoint, Frm: m.From, Arr: m.Arrived.UnixMilli()}
-	if m.Props.HasPayloadFmt {
-		pf := m.Props.PayloadFormat
-		sp.PF = &pf
-	}
-	if m.Props.HasExpiry {
-		me := m.Props.MessageExpiry
-		sp.ME = &me
-	}
-	props, err := msgpack.Marshal(&sp)
+	props, err := b.props.encode(m)
 	if err != nil {
-		return 0, nil, fmt.Errorf("persist: encode message %d: %w", m.ID, err)
+		return 0, nil, err
 	}
 	sm := msgstore.Message{ID: m.ID, Topic: m.Topic, Payload: m.Payload, QoS: m.QoS, Retain: d.Retain, Properties: props, Receipt: receipt(m.Receipt)}
 	if !m.ExpiresAt.IsZero() {

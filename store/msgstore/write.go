@@ -56,16 +56,16 @@ func (s *Store) enqueue(msg Message, targets []Target) (map[QueueID]uint64, Dura
 	if len(targets) == 0 {
 		return nil, nil, nil
 	}
-	val := appendMessage(nil, &msg)
 	ev := entryValue{msgID: msg.ID, expiresAt: msg.ExpiresAt}
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := s.checkID(msg.ID, val); err != nil {
-		return nil, nil, err
-	}
+	// The payload is encoded only when it is written or checked: a publish to many queues
+	// writes it with the first and adds references after.
 	if s.refs[msg.ID] == 0 {
-		s.put(store.Messages, msgKey(msg.ID), val, true)
+		s.put(store.Messages, msgKey(msg.ID), appendMessage(nil, &msg), true)
+	} else if err := s.checkID(msg.ID, &msg); err != nil {
+		return nil, nil, err
 	}
 	next := make(map[QueueID]uint64, min(len(targets), 64))
 	for _, t := range targets {
@@ -102,10 +102,11 @@ var ErrIDReused = errors.New("message id already names a different stored messag
 // below MaxID that is still referenced may come from an earlier run's counter: it is accepted
 // only when the stored payload is byte for byte the one being enqueued (one point read, on a
 // path a broker that issues ids above MaxID never takes).
-func (s *Store) checkID(id uint64, val []byte) error {
+func (s *Store) checkID(id uint64, msg *Message) error {
 	if id > s.floor || s.refs[id] == 0 {
 		return nil
 	}
+	val := appendMessage(nil, msg)
 	stored, err := s.get(store.Messages, msgKey(id))
 	if err != nil {
 		return fmt.Errorf("msgstore: enqueue message %d: verify stored payload: %w", id, err)
