@@ -61,6 +61,12 @@ type wireItem struct {
 	Fanout bool   // deliver to the receiver's matching non-shared subscribers
 	Shared []sharedTarget
 	Msg    message.Wire
+	// OrigEpoch and OrigSeq name an item that an earlier run of the sender sent first and
+	// restored from its outbox: the receiver's QoS 2 receipts are keyed by that first identity,
+	// so a message it stored before the sender's crash is recognised when it comes again. Zero
+	// for an item of this run (and from older nodes).
+	OrigEpoch uint64
+	OrigSeq   uint64
 }
 
 // wireFrame is encoded as an array: new fields go at the end, where an older node skips them
@@ -74,6 +80,10 @@ type wireFrame struct {
 	Base uint64
 	// Gap (ack): the receiver skipped items after Ack to wait for earlier ones.
 	Gap bool
+	// Restored (batch): the items up to this sequence number were restored from an earlier
+	// run's outbox. The receiver keeps the receipts of the sender's earlier runs until they
+	// are all acknowledged (Base above it).
+	Restored uint64
 }
 
 // ForwardStats counts cluster forwarding on one node.
@@ -102,6 +112,7 @@ type peerFwd struct {
 
 	mu       sync.Mutex
 	nextSeq  uint64
+	restored uint64     // the last sequence number given to an item of an earlier run
 	unsent   []*pending // in order; QoS 1/2 ones keep their Seq
 	unacked  []*pending // sent QoS 1/2 items, oldest first
 	bytes    int        // QoS 1/2 bytes held (unsent + unacked)
@@ -134,6 +145,9 @@ type forwarder struct {
 type recvState struct {
 	epoch uint64
 	last  uint64
+	// forgot: the receipts of the sender's earlier runs were dropped (every item it restored
+	// from them was acknowledged).
+	forgot bool
 }
 
 func newForwarder(r *Registry, tr cluster.Transport, hold int, outbox Outbox) *forwarder {
@@ -325,7 +339,7 @@ func (p *peerFwd) flush(f *forwarder) {
 			return
 		}
 		n, size := 0, 0
-		fr := wireFrame{Kind: frameBatch, Epoch: f.epoch, Base: p.baseLocked()}
+		fr := wireFrame{Kind: frameBatch, Epoch: f.epoch, Base: p.baseLocked(), Restored: p.restored}
 		for n < len(p.unsent) && (n == 0 || size < batchBytes) {
 			pd := p.unsent[n]
 			pd.item.Msg = message.ToWire(pd.m, now)
@@ -459,8 +473,11 @@ func (f *forwarder) handle(from string, b []byte) {
 		}
 		f.recv[from] = st
 	}
-	if fresh && f.r.opts.Receipts != nil {
-		// A new stream: the receipts of the sender's earlier runs name nothing it will send.
+	if !st.forgot && f.r.opts.Receipts != nil && (fr.Base > fr.Restored || fr.Base == 0) {
+		// The receipts of the sender's earlier runs name nothing it will send any more: what it
+		// restored from them (which carries their identity) is acknowledged. (A node without
+		// Base restores nothing with an identity: forget at once, as before.)
+		st.forgot = true
 		if err := f.r.opts.Receipts.ForgetForwarded(from, fr.Epoch); err != nil {
 			f.r.log.Warn("cannot drop the receipts of a peer's earlier run", "peer", from, "error", err)
 		}
@@ -520,8 +537,13 @@ func (f *forwarder) deliverFrame(from string, epoch uint64, items []wireItem, de
 		m := message.FromWire(&it.Msg, now)
 		if it.Seq != 0 && m.QoS == 2 && f.r.opts.Receipts != nil {
 			// After a crash of this node the peer sends again what it stored and had not yet
+			// acknowledged, and after a crash of the peer it restores what it had not seen
 			// acknowledged: the receipts keep those queues from storing it twice.
-			m.Receipt, m.Resent = &message.Receipt{Peer: from, Epoch: epoch, Seq: it.Seq}, true
+			r := &message.Receipt{Peer: from, Epoch: epoch, Seq: it.Seq}
+			if it.OrigEpoch != 0 {
+				r.Epoch, r.Seq = it.OrigEpoch, it.OrigSeq
+			}
+			m.Receipt, m.Resent = r, true
 		}
 		if !f.r.deliverForwarded(m, it, &pend) && it.Seq != 0 {
 			f.r.log.Error("message forwarded by a peer not stored for a persistent subscriber; the peer will send it again", "topic", it.Msg.Topic)

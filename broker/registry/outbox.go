@@ -49,7 +49,8 @@ func (f *forwarder) store(p *peerFwd, pd *pending, pend *queue.Pending) error {
 }
 
 // restore queues again, under this run's epoch and new sequence numbers, what earlier runs
-// forwarded and no peer acknowledged. Each item is written anew before its old copy goes, so
+// forwarded and no peer acknowledged, each with the identity it was first sent under (for the
+// receiver's QoS 2 receipts). Each item is written anew before its old copy goes, so
 // a crash during the restore duplicates at worst. The hold bound does not apply: these were
 // acknowledged to their publishers.
 func (f *forwarder) restore() error {
@@ -80,10 +81,14 @@ func (f *forwarder) restore() error {
 				f.outbox.Delete(peer, o.epoch, []uint64{o.seq})
 				continue
 			}
+			if it.OrigEpoch == 0 { // restored again after another crash: keep the first identity
+				it.OrigEpoch, it.OrigSeq = o.epoch, o.seq
+			}
 			pd := &pending{item: it, m: message.FromWire(&it.Msg, now)}
 			pd.size = pd.m.Size()
 			p.mu.Lock()
 			pd.item.Seq = p.nextSeq
+			p.restored = p.nextSeq
 			var ignored queue.Pending
 			if err := f.store(p, pd, &ignored); err != nil {
 				p.mu.Unlock()

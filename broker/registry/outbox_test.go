@@ -1,14 +1,21 @@
 package registry
 
 import (
+	"encoding/binary"
 	"fmt"
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/nautilus-mq/nautilus/broker/cluster"
+	"github.com/nautilus-mq/nautilus/broker/message"
+	"github.com/nautilus-mq/nautilus/broker/metadata"
+	"github.com/nautilus-mq/nautilus/broker/persist"
 	"github.com/nautilus-mq/nautilus/broker/queue"
 	"github.com/nautilus-mq/nautilus/broker/session"
+	"github.com/nautilus-mq/nautilus/store"
+	"github.com/nautilus-mq/nautilus/store/msgstore"
 )
 
 // memOutbox is an Outbox in memory that outlives the registry using it, as the node's store
@@ -105,4 +112,60 @@ func TestOutboxSurvivesSenderCrash(t *testing.T) {
 	n2.reg = startRegistry(t, n2, PreferLocal, 0)
 	checkSeq(t, takeAll(t, q, 30), 30, "m")
 	waitFor(t, "the outbox empties", func() bool { return out.len() == 0 })
+}
+
+// TestRestoredItemsKeepTheirReceipts: n2 stored a QoS 2 message n1 forwarded (run 1, sequence
+// 1), but n1 crashed before the acknowledgement reached it. n1's next run restores the item
+// from its outbox under run 2 with the identity it was first sent under, and n2's receipts
+// recognise it: the subscriber has it once. The receipts of run 1 go once the restored items
+// are acknowledged (Base above Restored), and a new message of run 2 is stored as usual.
+// Before, the restored item came under run 2's identity only and was stored twice.
+func TestRestoredItemsKeepTheirReceipts(t *testing.T) {
+	net := cluster.NewLocalNetwork()
+	nodes := startNodes(t, net, PreferLocal, 0, "n1", "n2")
+	eng, err := store.OpenMemory(store.NewMemStorage(), store.Options{ExtraKeyspaces: persist.Keyspaces})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps, err := persist.Open(eng)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n2 := nodes["n2"]
+	n2.reg.Close()
+	n2.reg = startRegistry(t, n2, PreferLocal, 0, func(o *Options) { o.Receipts = ps })
+	id := queue.SubscriberID{ClientID: "sub"}
+	q := n2.queues.add("sub", false)
+	q.SetBacking(ps.Backing(id))
+	n2.reg.Subscribe(id, []session.Subscription{{Filter: "t", QoS: 2}})
+
+	item := func(seq uint64, payload string) wireItem {
+		m := &message.Message{Topic: "t", QoS: 2, Payload: []byte(payload), From: "publisher"}
+		return wireItem{Seq: seq, Fanout: true, Msg: message.ToWire(m, time.Now())}
+	}
+	send := func(fr wireFrame) {
+		fr.Kind = frameBatch
+		b, err := marshal(&fr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n2.reg.fwd.handle("n1", b)
+	}
+	send(wireFrame{Epoch: 1, Base: 1, Items: []wireItem{item(1, "once")}})
+	if q.Len() != 1 {
+		t.Fatalf("queue holds %d after the first send; want 1", q.Len())
+	}
+	restored := item(1, "once")
+	restored.OrigEpoch, restored.OrigSeq = 1, 1
+	send(wireFrame{Epoch: 2, Base: 1, Restored: 1, Items: []wireItem{restored}})
+	if q.Len() != 1 {
+		t.Fatalf("queue holds %d after the restored resend; want 1 (stored twice)", q.Len())
+	}
+	send(wireFrame{Epoch: 2, Base: 2, Restored: 1, Items: []wireItem{item(2, "new")}})
+	if got := takeAll(t, q, 2); !slices.Equal(got, []string{"once", "new"}) {
+		t.Fatalf("subscriber got %v; want [once new]", got)
+	}
+	if has, err := ps.Messages().Received(msgstore.Receipt{Owner: "\x00fwd\x00n1\x00" + string(binary.BigEndian.AppendUint64(nil, 1)), ID: 1}, msgstore.QueueID(metadata.SubscriberKey{ClientID: "sub"}.Encode())); err != nil || has {
+		t.Fatalf("run 1's receipt still held after its restored items were acknowledged: %v, %v", has, err)
+	}
 }

@@ -203,10 +203,10 @@ func TestDurabilityKillSubscriberNode(t *testing.T) {
 // declares it failed, so n2 acknowledges messages to its publishers that it cannot hand to
 // n1: its outbox holds them, and it must send them after its restart, when n1 runs again. Two subscribers stay
 // connected to n1, one is offline until the end; publishers reconnect to n2 and resend what
-// was not acknowledged. Nothing acknowledged may be lost; duplicates are figures. The
-// publishers send QoS 1: n2 resends its outbox under a new run, which n1's QoS 2 receipts do
-// not recognise, so a QoS 2 message may arrive twice after such a kill (a known gap,
-// docs/clustering.md).
+// was not acknowledged. Nothing acknowledged may be lost, and no QoS 2 message may arrive
+// twice: n2 resends its outbox under a new run, and the items carry the identity they were
+// first sent under, which n1's QoS 2 receipts recognise (before they did, this was a known
+// gap). QoS 1 duplicates are figures.
 func TestDurabilityKillPublisherNode(t *testing.T) {
 	kills := 3 * durabilityScale(t)
 	rng := durabilityRand(t)
@@ -222,7 +222,6 @@ func TestDurabilityKillPublisherNode(t *testing.T) {
 
 	r.pubs = []*pipePublisher{newPipePublisher(t, "pa", packet.V311, 10), newPipePublisher(t, "pb", packet.V5, 8)}
 	for _, p := range r.pubs {
-		p.qos = 1
 		r.pubsDone.Add(1)
 		go func() {
 			defer r.pubsDone.Done()
