@@ -1,7 +1,6 @@
 package msgstore
 
 import (
-	"sync/atomic"
 	"fmt"
 	"time"
 
@@ -156,7 +155,6 @@ func (s *Store) get(ks store.Keyspace, key []byte) ([]byte, error) {
 			return v, nil
 		}
 	}
-	DebugGets.Add(1)
 	return s.e.Get(ks, key)
 }
 
@@ -193,8 +191,6 @@ func (s *Store) applyLocked() error {
 		}
 	}
 	n := len(s.pend)
-	DebugApplies.Add(1)
-	DebugOps.Add(int64(n))
 	applied := s.pend
 	s.pend, s.spare = s.spare, nil
 	if s.pend == nil {
@@ -265,11 +261,8 @@ func (s *Store) Flush() error {
 	return nil
 }
 
-var DebugApplies, DebugOps, DebugGets atomic.Int64
-
 // Close flushes and stops the timer that applies a window nobody waits for.
 func (s *Store) Close() error {
 	s.timer.Stop()
-
 	return s.Flush()
 }
