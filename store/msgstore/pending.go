@@ -28,7 +28,8 @@ import (
 // pendingDelay bounds how long a write nobody waits for stays in memory.
 const pendingDelay = 10 * time.Millisecond
 
-// pendingMax applies the set inline once it holds this many writes.
+// pendingMax applies the set as soon as the mutation under way is done once it holds this
+// many writes.
 const pendingMax = 4096
 
 type pendKey struct {
@@ -160,8 +161,10 @@ func (s *Store) get(ks store.Keyspace, key []byte) ([]byte, error) {
 
 func (s *Store) notePending() {
 	switch {
-	case len(s.pend) >= pendingMax:
-		s.applyLocked() // a failure reaches the window's waiters
+	case len(s.pend) == pendingMax:
+		// Not inline: the caller is in the middle of a mutation (an enqueue to many queues),
+		// and a failed apply must revert whole mutations. The timer applies it right after.
+		s.timer.Reset(0)
 	case len(s.pend) == 1:
 		s.timer.Reset(pendingDelay)
 	}
