@@ -182,6 +182,41 @@ func TestForwardedMessagesFollowAMovedSession(t *testing.T) {
 	}
 }
 
+// TestForwardedReachesASessionStillMoving: n3 is taking the session from n2 and has claimed
+// its subscriptions, which n2's table already shows, but n2 has not handed over its last page
+// yet, and n1's table still names n2 (replication to n1 is held back). What n1 forwards to n2
+// then must go into n2's queue, which the move drains to n3; before, n2 skipped it because its
+// table named another node, and the racing-connects test lost bursts of messages under load.
+func TestForwardedReachesASessionStillMoving(t *testing.T) {
+	net := cluster.NewLocalNetwork()
+	hold := &armedRelay{node: "n1", gate: make(chan struct{})}
+	t.Cleanup(hold.release)
+	nodes := startNodesRelay(t, net, PreferLocal, 0, hold.before, "n1", "n2", "n3")
+	id := queue.SubscriberID{ClientID: "sub"}
+	subs := []session.Subscription{{Filter: "t", QoS: 1}}
+	q2 := nodes["n2"].queues.add("sub", true)
+	nodes["n2"].reg.Subscribe(id, subs)
+	waitFor(t, "n1 learns", func() bool { return nodes["n1"].reg.Subscriptions() == 1 })
+
+	hold.armed.Store(true)
+	if err := nodes["n3"].reg.Claim(id, subs); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "n2 sees n3's claim", func() bool {
+		local, err := nodes["n2"].reg.LocalSubscriptions(id)
+		return err == nil && len(local) == 0
+	})
+
+	for i := range 20 {
+		pub(nodes["n1"].reg, "t", 1, fmt.Sprintf("m%d", i))
+	}
+	checkSeq(t, takeAll(t, q2, 20), 20, "m")
+	hold.release()
+	if d := nodes["n2"].drops.Load(); d != 0 {
+		t.Fatalf("n2 reported %d drops; want none", d)
+	}
+}
+
 // TestForwardedWaitsUntilReady: a node that starts takes no forwarded message until its
 // sessions are back (WaitToReceive until AcceptForwarded); what came meanwhile is not
 // acknowledged, so the sender keeps it and it arrives, in order, once the node is ready. The

@@ -352,10 +352,11 @@ func (r *Registry) route(m *message.Message, forwarded bool, pend *queue.Pending
 				addGroup(entries[j])
 				continue
 			}
-			if v.Node != self && v.Node != "" && !(forwarded && r.movedTo(e.Key.ID, v.Node)) {
-				// (A forwarded message for a session that moved from here to v.Node goes on
-				// below: the sender's table did not name the new owner yet, and the delivery
-				// finds no session here and follows the redirect.)
+			if v.Node != self && v.Node != "" && !(forwarded && r.stillHere(e.Key.ID, v.Node)) {
+				// (A forwarded message for a session that is moving or moved from here to
+				// v.Node goes on below: the sender's table did not name the new owner yet. The
+				// delivery lands in the queue the move drains, or finds no session here and
+				// follows the redirect.)
 				if !forwarded && r.fwd != nil {
 					if remote == nil {
 						remote = map[string]*remoteItem{}
@@ -454,6 +455,16 @@ func (r *Registry) deliver(id queue.SubscriberID, d queue.Delivery, subQoS byte,
 // movedTo is implemented by a Queues that knows where sessions that left this node went.
 type movedTo interface {
 	MovedTo(id queue.SubscriberID) (node string, ok bool)
+}
+
+// stillHere reports whether a forwarded message for id, whose subscription this node's table
+// already gives to node, is to be delivered here: the session moved from here to node (the
+// redirect takes it on), or is still here on its way to node. The new owner claims the
+// subscriptions before the old one hands over its last page, so for a moment the old owner's
+// table names the new owner while the session is still here; a message its sender routed here
+// then was skipped and lost (TestDurabilityRacingConnects, under load).
+func (r *Registry) stillHere(id queue.SubscriberID, node string) bool {
+	return r.movedTo(id, node) || r.queues.Queue(id) != nil
 }
 
 // movedTo reports whether id's session moved from this node to node.
