@@ -74,19 +74,19 @@ type pendingWrite struct {
 func (p pendingWrite) SyncWait() error {
 	s := p.s
 	s.mu.Lock()
-	for !p.w.done && s.syncing {
-		s.synced.Wait()
-	}
-	lead := !p.w.done
-	if lead {
-		s.applyLocked()
+	for !p.w.done {
+		if s.syncing {
+			s.synced.Wait()
+			continue
+		}
+		s.applyLocked(p.w)
 	}
 	err, d := p.w.err, p.w.batch
 	if err != nil || d == nil {
 		s.mu.Unlock()
 		return err
 	}
-	if !lead {
+	if s.syncing {
 		s.mu.Unlock()
 		return d.SyncWait()
 	}
@@ -151,6 +151,12 @@ func (s *Store) get(ks store.Keyspace, key []byte) ([]byte, error) {
 		}
 		return op.val, nil
 	}
+	if op, ok := s.applying[pendKey{ks, string(key)}]; ok {
+		if op.val == nil {
+			return nil, store.ErrNotFound
+		}
+		return op.val, nil
+	}
 	if ks == store.QueueIndex {
 		if v, ok := s.cache[string(key)]; ok {
 			return v, nil
@@ -173,15 +179,31 @@ func (s *Store) notePending() {
 // durable is what the writes made so far under mu wait on.
 func (s *Store) durable() Durability { return pendingWrite{s, s.cur} }
 
-// applyLocked applies the pending set as one batch and starts a new window; mu held. When the
-// engine refuses the batch, nothing of the window is applied: its count changes are reverted
-// and its waiters get the error, and the store goes on with the next window.
-func (s *Store) applyLocked() error {
+// applyLocked applies the pending set, unless w (when given) turns out to be applied by the
+// time this caller's turn comes. mu is held on entry and on return, and released while the
+// engine writes, so that mutations go on meanwhile, into the next window. Windows are written
+// one at a time in the order they were closed: writeMu is taken before the window is closed.
+func (s *Store) applyLocked(w *window) error {
+	s.mu.Unlock()
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	s.mu.Lock()
+	if w != nil && w.done {
+		return w.err
+	}
+	return s.writeWindowLocked(true)
+}
+
+// writeWindowLocked closes the current window and writes it as one batch; writeMu and mu held,
+// mu released during the write when release is set (reads find the window's writes in
+// s.applying meanwhile). When the engine refuses the batch, nothing of the window is in the
+// engine, and the next window may build on it (a delete of an entry it wrote), so both go:
+// their count changes are reverted, and their waiters get the error.
+func (s *Store) writeWindowLocked(release bool) error {
 	w := s.cur
 	s.cur = &window{}
-	w.done = true
 	if len(s.pend) == 0 {
-		w.batch = s.last
+		w.done, w.batch = true, s.last
 		s.undo = s.undo[:0]
 		return nil
 	}
@@ -193,23 +215,33 @@ func (s *Store) applyLocked() error {
 			b.Put(k.ks, []byte(k.key), op.val)
 		}
 	}
-	n := len(s.pend)
-	applied := s.pend
-	s.pend, s.spare = s.spare, nil
+	applied, undo := s.pend, s.undo
+	s.pend, s.spare, s.undo = s.spare, nil, nil
 	if s.pend == nil {
-		s.pend = make(map[pendKey]pendOp, n)
+		s.pend = make(map[pendKey]pendOp, len(applied))
 	}
+	s.applying = applied
+	if release {
+		s.mu.Unlock()
+	}
+	err := b.CommitNoSyncWait()
+	if release {
+		s.mu.Lock()
+	}
+	s.applying = nil
+	w.done = true
 	defer func() { clear(applied); s.spare = applied }()
-	if err := b.CommitNoSyncWait(); err != nil {
-		w.err = fmt.Errorf("msgstore: apply %d pending writes: %w", n, err)
-		for i := len(s.undo) - 1; i >= 0; i-- {
-			u := s.undo[i]
-			s.adjust(u.q, u.id, -u.delta)
-		}
+	if err != nil {
+		w.err = fmt.Errorf("msgstore: apply %d pending writes: %w", len(applied), err)
+		next := s.cur
+		s.cur = &window{}
+		next.done, next.err = true, w.err
+		s.revert(s.undo)
+		s.revert(undo)
+		clear(s.pend)
 		s.undo = s.undo[:0]
 		return w.err
 	}
-	s.undo = s.undo[:0]
 	s.last, w.batch = b, b
 	for k, op := range applied {
 		if k.ks == store.QueueIndex {
@@ -217,6 +249,12 @@ func (s *Store) applyLocked() error {
 		}
 	}
 	return nil
+}
+
+func (s *Store) revert(undo []undo) {
+	for i := len(undo) - 1; i >= 0; i-- {
+		s.adjust(undo[i].q, undo[i].id, -undo[i].delta)
+	}
 }
 
 // entryCacheMax bounds the entries applied recently that the store keeps in memory.
@@ -245,14 +283,23 @@ func (s *Store) cacheEntry(key string, val []byte) {
 func (s *Store) apply() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.applyLocked()
+	return s.applyLocked(nil)
+}
+
+// applyAndHold applies whatever is pending and returns with writeMu held (the caller unlocks
+// it), so that a direct write of the caller's cannot interleave with a window's.
+func (s *Store) applyAndHold() error {
+	s.writeMu.Lock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.writeWindowLocked(false)
 }
 
 // Flush applies every pending write and waits for the sync policy. The broker calls it before
 // it closes the engine; the store stays usable.
 func (s *Store) Flush() error {
 	s.mu.Lock()
-	err := s.applyLocked()
+	err := s.applyLocked(nil)
 	d := s.last
 	s.mu.Unlock()
 	if err != nil || d == nil {

@@ -253,3 +253,68 @@ func TestReceiptsAcrossWindows(t *testing.T) {
 		}
 	})
 }
+
+// gatedWrite holds the engine's next write until released, then fails it or lets it through.
+type gatedWrite struct {
+	armed   chan struct{} // closed: the next write blocks
+	entered chan struct{}
+	release chan error
+}
+
+func (g *gatedWrite) MaybeError(op store.Op) error {
+	if op != store.OpWrite {
+		return nil
+	}
+	select {
+	case <-g.armed:
+	default:
+		return nil
+	}
+	select {
+	case g.entered <- struct{}{}:
+		return <-g.release
+	default:
+		return nil
+	}
+}
+
+// A window is written with the store's mutex released, so mutations go on meanwhile and read
+// the window's writes from memory. When the engine then refuses that window, the next one,
+// which built on it (it deletes an entry the refused window wrote), fails with it, and the
+// counts describe the engine again.
+func TestPendingWindowFailsWithTheOneItBuiltOn(t *testing.T) {
+	engines(t, func(t *testing.T, loc location) {
+		g := &gatedWrite{armed: make(chan struct{}), entered: make(chan struct{}), release: make(chan error)}
+		s, e, _ := openStore(t, loc, store.Options{Injector: g})
+		close(g.armed)
+		seq, d1, err := s.AppendNoSyncWait(msg(1, "one"), Target{Queue: "a", QoS: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		waited := make(chan error, 1)
+		go func() { waited <- d1.SyncWait() }()
+		<-g.entered // the first window is being written
+		if n, _, err := s.DeleteNoSyncWait("a", seq); err != nil || n != 1 {
+			t.Fatalf("delete during the write = %d, %v; want the entry found in the window", n, err)
+		}
+		_, d2, err := s.AppendNoSyncWait(msg(2, "two"), Target{Queue: "b", QoS: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		g.release <- fault.ErrInjected
+		if err := <-waited; !errors.Is(err, fault.ErrInjected) {
+			t.Fatalf("waiter of the refused window got %v", err)
+		}
+		if err := d2.SyncWait(); !errors.Is(err, fault.ErrInjected) {
+			t.Fatalf("waiter of the window built on it got %v", err)
+		}
+		if s.Len("a") != 0 || s.Len("b") != 0 {
+			t.Fatalf("Len a=%d b=%d; want 0, 0", s.Len("a"), s.Len("b"))
+		}
+		checkConsistent(t, s, e)
+		if err := s.Enqueue(msg(3, "three"), targets("a")); err != nil {
+			t.Fatal(err)
+		}
+		checkConsistent(t, s, e)
+	})
+}

@@ -118,7 +118,7 @@ func (s *Store) Sweep(now time.Time) (int, error) {
 		return 0, nil
 	}
 	s.enqMin = 0           // from here, Enqueue records what arrives during the scan
-	err := s.applyLocked() // the scan reads the engine
+	err := s.applyLocked(nil) // the scan reads the engine
 	s.mu.Unlock()
 	if err != nil {
 		return 0, err

@@ -83,12 +83,29 @@ func (s *Store) ReleaseOwner(owner string) error {
 // deleteRange deletes the receipts in [lo, hi) that match picks (all, with nil); wait:
 // for the sync policy.
 func (s *Store) deleteRange(lo, hi []byte, what string, wait bool, match func([]byte) bool) error {
-	if err := s.apply(); err != nil { // the scan reads the engine
+	b, err := s.receiptDeletes(lo, hi, match)
+	if err == nil && b != nil && wait {
+		err = b.SyncWait()
+	}
+	if err != nil {
 		return fmt.Errorf("msgstore: release receipts of %s: %w", what, err)
+	}
+	return nil
+}
+
+// receiptDeletes applies the deletes of the receipts in [lo, hi) that match, as a batch of its
+// own, and returns it to wait on (nil: none matched). The scan reads the engine, so the
+// pending set is applied first, and no window's write may overtake the batch (writeMu); the
+// sync is waited for after writeMu is released.
+func (s *Store) receiptDeletes(lo, hi []byte, match func([]byte) bool) (store.Batch, error) {
+	err := s.applyAndHold()
+	defer s.writeMu.Unlock()
+	if err != nil {
+		return nil, err
 	}
 	it, err := s.e.NewIterator(store.Receipts, lo, hi)
 	if err != nil {
-		return fmt.Errorf("msgstore: release receipts of %s: %w", what, err)
+		return nil, err
 	}
 	b := s.e.NewBatch()
 	for ok := it.First(); ok; ok = it.Next() {
@@ -100,19 +117,12 @@ func (s *Store) deleteRange(lo, hi []byte, what string, wait bool, match func([]
 	it.Close()
 	if err != nil || b.Len() == 0 {
 		b.Close()
-		if err != nil {
-			return fmt.Errorf("msgstore: release receipts of %s: %w", what, err)
-		}
-		return nil
+		return nil, err
 	}
-	commit := b.CommitNoSyncWait
-	if wait {
-		commit = b.Commit
+	if err := b.CommitNoSyncWait(); err != nil {
+		return nil, err
 	}
-	if err := commit(); err != nil {
-		return fmt.Errorf("msgstore: release receipts of %s: %w", what, err)
-	}
-	return nil
+	return b, nil
 }
 
 // prefixEnd is the smallest key above every key that starts with p.

@@ -32,6 +32,10 @@ type Store struct {
 	// The pending set (pending.go): writes not applied to the engine yet, keyed by what they
 	// write; the window they belong to; how to revert their count changes.
 	pend  map[pendKey]pendOp
+	// applying is the window being written (its writes are in neither pend nor the engine
+	// for that time); writeMu orders the writes of windows and of direct batches.
+	applying map[pendKey]pendOp
+	writeMu  sync.Mutex
 	spare map[pendKey]pendOp // the previous pending map, cleared, for the next window
 	cur   *window
 	undo  []undo
@@ -62,7 +66,7 @@ func Open(e store.Engine, o Options) (*Store, error) {
 	s.synced.L = &s.mu
 	s.timer = time.AfterFunc(time.Hour, func() {
 		s.mu.Lock()
-		s.applyLocked() // a failure reaches the window's waiters
+		s.applyLocked(nil) // a failure reaches the window's waiters
 		s.mu.Unlock()
 	})
 	s.timer.Stop()

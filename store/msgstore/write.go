@@ -184,14 +184,17 @@ func (s *Store) deleteLocked(q QueueID, seqs []uint64) (int, error) {
 // DeleteQueue removes every entry of q (one atomic batch, however long the queue) and forgets
 // its sequence counter.
 func (s *Store) DeleteQueue(q QueueID) (int, error) {
+	// The scan below reads the engine, which must hold the queue's pending writes, and the
+	// delete is a batch of its own, which no window's write may overtake.
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	qs := s.queues[q]
 	if qs == nil {
 		return 0, nil
 	}
-	// The scan below reads the engine, which must hold the queue's pending writes.
-	if err := s.applyLocked(); err != nil {
+	if err := s.writeWindowLocked(false); err != nil {
 		return 0, err
 	}
 	lo, hi := queueBounds(q, 0, 0)
@@ -275,7 +278,7 @@ func (s *Store) MarkSent(q QueueID, sent ...Sent) error {
 		}
 	}
 	if now {
-		return s.applyLocked()
+		return s.applyLocked(nil)
 	}
 	return nil
 }
