@@ -162,12 +162,7 @@ func TestDurabilityKillSubscriberNode(t *testing.T) {
 
 	r.pubs = []*pipePublisher{newPipePublisher(t, "pa", packet.V311, 10), newPipePublisher(t, "pb", packet.V5, 8)}
 	for i, p := range r.pubs {
-		addr := []string{nodes[0].mqtt, nodes[2].mqtt}[i]
-		r.pubsDone.Add(1)
-		go func() {
-			defer r.pubsDone.Done()
-			p.run(addr, 40*time.Millisecond, r.stop, r.quit)
-		}()
+		r.runPublisher(p, []string{nodes[0].mqtt, nodes[2].mqtt}[i], 40*time.Millisecond)
 	}
 	for _, s := range r.online {
 		r.goOnline(s)
@@ -222,11 +217,7 @@ func TestDurabilityKillPublisherNode(t *testing.T) {
 
 	r.pubs = []*pipePublisher{newPipePublisher(t, "pa", packet.V311, 10), newPipePublisher(t, "pb", packet.V5, 8)}
 	for _, p := range r.pubs {
-		r.pubsDone.Add(1)
-		go func() {
-			defer r.pubsDone.Done()
-			p.run(victim.mqtt, 40*time.Millisecond, r.stop, r.quit)
-		}()
+		r.runPublisher(p, victim.mqtt, 40*time.Millisecond)
 	}
 	for _, s := range r.online {
 		r.goOnline(s)
@@ -313,11 +304,7 @@ func TestDurabilityRacingConnects(t *testing.T) {
 	r := &crashRig{t: t, addr: nodes[2].mqtt, pubs: []*pipePublisher{pub}, offline: []*checkSub{racer},
 		stop: make(chan struct{}), quit: make(chan struct{})}
 	t.Cleanup(r.stopClients)
-	r.pubsDone.Add(1)
-	go func() {
-		defer r.pubsDone.Done()
-		pub.run(nodes[0].mqtt, 20*time.Millisecond, r.stop, r.quit)
-	}()
+	r.runPublisher(pub, nodes[0].mqtt, 20*time.Millisecond)
 
 	st := raceReconnects(racer, nodes, rounds, rng)
 	t.Logf("%d reconnects: %d alone (%d refused), %d races (one accepted %d, both accepted %d, none %d); acknowledged so far: %s",

@@ -268,11 +268,7 @@ func newCrashRig(t *testing.T, policy string) *crashRig {
 	// messages a second in all, enough to have many in flight at each kill.
 	r.pubs = []*pipePublisher{newPipePublisher(t, "pa", packet.V311, 16), newPipePublisher(t, "pb", packet.V5, 12)}
 	for _, p := range r.pubs {
-		r.pubsDone.Add(1)
-		go func() {
-			defer r.pubsDone.Done()
-			p.run(r.addr, 30*time.Millisecond, r.stop, r.quit)
-		}()
+		r.runPublisher(p, r.addr, 30*time.Millisecond)
 	}
 	for _, s := range r.online {
 		r.goOnline(s)
@@ -297,6 +293,15 @@ func (r *crashRig) stopClients() {
 
 func (r *crashRig) subs() []*checkSub {
 	return slices.Concat(r.online, r.visitors, r.offline)
+}
+
+// runPublisher runs p against addr, refilling its window every interval, until the rig stops it.
+func (r *crashRig) runPublisher(p *pipePublisher, addr string, every time.Duration) {
+	r.pubsDone.Add(1)
+	go func() {
+		defer r.pubsDone.Done()
+		p.run(addr, every, r.stop, r.quit)
+	}()
 }
 
 func (r *crashRig) goOnline(s *checkSub) {
