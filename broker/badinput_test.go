@@ -305,3 +305,45 @@ func TestClientPublishWithSubscriptionIdentifier(t *testing.T) {
 		t.Fatalf("got %+v; want DISCONNECT 0x82", got[0])
 	}
 }
+
+// TestOversizeConnectBeforeAuthentication: before a client is authenticated, max_connect_size
+// bounds its CONNECT (an MQTT 5 client hears 0x95, a 3.1.1 client is closed on); once
+// connected, the same client may send what max_message_size allows; a well-behaved client
+// connects while the oversize ones are refused.
+func TestOversizeConnectBeforeAuthentication(t *testing.T) {
+	n := brokertest.Start(t, func(c *config.Config) {
+		c.Sessions.MaxConnectSize = 1024
+		c.Sessions.MaxMessageSize = 64 << 10
+	})
+	big := strings.Repeat("p", 2000)
+	for _, v := range []packet.Version{packet.V311, packet.V5} {
+		c := brokertest.Dial(t, n.Addr, v)
+		b, err := packet.Encode(nil, v, &packet.Connect{ProtocolName: "MQTT", ProtocolVersion: v, ClientID: "big", CleanStart: true,
+			UsernameFlag: true, Username: "u", PasswordFlag: true, Password: []byte(big)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SendBytes(b)
+		got := c.ExpectClosed()
+		switch v {
+		case packet.V5:
+			if len(got) != 1 {
+				t.Fatalf("MQTT 5: got %v; want CONNACK 0x95 then the close", got)
+			}
+			if ack, ok := got[0].(*packet.Connack); !ok || ack.ReasonCode != packet.PacketTooLarge {
+				t.Fatalf("MQTT 5: got %+v; want CONNACK 0x95", got[0])
+			}
+		default:
+			if len(got) != 0 {
+				t.Fatalf("MQTT 3.1.1: got %v; want a close without an answer", got)
+			}
+		}
+	}
+	// Connected, a 2,000-byte publish is well within max_message_size.
+	c, _ := brokertest.Connect(t, n.Addr, packet.V5, "small-connect", nil)
+	c.Subscribe(1, 1, "big/#")
+	c.Publish(2, 1, false, "big/x", []byte(big))
+	if p := brokertest.ReadAs[*packet.Publish](t, c); len(p.Payload) != len(big) {
+		t.Fatalf("got %d bytes, want %d", len(p.Payload), len(big))
+	}
+}

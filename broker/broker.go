@@ -48,13 +48,15 @@ type Options struct {
 
 // Broker is one running node.
 type Broker struct {
-	cfg      *config.Config
-	log      *slog.Logger
-	metrics  *metrics.Registry
-	counters *metrics.Broker
-	meta     metadata.Store
-	reg      *registry.Registry
-	env      *session.Env
+	cfg *config.Config
+	// connectBudget bounds what all connections not yet authenticated hold in large packets.
+	connectBudget *packet.Budget
+	log           *slog.Logger
+	metrics       *metrics.Registry
+	counters      *metrics.Broker
+	meta          metadata.Store
+	reg           *registry.Registry
+	env           *session.Env
 
 	db      *store.DB
 	persist *persist.Store
@@ -184,6 +186,7 @@ func New(cfg *config.Config, opts Options) (*Broker, error) {
 		return int64(time.Since(b.started) / time.Second)
 	})
 	b.policy = b.queuePolicy()
+	b.connectBudget = packet.NewBudget(int64(cfg.Sessions.UnauthenticatedBuffer))
 	if err := b.restoreSessions(context.Background(), b.policy); err != nil {
 		b.Shutdown(context.Background())
 		return nil, err
@@ -224,6 +227,8 @@ func (b *Broker) newListener(lc config.Listener) (*listener.Listener, error) {
 		ReceiveMaximum:   uint16(b.cfg.MQTT5.ReceiveMaxBroker),
 		ReceiveMaxClient: uint16(b.cfg.MQTT5.ReceiveMaxClient),
 		MaxPacketSize:    int(s.MaxMessageSize),
+		MaxConnectSize:   int(s.MaxConnectSize),
+		ConnectBudget:    b.connectBudget,
 		// As in VerneMQ (vmq_mqtt5_fsm) and docs/configuration.md: topic_alias_max_client is what
 		// clients may use towards the broker (sent in CONNACK), topic_alias_max_broker what the
 		// broker uses towards a client.

@@ -81,7 +81,7 @@ func TestAuthOnRegisterMaxInflight(t *testing.T) {
 
 // TestAuthOnRegisterMaxMessageSize: the MaxMessageSize modifier is that client's
 // max_message_size: announced as Maximum Packet Size in its CONNACK, and a larger packet from it
-// gets DISCONNECT 0x95. The node's limit (none here) still holds for other clients.
+// gets DISCONNECT 0x95. The node's limit (the default, 1 MB) still holds for other clients.
 func TestAuthOnRegisterMaxMessageSize(t *testing.T) {
 	n := startRegisterModifiers(t, registerModifiers{"small": {MaxMessageSize: intp(200)}}, nil)
 	small, ack := brokertest.Connect(t, n.Addr, packet.V5, "small", withUser("small"))
@@ -89,8 +89,8 @@ func TestAuthOnRegisterMaxMessageSize(t *testing.T) {
 		t.Fatalf("CONNACK Maximum Packet Size %d (present %v); want 200", ack.Properties.MaximumPacketSize, ack.Properties.Has(packet.PropMaximumPacketSize))
 	}
 	other, ack := brokertest.Connect(t, n.Addr, packet.V5, "other", withUser("other"))
-	if ack.Properties.Has(packet.PropMaximumPacketSize) {
-		t.Fatalf("a client without the modifier was announced Maximum Packet Size %d", ack.Properties.MaximumPacketSize)
+	if ack.Properties.MaximumPacketSize != 1<<20 {
+		t.Fatalf("a client without the modifier was announced Maximum Packet Size %d; want the node's 1 MB", ack.Properties.MaximumPacketSize)
 	}
 	big := []byte(strings.Repeat("b", 500))
 	other.Publish(1, 1, false, "size/x", big)

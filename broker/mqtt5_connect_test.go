@@ -78,8 +78,8 @@ func TestMQTT5ConnackLimits(t *testing.T) {
 		if p.ReceiveMaximum != nil {
 			t.Errorf("receive maximum %d sent while it is the default 65535", *p.ReceiveMaximum)
 		}
-		if p.MaximumPacketSize != nil {
-			t.Errorf("maximum packet size %d sent while max_message_size is 0", *p.MaximumPacketSize)
+		if p.MaximumPacketSize == nil || *p.MaximumPacketSize != 1<<20 {
+			t.Errorf("maximum packet size %v; want the default max_message_size, 1 MB", p.MaximumPacketSize)
 		}
 		if p.ServerKeepAlive != nil {
 			t.Errorf("server keep alive %d sent while max_keepalive is 0", *p.ServerKeepAlive)

@@ -38,6 +38,7 @@ const (
 // publishes allowed during a netsplit, so that a slow join never turns into refused clients.
 func NautilusClusterConfig(addr, dataDir, name, link, gossip, seed string) string {
 	c := NautilusConfig(addr, dataDir) + fmt.Sprintf(`nodename = %s
+cluster.secret = nautilus-bench-cluster-secret
 listener.vmq.clustering = %s
 cluster.gossip = %s
 plumtree.lazy_tick = 500ms

@@ -130,7 +130,7 @@ func startRealCluster(ctx context.Context, b Backend, o RealOptions) (_ *realClu
 	for i := range o.Nodes {
 		name := nodeName(i)
 		c.names = append(c.names, name)
-		cl, err := cluster.New(cluster.Options{Name: name, LinkAddr: "127.0.0.1:0", Serf: fastSerf(), Logger: quietLog(),
+		cl, err := cluster.New(cluster.Options{Name: name, LinkAddr: "127.0.0.1:0", Serf: fastSerf(), Logger: quietLog(), Secret: []byte("nautilus-bench-cluster-secret"),
 			BackoffMin: 20 * time.Millisecond, BackoffMax: 200 * time.Millisecond})
 		if err != nil {
 			return nil, err

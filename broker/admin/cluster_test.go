@@ -64,7 +64,8 @@ func fastSerf() *serf.Config {
 func startFake(t *testing.T, name string, timeout time.Duration) (*fakeNode, *admin.Client) {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	cn, err := cluster.New(cluster.Options{Name: name, LinkAddr: "127.0.0.1:0", GossipAddr: "127.0.0.1:0", Serf: fastSerf(), Logger: log})
+	cn, err := cluster.New(cluster.Options{Name: name, LinkAddr: "127.0.0.1:0", GossipAddr: "127.0.0.1:0", Serf: fastSerf(), Logger: log,
+		Secret: []byte("nautilus-test-cluster-secret")})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package cluster
 import (
 	"encoding/base64"
 	"fmt"
+	"os"
 	"strings"
 
 	"github.com/nautilus-mq/nautilus/broker/config"
@@ -33,6 +34,15 @@ func OptionsFromConfig(c *config.Config) (Options, error) {
 		OutgoingBufferSize: int(c.Cluster.OutgoingBufferSize),
 		SeedsDNS:           c.Cluster.SeedsDNS,
 		ReconnectInterval:  c.Cluster.ReconnectInterval,
+		AutoClean:          c.Cluster.AutoClean,
+	}
+	secret, err := secretFromConfig(c)
+	if err != nil {
+		return Options{}, err
+	}
+	o.Secret = secret
+	if len(secret) == 0 && (vmq[0].Type != config.ListenerVMQS || c.Cluster.GossipKey == "") {
+		return Options{}, ErrNoSecret
 	}
 	for s := range strings.SplitSeq(c.Cluster.Seeds, ",") {
 		if s = strings.TrimSpace(s); s != "" {
@@ -53,4 +63,27 @@ func OptionsFromConfig(c *config.Config) (Options, error) {
 		return Options{}, err
 	}
 	return o, nil
+}
+
+// secretFromConfig reads the cluster secret: cluster.secret, else cluster.secret_file's
+// content, else VerneMQ's distributed_cookie. Empty when none is set.
+func secretFromConfig(c *config.Config) ([]byte, error) {
+	cc := c.Cluster
+	switch {
+	case cc.Secret != "":
+		return []byte(cc.Secret), nil
+	case cc.SecretFile != "":
+		b, err := os.ReadFile(cc.SecretFile)
+		if err != nil {
+			return nil, fmt.Errorf("cluster: cluster.secret_file: %w", err)
+		}
+		s := strings.TrimSpace(string(b))
+		if s == "" {
+			return nil, fmt.Errorf("cluster: cluster.secret_file %s is empty", cc.SecretFile)
+		}
+		return []byte(s), nil
+	case cc.DistributedCookie != "":
+		return []byte(cc.DistributedCookie), nil
+	}
+	return nil, nil
 }

@@ -1,7 +1,11 @@
 package cluster
 
 import (
+	"errors"
+	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -22,13 +26,19 @@ func TestOptionsFromConfig(t *testing.T) {
 		config.NewListener(config.ListenerTCP, "default", ":1883"),
 		config.NewListener(config.ListenerVMQ, "clustering", "10.0.0.1:44053"),
 	}
+	if _, err := OptionsFromConfig(&c); !errors.Is(err, ErrNoSecret) {
+		t.Fatalf("a cluster listener without a secret: %v, want ErrNoSecret", err)
+	}
+	c.Cluster.Secret = "0123456789abcdef-secret"
+	c.Cluster.AutoClean = time.Hour
 	o, err := OptionsFromConfig(&c)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if o.Name != "n1@10.0.0.1" || o.LinkAddr != "10.0.0.1:44053" || o.OutgoingBufferSize != 2<<20 ||
 		!slices.Equal(o.Seeds, []string{"10.0.0.2:44054", "10.0.0.3:44054"}) || o.GossipAddr != "" ||
-		o.SeedsDNS != "nautilus.example:44054" || o.ReconnectInterval != 3*time.Second {
+		o.SeedsDNS != "nautilus.example:44054" || o.ReconnectInterval != 3*time.Second ||
+		string(o.Secret) != "0123456789abcdef-secret" || o.AutoClean != time.Hour {
 		t.Fatalf("%+v", o)
 	}
 	if d, _ := o.withDefaults(); d.GossipAddr != "10.0.0.1:44054" {
@@ -53,5 +63,43 @@ func TestOptionsFromConfig(t *testing.T) {
 	c.Listeners = append(c.Listeners, config.NewListener(config.ListenerVMQ, "other", ":44060"))
 	if _, err := OptionsFromConfig(&c); err == nil {
 		t.Fatal("accepted two vmq listeners")
+	}
+}
+
+// TestSecretFromConfig: cluster.secret wins over cluster.secret_file, which wins over VerneMQ's
+// distributed_cookie; a TLS cluster listener with a gossip key needs no secret.
+func TestSecretFromConfig(t *testing.T) {
+	var c config.Config
+	c.Node.Nodename = "n1@10.0.0.1"
+	c.Listeners = []config.Listener{config.NewListener(config.ListenerVMQ, "clustering", "10.0.0.1:44053")}
+	c.Cluster.DistributedCookie = "cookie-from-vernemq-config"
+	if o, err := OptionsFromConfig(&c); err != nil || string(o.Secret) != "cookie-from-vernemq-config" {
+		t.Fatalf("distributed_cookie: %q, %v", o.Secret, err)
+	}
+	file := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(file, []byte("  secret-from-a-mounted-file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c.Cluster.SecretFile = file
+	if o, err := OptionsFromConfig(&c); err != nil || string(o.Secret) != "secret-from-a-mounted-file" {
+		t.Fatalf("cluster.secret_file: %q, %v", o.Secret, err)
+	}
+	c.Cluster.Secret = "secret-in-the-config-itself"
+	if o, err := OptionsFromConfig(&c); err != nil || string(o.Secret) != "secret-in-the-config-itself" {
+		t.Fatalf("cluster.secret: %q, %v", o.Secret, err)
+	}
+	c.Cluster.Secret, c.Cluster.DistributedCookie = "", ""
+	c.Cluster.SecretFile = filepath.Join(t.TempDir(), "missing")
+	if _, err := OptionsFromConfig(&c); err == nil || !strings.Contains(err.Error(), "cluster.secret_file") {
+		t.Fatalf("a missing secret file: %v", err)
+	}
+	c.Cluster.SecretFile = ""
+	c.Listeners = []config.Listener{config.NewListener(config.ListenerVMQS, "clustering", "10.0.0.1:44053")}
+	if _, err := OptionsFromConfig(&c); !errors.Is(err, ErrNoSecret) {
+		t.Fatalf("TLS links without a gossip key: %v, want ErrNoSecret", err)
+	}
+	c.Cluster.GossipKey = "MDEyMzQ1Njc4OWFiY2RlZg=="
+	if _, err := OptionsFromConfig(&c); err != nil {
+		t.Fatalf("TLS links with a gossip key: %v", err)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"sync"
 	"time"
 
 	"github.com/vmihailenco/msgpack/v5"
@@ -98,19 +99,10 @@ func (n *Node) clientHandshake(p *peer, raw net.Conn, addr string) (*link, error
 	if err := raw.SetDeadline(time.Now().Add(n.opts.HandshakeTimeout)); err != nil {
 		return nil, fmt.Errorf("set deadline: %w", err)
 	}
-	conn := raw
-	if n.opts.TLS != nil {
-		cfg := n.opts.TLS.Clone()
-		if cfg.ServerName == "" {
-			host, _, _ := net.SplitHostPort(addr)
-			cfg.ServerName = host
-		}
-		tc := tls.Client(raw, cfg)
-		if err := tc.Handshake(); err != nil {
-			n.handshakeFailures.Add(1)
-			return nil, fmt.Errorf("tls handshake with %s: %w", addr, err)
-		}
-		conn = tc
+	conn, err := n.dialTLS(raw, p.name, addr)
+	if err != nil {
+		n.handshakeFailures.Add(1)
+		return nil, err
 	}
 	if err := writeHello(conn, bytes.Clone(linkMagic), &hello{Node: n.name, Min: n.protoMin, Max: n.protoMax}); err != nil {
 		return nil, err
@@ -147,8 +139,13 @@ func (n *Node) serveConn(raw net.Conn) {
 	l, err := n.serverHandshake(raw)
 	if err != nil {
 		_ = raw.Close()
-		if !n.isClosed() {
-			n.log.Warn("cluster: refused incoming peer link", "remote", raw.RemoteAddr().String(), "err", err)
+		if n.isClosed() {
+			return
+		}
+		remote := raw.RemoteAddr().String()
+		host, _, _ := net.SplitHostPort(remote)
+		if ok, more := n.refusals.note(host, time.Now()); ok {
+			n.log.Warn("cluster: refused incoming peer link", "remote", remote, "err", err, "refused_since_last_line", more)
 		}
 		return
 	}
@@ -159,21 +156,10 @@ func (n *Node) serverHandshake(raw net.Conn) (*link, error) {
 	if err := raw.SetDeadline(time.Now().Add(n.opts.HandshakeTimeout)); err != nil {
 		return nil, fmt.Errorf("set deadline: %w", err)
 	}
-	conn := raw
-	if n.opts.TLS != nil {
-		cfg := n.opts.TLS.Clone()
-		if cfg.ClientCAs == nil {
-			cfg.ClientCAs = cfg.RootCAs
-		}
-		if cfg.ClientAuth == tls.NoClientCert {
-			cfg.ClientAuth = tls.RequireAndVerifyClientCert
-		}
-		tc := tls.Server(raw, cfg)
-		if err := tc.Handshake(); err != nil {
-			n.handshakeFailures.Add(1)
-			return nil, fmt.Errorf("tls handshake: %w", err)
-		}
-		conn = tc
+	conn, err := n.acceptTLS(raw)
+	if err != nil {
+		n.handshakeFailures.Add(1)
+		return nil, err
 	}
 	br := bufio.NewReaderSize(conn, 512)
 	magic, err := br.Peek(len(linkMagic))
@@ -193,6 +179,10 @@ func (n *Node) serverHandshake(raw net.Conn) (*link, error) {
 	}
 	reply := hello{Node: n.name, Min: n.protoMin, Max: n.protoMax}
 	var refuse error
+	if err := n.checkPeerName(conn, h.Node); err != nil {
+		n.handshakeFailures.Add(1)
+		return nil, err
+	}
 	switch v := negotiate(n.protoMin, n.protoMax, h.Min, h.Max); {
 	case h.Node == "" || h.Node == n.name:
 		reply.Refused = fmt.Sprintf("bad node name %q", h.Node)
@@ -235,4 +225,121 @@ func leftover(br *bufio.Reader, conn net.Conn) io.Reader {
 	}
 	b, _ := br.Peek(br.Buffered())
 	return io.MultiReader(bytes.NewReader(bytes.Clone(b)), conn)
+}
+
+// dialTLS secures a dialled link: with the operator's TLS configuration, or with the cluster
+// secret's certificates, checking that the acceptor's names peer. Without either the link is
+// plain TCP (only in tests that build Options by hand; withDefaults refuses it otherwise).
+func (n *Node) dialTLS(raw net.Conn, peer, addr string) (net.Conn, error) {
+	var cfg *tls.Config
+	switch {
+	case n.opts.TLS != nil:
+		cfg = n.opts.TLS.Clone()
+		if cfg.ServerName == "" {
+			host, _, _ := net.SplitHostPort(addr)
+			cfg.ServerName = host
+		}
+	case n.secret != nil:
+		cfg = n.secret.Clone()
+		cfg.VerifyConnection = func(cs tls.ConnectionState) error {
+			_, err := n.keys.verifyMember(cs, peer)
+			return err
+		}
+	default:
+		return raw, nil
+	}
+	tc := tls.Client(raw, cfg)
+	if err := tc.Handshake(); err != nil {
+		return nil, fmt.Errorf("tls handshake with %s: %w", addr, err)
+	}
+	return tc, nil
+}
+
+// acceptTLS secures an accepted link; the dialler's name is checked after its hello, by
+// checkPeerName.
+func (n *Node) acceptTLS(raw net.Conn) (net.Conn, error) {
+	var cfg *tls.Config
+	switch {
+	case n.opts.TLS != nil:
+		cfg = n.opts.TLS.Clone()
+		if cfg.ClientCAs == nil {
+			cfg.ClientCAs = cfg.RootCAs
+		}
+		if cfg.ClientAuth == tls.NoClientCert {
+			cfg.ClientAuth = tls.RequireAndVerifyClientCert
+		}
+	case n.secretServer != nil:
+		cfg = n.secretServer
+	default:
+		return raw, nil
+	}
+	tc := tls.Server(raw, cfg)
+	if err := tc.Handshake(); err != nil {
+		return nil, fmt.Errorf("tls handshake: %w", err)
+	}
+	return tc, nil
+}
+
+// checkPeerName refuses a dialler whose hello claims another node than its certificate names,
+// on links authenticated by the cluster secret: one member cannot pose as another.
+func (n *Node) checkPeerName(conn net.Conn, name string) error {
+	tc, ok := conn.(*tls.Conn)
+	if !ok || n.keys == nil {
+		return nil
+	}
+	if _, err := n.keys.verifyMember(tc.ConnectionState(), name); err != nil {
+		return fmt.Errorf("hello as %q: %w", name, err)
+	}
+	return nil
+}
+
+// refusalLog keeps the log quiet when something keeps knocking on the link port: one line per
+// remote host per interval, saying how many refusals it had since the last line.
+type refusalLog struct {
+	mu   sync.Mutex
+	seen map[string]*refusals
+}
+
+type refusals struct {
+	last   time.Time
+	hidden int
+}
+
+// refusalLogInterval is how often one remote host's refused links are logged at most;
+// refusalLogHosts bounds the hosts remembered.
+const (
+	refusalLogInterval = time.Minute
+	refusalLogHosts    = 4096
+)
+
+// note records a refusal from host and reports whether to log it, with the refusals not
+// logged since the last line.
+func (r *refusalLog) note(host string, now time.Time) (bool, int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.seen == nil {
+		r.seen = map[string]*refusals{}
+	}
+	e := r.seen[host]
+	if e == nil {
+		if len(r.seen) >= refusalLogHosts {
+			for h, old := range r.seen {
+				if now.Sub(old.last) >= refusalLogInterval {
+					delete(r.seen, h)
+				}
+			}
+			if len(r.seen) >= refusalLogHosts {
+				clear(r.seen) // a scan of many addresses: start over rather than grow
+			}
+		}
+		r.seen[host] = &refusals{last: now}
+		return true, 0
+	}
+	if now.Sub(e.last) < refusalLogInterval {
+		e.hidden++
+		return false, 0
+	}
+	hidden := e.hidden
+	e.last, e.hidden = now, 0
+	return true, hidden
 }

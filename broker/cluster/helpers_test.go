@@ -42,9 +42,13 @@ func testLogger(t testing.TB) *slog.Logger {
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }
 
+// testSecret is the cluster secret of test nodes.
+const testSecret = "nautilus-test-cluster-secret"
+
 func testOptions(t testing.TB, name string) Options {
 	return Options{
 		Name: name, LinkAddr: "127.0.0.1:0", Serf: testSerfConfig(), Logger: testLogger(t),
+		Secret:     []byte(testSecret),
 		BackoffMin: 20 * time.Millisecond, BackoffMax: 200 * time.Millisecond,
 		PingInterval: 200 * time.Millisecond, IdleTimeout: 2 * time.Second,
 	}

@@ -84,6 +84,16 @@ func (ln *LocalNetwork) Leave(name string) { ln.remove(name, "leave") }
 // Fail removes name as a crash would: the others see "fail".
 func (ln *LocalNetwork) Fail(name string) { ln.remove(name, "fail") }
 
+// Reap tells every member that name, failed earlier, was forgotten (cluster.autoclean).
+func (ln *LocalNetwork) Reap(name string) {
+	ln.mu.Lock()
+	others := ln.membersLocked()
+	ln.mu.Unlock()
+	for _, o := range others {
+		o.watchers.publish(MemberEvent{Node: name, Kind: "reap"})
+	}
+}
+
 func (ln *LocalNetwork) remove(name, kind string) {
 	ln.mu.Lock()
 	t := ln.nodes[name]

@@ -50,6 +50,9 @@ func (n *Node) startSerf() error {
 	if n.opts.ReconnectInterval > 0 {
 		cfg.ReconnectInterval = n.opts.ReconnectInterval
 	}
+	if n.opts.AutoClean > 0 {
+		cfg.ReconnectTimeout = n.opts.AutoClean
+	}
 	cfg.NodeName = n.name
 	cfg.Tags = map[string]string{tagLink: n.linkAddr}
 	cfg.EventCh = n.serfEvents
@@ -123,8 +126,12 @@ func (n *Node) handleMemberEvent(me serf.MemberEvent) {
 		kind = "leave"
 	case serf.EventMemberFailed:
 		kind = "fail"
+	case serf.EventMemberReap:
+		// A failed member not back within the reconnect timeout (cluster.autoclean): gossip
+		// forgets it, and it no longer counts as a netsplit.
+		kind = "reap"
 	default:
-		return // reap: the member was already reported gone
+		return
 	}
 	for _, m := range me.Members {
 		if m.Name == n.name {
@@ -138,6 +145,8 @@ func (n *Node) handleMemberEvent(me serf.MemberEvent) {
 			p.down(fmt.Errorf("%w: %s left the cluster", ErrUnknownNode, m.Name))
 		case "fail":
 			p.down(fmt.Errorf("%w: %s failed", ErrUnknownNode, m.Name))
+		case "reap":
+			p.down(fmt.Errorf("%w: %s failed and was removed after cluster.autoclean", ErrUnknownNode, m.Name))
 		}
 		n.log.Info("cluster: member "+kind, "member", m.Name, "link", m.Tags[tagLink])
 		n.watchers.publish(MemberEvent{Node: m.Name, Kind: kind})

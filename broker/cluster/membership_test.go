@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestMembershipJoinLeaveFail(t *testing.T) {
@@ -133,5 +134,30 @@ func TestOptionsDefaults(t *testing.T) {
 		if _, err := bad.withDefaults(); err == nil {
 			t.Errorf("%+v accepted", bad)
 		}
+	}
+}
+
+// TestFailedMemberReapedAfterAutoClean: a member that fails and does not come back within
+// AutoClean is forgotten, and its peers hear "reap" (the end of the netsplit it caused).
+func TestFailedMemberReapedAfterAutoClean(t *testing.T) {
+	a := startNode(t, "a", func(o *Options) { o.AutoClean = 2 * time.Second })
+	b := startNode(t, "b", nil)
+	if err := b.Join(a.GossipAddr()); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "a sees b", func() bool { return slices.Equal(a.Members(), []string{"a", "b"}) })
+	ev, stop := a.Watch()
+	defer stop()
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	watchUntil(t, ev, "b", "fail")
+	start := time.Now()
+	watchUntil(t, ev, "b", "reap")
+	if since := time.Since(start); since < time.Second {
+		t.Fatalf("reaped %v after the failure; AutoClean is 2s", since)
+	}
+	if slices.ContainsFunc(a.MemberList(), func(m MemberInfo) bool { return m.Node == "b" }) {
+		t.Fatal("a still lists b after the reap")
 	}
 }

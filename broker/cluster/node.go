@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -47,6 +48,12 @@ type Node struct {
 
 	nextID            atomic.Uint64
 	handshakeFailures atomic.Uint64
+
+	// keys and the TLS configurations below are set when links are authenticated by the
+	// cluster secret (Options.Secret without Options.TLS).
+	keys                 *clusterKeys
+	secretServer, secret *tls.Config
+	refusals             refusalLog
 }
 
 type handlerBox struct{ h Handler }
@@ -59,14 +66,35 @@ func New(opts Options) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	return &Node{
+	if len(o.Secret) == 0 && (o.TLS == nil || len(o.GossipKey) == 0) {
+		return nil, ErrNoSecret
+	}
+	n := &Node{
 		opts: o, name: o.Name, log: o.Logger.With("node", o.Name),
 		protoMin: ProtocolVersionMin, protoMax: ProtocolVersionMax,
-		ctx: ctx, cancel: cancel, done: make(chan struct{}),
+		done:       make(chan struct{}),
 		serfEvents: make(chan serf.Event, serfEventBuffer),
 		peers:      map[string]*peer{},
-	}, nil
+	}
+	if len(o.Secret) > 0 {
+		keys, err := keysFor(o.Secret)
+		if err != nil {
+			return nil, err
+		}
+		if len(n.opts.GossipKey) == 0 {
+			n.opts.GossipKey = keys.gossip
+		}
+		if o.TLS == nil {
+			cert, err := keys.linkCert(o.Name)
+			if err != nil {
+				return nil, err
+			}
+			n.keys = keys
+			n.secretServer, n.secret = keys.secretTLS(cert)
+		}
+	}
+	n.ctx, n.cancel = context.WithCancel(context.Background())
+	return n, nil
 }
 
 // Start listens for peer links, starts gossip, and (when Options.Seeds is set) keeps trying to

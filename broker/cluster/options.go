@@ -41,6 +41,17 @@ type Options struct {
 	// (cluster.reconnect_interval): after a partition heals, members find each other within it.
 	// Zero keeps the Serf configuration's value.
 	ReconnectInterval time.Duration
+	// AutoClean is how long a failed member is waited for (cluster.autoclean) before gossip
+	// forgets it and it stops counting as a netsplit ("reap" member event). Zero keeps the
+	// Serf configuration's ReconnectTimeout.
+	AutoClean time.Duration
+
+	// Secret is the cluster secret (cluster.secret), at least MinSecretLen bytes, the same on
+	// every member. Gossip is encrypted and authenticated with a key derived from it (unless
+	// GossipKey is set), and peer links run TLS 1.3 with certificates that an authority
+	// derived from it issues to each node under its name (unless TLS is set). A node is built
+	// only with a Secret, or with both GossipKey and TLS: a cluster nobody can join uninvited.
+	Secret []byte
 
 	// GossipKey, when set (16, 24 or 32 bytes), encrypts and authenticates serf's gossip with
 	// AES-GCM (cluster.gossip_key): a node without the key can neither read the membership
@@ -98,6 +109,10 @@ const (
 	DefaultBackoffMin         = 100 * time.Millisecond
 	DefaultBackoffMax         = 10 * time.Second
 )
+
+// ErrNoSecret refuses a node that anyone who reaches its ports could join.
+var ErrNoSecret = errors.New("cluster: clustering needs a cluster secret (cluster.secret, cluster.secret_file or distributed_cookie, the same on every node; " +
+	"try: openssl rand -base64 32), or both TLS peer links (listener.vmqs) and cluster.gossip_key")
 
 // withDefaults returns o with every unset field given its default, or an error naming the
 // first field that cannot work.

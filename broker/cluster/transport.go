@@ -29,7 +29,9 @@ type Handler interface {
 // MemberEvent reports a change of cluster membership.
 type MemberEvent struct {
 	Node string
-	// Kind is "join", "leave" (graceful), "fail" (failure detected) or "update".
+	// Kind is "join", "leave" (graceful, or a failed member removed by the operator), "fail"
+	// (failure detected), "reap" (a failed member not back within Options.AutoClean, forgotten)
+	// or "update".
 	Kind string
 }
 

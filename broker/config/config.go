@@ -56,7 +56,9 @@ type SessionsConfig struct {
 	QueueDeliverMode           QueueDeliverMode `key:"queue_deliver_mode" default:"fanout" doc:"with allow_multiple_sessions: fanout to every session or balance across them"`
 	QueueQoS0Messages          bool             `key:"queue_qos0_messages" default:"off" doc:"also keep QoS 0 messages for disconnected persistent sessions"`
 	MaxMessageRate             int              `key:"max_message_rate" default:"0" min:"0" doc:"incoming PUBLISH packets per second per session; 0 = no limit"`
-	MaxMessageSize             Size             `key:"max_message_size" default:"0" max:"268435460" doc:"largest MQTT packet accepted, checked before the body is read; 0 = the MQTT maximum"`
+	MaxMessageSize             Size             `key:"max_message_size" default:"1MB" max:"268435460" doc:"largest MQTT packet accepted, checked before the body is read; 0 = the MQTT maximum (256 MB)"`
+	MaxConnectSize             Size             `key:"max_connect_size" default:"64KB" min:"0" max:"268435460" doc:"largest CONNECT (and AUTH during the handshake) accepted before the client is authenticated; 0 = max_message_size"`
+	UnauthenticatedBuffer      Size             `key:"max_unauthenticated_buffer" default:"64MB" min:"0" doc:"bytes that all connections not yet authenticated may hold in CONNECT and AUTH packets larger than 4 KB at once; past it such a packet is refused; 0 = no limit"`
 	RetryInterval              time.Duration    `key:"retry_interval" default:"20s" doc:"wait before resending an unacknowledged QoS 1/2 message"`
 	PersistentClientExpiration time.Duration    `key:"persistent_client_expiration" default:"never" alias:"never=0" doc:"remove persistent sessions offline this long; never = keep them"`
 	MaxKeepalive               time.Duration    `key:"max_keepalive" default:"0s" max:"65535s" doc:"cap on a client's keep alive, sent as MQTT 5 server keep alive; 0 = no cap"`
@@ -122,6 +124,10 @@ type ClusterConfig struct {
 	SeedsDNS                       string        `key:"cluster.seeds_dns" default:"" doc:"name:port whose DNS A/AAAA records are gossip hosts to join at start (with cluster.seeds), looked up again at each retry; empty = none"`
 	GossipKey                      string        `key:"cluster.gossip_key" default:"" secret:"on" doc:"base64 of a 16, 24 or 32-byte key that encrypts and authenticates gossip (AES-GCM), the same on every node; empty = gossip in the clear"`
 	ReconnectInterval              time.Duration `key:"cluster.reconnect_interval" default:"10s" min:"100ms" unit:"ms" doc:"how often a failed member is tried again; after a partition heals, nodes find each other within it"`
+	AutoClean                      time.Duration `key:"cluster.autoclean" default:"24h" min:"1m" unit:"ms" doc:"how long a failed member is waited for before the cluster forgets it; until then it counts as a netsplit (see allow_register_during_netsplit), and vmq-admin cluster leave removes it at once"`
+	Secret                         string        `key:"cluster.secret" default:"" secret:"on" doc:"the cluster's shared secret, at least 16 characters, the same on every node: gossip is encrypted with a key derived from it and peer links run TLS 1.3 with certificates it issues; a node with a listener.vmq does not start without it (or without both listener.vmqs and cluster.gossip_key)"`
+	SecretFile                     string        `key:"cluster.secret_file" default:"" doc:"file whose content (surrounding whitespace removed) is the cluster secret, for secrets kept out of the configuration (a Kubernetes secret, a vault agent); used when cluster.secret is empty"`
+	DistributedCookie              string        `key:"distributed_cookie" default:"" secret:"on" doc:"VerneMQ's Erlang cookie, read as cluster.secret when neither cluster.secret nor cluster.secret_file is set (VerneMQ's default vmq_secret is too short and refused)"`
 }
 
 type SysTreeConfig struct {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"io"
 	"sync"
+	"sync/atomic"
 )
 
 // Reader reads packets from a byte stream. It is not safe for concurrent use;
@@ -25,7 +26,44 @@ type Reader struct {
 	// given back once they are consumed, and idle holds what the wait for them read.
 	src  io.Reader
 	idle idleRead
+	// budget, when set, is charged for every body larger than the bufio buffer while it is read.
+	budget *Budget
 }
+
+// Budget bounds the bytes that a group of Readers (the connections not yet authenticated) may
+// hold in packet bodies at once. A body is charged its announced length before any of it is
+// read and released once it has been read, so a peer that announces a large CONNECT and sends
+// it slowly holds budget, not memory beyond it. Safe for concurrent use.
+type Budget struct {
+	limit int64
+	used  atomic.Int64
+}
+
+// NewBudget returns a budget of limit bytes; limit <= 0 means no limit.
+func NewBudget(limit int64) *Budget { return &Budget{limit: limit} }
+
+// Used is the bytes charged now.
+func (b *Budget) Used() int64 { return b.used.Load() }
+
+func (b *Budget) take(n int) bool {
+	if b.limit <= 0 {
+		return true
+	}
+	if b.used.Add(int64(n)) > b.limit {
+		b.used.Add(-int64(n))
+		return false
+	}
+	return true
+}
+
+func (b *Budget) give(n int) {
+	if b.limit > 0 {
+		b.used.Add(-int64(n))
+	}
+}
+
+// SetBudget makes the bodies read from now on charge b (nil: none).
+func (r *Reader) SetBudget(b *Budget) { r.budget = b }
 
 // pooledSize is the buffer size of a pooled Reader, the size session connections had
 // before they were pooled: bodies up to it are decoded in place.
@@ -201,7 +239,10 @@ func (r *Reader) ReadRaw() (FixedHeader, []byte, error) {
 	}
 	fh.RemainingLength = rl
 	if 1+n+rl > r.max {
-		return FixedHeader{}, nil, errf(PacketTooLarge, "packet exceeds the maximum packet size")
+		// What already arrived of the body is returned with the error: a CONNECT's first bytes
+		// name its protocol version, and an MQTT 5 client is told 0x95 in its CONNACK.
+		prefix, _ := r.br.Peek(min(r.br.Buffered(), rl, 16))
+		return fh, prefix, errf(PacketTooLarge, "packet exceeds the maximum packet size")
 	}
 	body, err := r.body(rl)
 	if err != nil {
@@ -223,6 +264,12 @@ func (r *Reader) body(n int) ([]byte, error) {
 		}
 		_, _ = r.br.Discard(n)
 		return b[:n:n], nil
+	}
+	if r.budget != nil {
+		if !r.budget.take(n) {
+			return nil, errf(QuotaExceeded, "too many bytes in packets of connections not yet authenticated")
+		}
+		defer r.budget.give(n)
 	}
 	buf := r.buf[:0]
 	if cap(buf) < n {

@@ -287,3 +287,55 @@ func TestPooledReaderReleases(t *testing.T) {
 		t.Fatal("the reader kept its buffer while waiting")
 	}
 }
+
+// TestReaderBudget: bodies larger than the bufio buffer charge a shared budget while they are
+// read; one that does not fit is refused with QuotaExceeded before any of it is read, and a
+// read body gives its share back.
+func TestReaderBudget(t *testing.T) {
+	b := NewBudget(10_000)
+	pub := func(n int) []byte {
+		p, err := Encode(nil, V5, &Publish{Topic: "t", Payload: bytes.Repeat([]byte("x"), n)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	r := NewReader(bytes.NewReader(append(pub(8000), pub(100)...)), 0)
+	r.SetBudget(b)
+	if _, err := r.ReadPacket(V5); err != nil {
+		t.Fatalf("an 8 KB body within a 10 KB budget: %v", err)
+	}
+	if b.Used() != 0 {
+		t.Fatalf("budget used %d after the body was read, want 0", b.Used())
+	}
+	if !b.take(5000) {
+		t.Fatal("take 5000 of an empty 10,000 budget")
+	}
+	// Another reader needs 8 KB while 5 KB are taken: refused, and nothing more is charged.
+	r2 := NewReader(&headerOnly{t: t, header: pub(8000)[:3]}, 0)
+	r2.SetBudget(b)
+	if _, err := r2.ReadPacket(V5); ReasonOf(err) != QuotaExceeded {
+		t.Fatalf("an 8 KB body with 5 KB of budget left: %v, want QuotaExceeded", err)
+	}
+	if b.Used() != 5000 {
+		t.Fatalf("budget used %d after a refusal, want 5000", b.Used())
+	}
+	// Small bodies decoded in the bufio buffer are not charged at all.
+	if _, err := r.ReadPacket(V5); err != nil || b.Used() != 5000 {
+		t.Fatalf("a small body: %v, budget used %d", err, b.Used())
+	}
+}
+
+// TestReaderOversizeKeepsPrefix: a refused packet returns what arrived of its body, so that a
+// too large CONNECT still names its protocol version.
+func TestReaderOversizeKeepsPrefix(t *testing.T) {
+	stream := []byte{0x10, 0xff, 0xff, 0x7f, 0, 4, 'M', 'Q', 'T', 'T', 5, 2, 0, 60}
+	r := NewReader(bytes.NewReader(stream), 64<<10)
+	fh, body, err := r.ReadRaw()
+	if ReasonOf(err) != PacketTooLarge || fh.Type != CONNECT {
+		t.Fatalf("type %v, err %v; want CONNECT, PacketTooLarge", fh.Type, err)
+	}
+	if v, ok := ConnectVersion(body); !ok || v != V5 {
+		t.Fatalf("version from the prefix %q: %v %v", body, v, ok)
+	}
+}

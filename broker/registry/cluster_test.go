@@ -413,6 +413,14 @@ func TestNetsplitPolicies(t *testing.T) {
 	if _, err := n1.reg.Publish(&message.Message{Topic: "t", QoS: 1}); err != nil {
 		t.Fatalf("publish after heal: %v", err)
 	}
+	// A member that fails and is forgotten (cluster.autoclean) ends the netsplit too.
+	net.Fail("n2")
+	waitFor(t, "n1 sees n2 fail again", func() bool { return len(n1.reg.Unreachable()) == 1 })
+	net.Reap("n2")
+	waitFor(t, "n2 reaped", func() bool { return len(n1.reg.Unreachable()) == 0 })
+	if _, err := n1.reg.Publish(&message.Message{Topic: "t", QoS: 1}); err != nil {
+		t.Fatalf("publish after n2 was reaped: %v", err)
+	}
 }
 
 // TestSharedPolicyOfPublisher: a message carrying its publisher's shared subscription policy

@@ -190,7 +190,7 @@ func (f *forwarder) memberEvent(e cluster.MemberEvent) {
 		f.down[e.Node] = true
 	case "join", "update":
 		delete(f.down, e.Node)
-	case "leave":
+	case "leave", "reap":
 		delete(f.down, e.Node)
 	}
 	p := f.peers[e.Node]

@@ -122,7 +122,8 @@ func Serve(ctx context.Context, env *Env, opts *Options, nc net.Conn) {
 		writerDone: make(chan struct{}),
 		closed:     make(chan struct{}),
 	}
-	c.r = packet.NewPooledReader(countingReader{nc, c}, opts.MaxPacketSize)
+	c.r = packet.NewPooledReader(countingReader{nc, c}, opts.connectLimit())
+	c.r.SetBudget(opts.ConnectBudget)
 	env.Metrics.Connections.Add(1)
 	defer env.Metrics.Connections.Add(-1)
 	defer func() {

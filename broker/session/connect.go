@@ -86,6 +86,10 @@ func (c *Conn) handshake(ctx context.Context) bool {
 	if !ok {
 		return false
 	}
+	// Authenticated: the client may send what max_message_size allows, and its packets no
+	// longer count against the budget of connections that have not proved who they are.
+	c.r.SetMaxPacketSize(c.opts.MaxPacketSize)
+	c.r.SetBudget(nil)
 	if err := checkModifiers(mods); err != nil {
 		c.logger().Error("auth_on_register returned an invalid modifier; refusing the client", "error", err)
 		c.refuse(packet.ImplementationSpecificError, err.Error())

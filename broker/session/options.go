@@ -7,6 +7,7 @@ import (
 	"github.com/nautilus-mq/nautilus/broker/hooks"
 	"github.com/nautilus-mq/nautilus/broker/message"
 	"github.com/nautilus-mq/nautilus/broker/metrics"
+	"github.com/nautilus-mq/nautilus/broker/packet"
 	"github.com/nautilus-mq/nautilus/broker/queue"
 )
 
@@ -24,7 +25,12 @@ type Options struct {
 	// ReceiveMaxClient caps the Receive Maximum a client announces: how many unacknowledged
 	// QoS 1/2 messages the broker sends it at once (receive_max_client); 0 is no cap.
 	ReceiveMaxClient uint16
-	MaxPacketSize    int    // max_message_size; 0 means the protocol's limit
+	MaxPacketSize    int // max_message_size; 0 means the protocol's limit
+	// MaxConnectSize bounds the packets read before the client is authenticated (max_connect_size);
+	// 0 means MaxPacketSize. ConnectBudget, shared by every listener, bounds what all connections
+	// not yet authenticated hold in large packets at once (max_unauthenticated_buffer).
+	MaxConnectSize   int
+	ConnectBudget    *packet.Budget
 	TopicAliasMaxIn  uint16 // topic_alias_max_client: aliases a client may use towards us
 	TopicAliasMaxOut uint16 // topic_alias_max_broker: aliases we use towards a client at most
 	RetryInterval    time.Duration
@@ -81,4 +87,12 @@ type Env struct {
 	Persist Persister
 
 	cluster *clusterSessions // set by EnableCluster
+}
+
+// connectLimit is the largest packet read before the client is authenticated.
+func (o *Options) connectLimit() int {
+	if o.MaxConnectSize > 0 && (o.MaxPacketSize <= 0 || o.MaxConnectSize < o.MaxPacketSize) {
+		return o.MaxConnectSize
+	}
+	return o.MaxPacketSize
 }

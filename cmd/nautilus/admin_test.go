@@ -49,7 +49,7 @@ func startAdminNode(t *testing.T, i int) *adminNode {
 	n := &adminNode{clusterNode: clusterNode{name: fmt.Sprintf("n%d@127.0.0.1", i), mqtt: freePort(t), link: freePort(t), gossip: freePort(t)}, http: freePort(t)}
 	// No admin.api_key: the node generates one, and `admin --config` finds it.
 	n.conf = writeNodeConf(t, t.TempDir(), n.mqtt, fmt.Sprintf(
-		"nodename = %s\nlistener.vmq.clustering = %s\ncluster.gossip = %s\nlistener.http.default = %s\nplumtree.lazy_tick = 500ms\nplumtree.exchange_tick = 500ms\n",
+		"nodename = %s\ncluster.secret = "+testClusterSecret+"\nlistener.vmq.clustering = %s\ncluster.gossip = %s\nlistener.http.default = %s\nplumtree.lazy_tick = 500ms\nplumtree.exchange_tick = 500ms\n",
 		n.name, n.link, n.gossip, n.http))
 	n.proc = startNode(t, n.conf, n.mqtt)
 	return n

@@ -17,6 +17,9 @@ type clusterNode struct {
 	proc                           *node
 }
 
+// testClusterSecret is cluster.secret of every test cluster.
+const testClusterSecret = "nautilus-test-cluster-secret"
+
 // startClusterWith runs n nautilus processes on loopback, each with its own MQTT, peer-link and
 // gossip ports, the later ones seeded with the first, with conf added to every node's file.
 func startClusterWith(t *testing.T, n int, conf string) []*clusterNode {
@@ -46,7 +49,7 @@ func startClusterEach(t *testing.T, n int, conf func(i int) string) []*clusterNo
 				name = fmt.Sprintf("n%d-%d@127.0.0.1", i+1, attempt)
 			}
 			c := &clusterNode{name: name, mqtt: freePort(t), link: freePort(t), gossip: freePort(t)}
-			extra := fmt.Sprintf("nodename = %s\nlistener.%s.clustering = %s\ncluster.gossip = %s\nplumtree.lazy_tick = 500ms\nplumtree.exchange_tick = 500ms\n",
+			extra := fmt.Sprintf("nodename = %s\ncluster.secret = "+testClusterSecret+"\nlistener.%s.clustering = %s\ncluster.gossip = %s\nplumtree.lazy_tick = 500ms\nplumtree.exchange_tick = 500ms\n",
 				c.name, kind, c.link, c.gossip) + own
 			if i > 0 {
 				extra += "cluster.seeds = " + nodes[0].gossip + "\n"

@@ -86,7 +86,7 @@ func (tn *testNet) gossipAddr(i int) string  { return tn.clusterAddr(i) + ":4405
 func (tn *testNet) linkAddr(i int) string    { return tn.clusterAddr(i) + ":44053" }
 func (tn *testNet) nodeName(i int) string    { return fmt.Sprintf("n%d@%s", i+1, tn.clusterAddr(i)) }
 func (tn *testNet) confFor(i int, extra string) string {
-	return fmt.Sprintf("nodename = %s\nlistener.vmq.clustering = %s\ncluster.gossip = %s\ncluster.seeds = %s\ncluster.reconnect_interval = 1s\nplumtree.lazy_tick = 500ms\nplumtree.exchange_tick = 500ms\n",
+	return fmt.Sprintf("nodename = %s\ncluster.secret = "+testClusterSecret+"\nlistener.vmq.clustering = %s\ncluster.gossip = %s\ncluster.seeds = %s\ncluster.reconnect_interval = 1s\nplumtree.lazy_tick = 500ms\nplumtree.exchange_tick = 500ms\n",
 		tn.nodeName(i), tn.linkAddr(i), tn.gossipAddr(i), tn.gossipAddr(0)) + extra
 }
 

@@ -117,7 +117,7 @@ func (s *Store) Sweep(now time.Time) (int, error) {
 		s.mu.Unlock()
 		return 0, nil
 	}
-	s.enqMin = 0           // from here, Enqueue records what arrives during the scan
+	s.enqMin = 0              // from here, Enqueue records what arrives during the scan
 	err := s.applyLocked(nil) // the scan reads the engine
 	s.mu.Unlock()
 	if err != nil {

@@ -31,17 +31,17 @@ type Store struct {
 
 	// The pending set (pending.go): writes not applied to the engine yet, keyed by what they
 	// write; the window they belong to; how to revert their count changes.
-	pend  map[pendKey]pendOp
+	pend map[pendKey]pendOp
 	// applying is the window being written (its writes are in neither pend nor the engine
 	// for that time); writeMu orders the writes of windows and of direct batches.
 	applying map[pendKey]pendOp
 	writeMu  sync.Mutex
-	spare map[pendKey]pendOp // the previous pending map, cleared, for the next window
-	cur   *window
-	undo  []undo
-	last  Durability // the last batch applied
-	timer *time.Timer
-	cache map[string][]byte // index entries applied recently (pending.go)
+	spare    map[pendKey]pendOp // the previous pending map, cleared, for the next window
+	cur      *window
+	undo     []undo
+	last     Durability // the last batch applied
+	timer    *time.Timer
+	cache    map[string][]byte // index entries applied recently (pending.go)
 	// syncing: a waiter applied a window and waits for its sync; synced (L: mu) is broadcast
 	// when it returns.
 	syncing bool

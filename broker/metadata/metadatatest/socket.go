@@ -340,7 +340,7 @@ func (c *SocketCluster) startTransport(name string) (*cluster.Node, error) {
 		addrs := c.addrs[name]
 		_, started := c.started[name]
 		c.mu.Unlock()
-		cl, err := cluster.New(cluster.Options{Name: name, LinkAddr: addrs[0], GossipAddr: addrs[1], Serf: fastSerf(),
+		cl, err := cluster.New(cluster.Options{Name: name, LinkAddr: addrs[0], GossipAddr: addrs[1], Serf: fastSerf(), Secret: []byte("nautilus-test-cluster-secret"),
 			Logger: socketLog(), BackoffMin: 20 * time.Millisecond, BackoffMax: 200 * time.Millisecond})
 		if err != nil {
 			return nil, err
