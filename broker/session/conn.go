@@ -71,6 +71,10 @@ type Conn struct {
 	retryArmed, retryDue atomic.Bool
 	closed               chan struct{} // closed once the connection has fully detached
 	closeOnce            sync.Once
+	// hungUp is set once the server's last packet (DISCONNECT, refused CONNACK) is written:
+	// nothing read after it is handled, and the socket lingers before it closes (hangup.go).
+	// shut is set once the sending side is shut.
+	hungUp, shut atomic.Bool
 
 	mu sync.Mutex
 	// kicked is set when the server ends the connection (takeover, shutdown); it decides the
@@ -137,6 +141,7 @@ func Serve(ctx context.Context, env *Env, opts *Options, nc net.Conn) {
 func (c *Conn) serve(ctx context.Context) {
 	defer c.nc.Close()
 	if !c.handshake(ctx) {
+		c.linger() // after a refused CONNACK, so that the client can read it
 		return
 	}
 	c.startWriter()
@@ -158,7 +163,16 @@ func (c *Conn) readLoop(ctx context.Context) error {
 				deadlineSet = now
 			}
 		}
+		if c.hungUp.Load() {
+			return errClosedByServer
+		}
 		fh, body, err := c.r.ReadRaw()
+		if c.hungUp.Load() {
+			// The server has said its last word: what follows it is not handled (a PUBLISH
+			// after the DISCONNECT is not routed), and the deadline that woke this read is
+			// not a keep-alive timeout.
+			return errClosedByServer
+		}
 		if err != nil {
 			return err
 		}
@@ -329,9 +343,12 @@ func (c *Conn) finish(readErr error) {
 	// detached (with several connections on one session, a reconnect that found the old
 	// connection still attached joined beside it, and the old one's undelivered copies were
 	// dropped as its alone).
+	// c.closed is closed before the linger: a takeover waits for the detach, not for the old
+	// client to read its DISCONNECT.
 	c.detach()
-	c.nc.Close()
 	close(c.closed)
+	c.linger()
+	c.nc.Close()
 }
 
 // writeDirect writes one packet synchronously after the writer has stopped.
@@ -341,7 +358,9 @@ func (c *Conn) writeDirect(p packet.Packet) {
 		return
 	}
 	c.nc.SetWriteDeadline(time.Now().Add(time.Second))
-	c.nc.Write(buf)
+	if _, err := c.nc.Write(buf); err == nil {
+		c.hungUp.Store(true)
+	}
 }
 
 // countingReader counts bytes in for the metrics.

@@ -144,7 +144,7 @@ func (c *Conn) refuseDecode(err error) {
 		if ve.Level == 5 {
 			c.version = packet.V5
 		}
-		c.writeNow(&packet.Connack{ReasonCode: packet.UnsupportedProtocolVersion})
+		c.writeFinal(&packet.Connack{ReasonCode: packet.UnsupportedProtocolVersion})
 		return
 	}
 	rc := packet.ReasonOf(err)
@@ -154,7 +154,7 @@ func (c *Conn) refuseDecode(err error) {
 	c.env.Metrics.ProtocolErrors.Inc()
 	c.logger().Info("refusing malformed CONNECT", "error", err)
 	if c.version == packet.V5 {
-		c.writeNow(&packet.Connack{ReasonCode: rc})
+		c.writeFinal(&packet.Connack{ReasonCode: rc})
 	}
 }
 
@@ -168,7 +168,15 @@ func (c *Conn) refuse(rc packet.ReasonCode, why string) {
 		ack.Properties.SetPresent(packet.PropReasonString)
 		c.fitProperties(ack, &ack.Properties)
 	}
-	c.writeNow(ack)
+	c.writeFinal(ack)
+}
+
+// writeFinal writes the last packet of a connection refused during the handshake; serve then
+// lets the socket linger so that the client can read it (hangup.go).
+func (c *Conn) writeFinal(p packet.Packet) {
+	if c.writeNow(p) == nil {
+		c.hungUp.Store(true)
+	}
 }
 
 // writeNow encodes and writes one packet synchronously; used before the writer starts.
