@@ -96,7 +96,10 @@ func (c *Conn) runAcks() {
 func (c *Conn) finishAck(a *pendingAck, err error) bool {
 	rc, reason := a.rc, a.reason
 	if err != nil {
-		c.logger().Error("message not durable for a persistent subscriber or a peer; refusing it", "error", err)
+		if !a.rc.Failure() { // one refused already when routed was counted then
+			c.env.Metrics.PublishRefused.Inc()
+			c.env.refusals().publishes.Log("not durable for a persistent subscriber or a peer", c.peerAttrs("error", err)...)
+		}
 		if a.qos == 2 && !a.again {
 			c.state.mu.Lock()
 			delete(c.inQoS2Locked(), a.id)

@@ -233,7 +233,7 @@ func (c *Conn) handle(ctx context.Context, p packet.Packet) error {
 // why in a DISCONNECT [MQTT-4.13.1-1]; 3.1.x clients are simply disconnected.
 func (c *Conn) protocolError(rc packet.ReasonCode, why string) error {
 	c.env.Metrics.ProtocolErrors.Inc()
-	c.logger().Info("closing connection", "client_id", c.client.ClientID, "reason", rc.String(), "detail", why)
+	c.env.refusals().protocol.Log(rc.String(), c.peerAttrs("detail", why)...)
 	if c.version == packet.V5 {
 		d := &packet.Disconnect{ReasonCode: rc}
 		if c.problemInfo {
@@ -325,7 +325,7 @@ func (c *Conn) finish(readErr error) {
 		} else if rc := packet.ReasonOf(readErr); rc != packet.UnspecifiedError {
 			// A malformed packet read after CONNECT: say why to MQTT 5 clients if we still can.
 			c.env.Metrics.ProtocolErrors.Inc()
-			c.logger().Info("closing connection on bad packet", "client_id", c.client.ClientID, "error", readErr)
+			c.env.refusals().protocol.Log(rc.String(), c.peerAttrs("error", readErr)...)
 			if c.version == packet.V5 {
 				d := &packet.Disconnect{ReasonCode: rc}
 				if c.problemInfo {
@@ -373,6 +373,12 @@ func (cr countingReader) Read(p []byte) (int, error) {
 	n, err := cr.r.Read(p)
 	cr.c.env.Metrics.BytesIn.Add(int64(n))
 	return n, err
+}
+
+// peerAttrs are the attributes that name this connection in a rate-limited log line, which
+// goes through the node's logger rather than the connection's, followed by more.
+func (c *Conn) peerAttrs(more ...any) []any {
+	return append([]any{"peer", c.nc.RemoteAddr().String(), "listener", c.opts.Listener, "client_id", c.client.ClientID}, more...)
 }
 
 // logger returns the connection's logger, with its peer, listener and client id.

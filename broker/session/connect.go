@@ -144,6 +144,7 @@ func (c *Conn) refuseDecode(err error) {
 		if ve.Level == 5 {
 			c.version = packet.V5
 		}
+		c.env.refusals().connects.Log(packet.UnsupportedProtocolVersion.String(), c.peerAttrs("level", ve.Level)...)
 		c.writeFinal(&packet.Connack{ReasonCode: packet.UnsupportedProtocolVersion})
 		return
 	}
@@ -152,7 +153,7 @@ func (c *Conn) refuseDecode(err error) {
 		return // EOF, timeout: nothing to answer
 	}
 	c.env.Metrics.ProtocolErrors.Inc()
-	c.logger().Info("refusing malformed CONNECT", "error", err)
+	c.env.refusals().connects.Log("malformed CONNECT: "+rc.String(), c.peerAttrs("error", err)...)
 	if c.version == packet.V5 {
 		c.writeFinal(&packet.Connack{ReasonCode: rc})
 	}
@@ -161,7 +162,7 @@ func (c *Conn) refuseDecode(err error) {
 // refuse answers CONNECT with a failure and ends the connection [MQTT-3.2.2-7].
 func (c *Conn) refuse(rc packet.ReasonCode, why string) {
 	c.env.Metrics.ConnectsRefused.Inc()
-	c.logger().Info("connection refused", "reason", rc.String(), "detail", why)
+	c.env.refusals().connects.Log(rc.String(), c.peerAttrs("detail", why)...)
 	ack := &packet.Connack{ReasonCode: rc}
 	if c.version == packet.V5 && c.problemInfo && why != "" {
 		ack.Properties.ReasonString = why
