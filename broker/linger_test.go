@@ -4,9 +4,11 @@ import (
 	"errors"
 	"io"
 	"net"
+	"slices"
 	"testing"
 	"time"
 
+	"github.com/gorilla/websocket"
 	"github.com/nautilus-mq/nautilus/broker/brokertest"
 	"github.com/nautilus-mq/nautilus/broker/config"
 	"github.com/nautilus-mq/nautilus/broker/packet"
@@ -136,5 +138,86 @@ func TestTakeoverDoesNotWaitForLinger(t *testing.T) {
 	}
 	if d, ok := got[0].(*packet.Disconnect); !ok || d.ReasonCode != packet.SessionTakenOver {
 		t.Fatalf("old connection read %v; want DISCONNECT 0x8E session taken over", got[0])
+	}
+}
+
+// TestRefusedConnackOverTLSAndWebSocket: the half-close works through the listener's
+// wrappers: TLS (close_notify) and WebSocket (close frame).
+func TestRefusedConnackOverTLSAndWebSocket(t *testing.T) {
+	pki := newPKI(t, "linger")
+	n := brokertest.Start(t, func(c *config.Config) {
+		c.Auth.AllowAnonymous = false
+		c.Listeners = append(c.Listeners, sslListener(pki, nil), config.NewListener(config.ListenerWS, "default", "127.0.0.1:0"))
+	})
+	connect, _ := packet.Encode(nil, packet.V5, &packet.Connect{ProtocolName: "MQTT", ProtocolVersion: packet.V5, CleanStart: true, KeepAlive: 60, ClientID: "linger-anon"})
+	ping, _ := packet.Encode(nil, packet.V5, &packet.Pingreq{})
+
+	t.Run("tls", func(t *testing.T) {
+		c := newRaw(t, tlsClient(t, dialTCP(t, addrOf(t, n, "listener.ssl.default")), pki), packet.V5)
+		writes := append([][]byte{connect}, slices.Repeat([][]byte{ping}, 60)...)
+		for i, b := range writes {
+			c.nc.SetWriteDeadline(time.Now().Add(time.Second))
+			if _, err := c.nc.Write(b); err != nil {
+				t.Fatalf("write %d failed (%v) before the client read: it would die without its CONNACK", i, err)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		p, err := c.read(5 * time.Second)
+		if ack, ok := p.(*packet.Connack); err != nil || !ok || ack.ReasonCode != packet.NotAuthorized {
+			t.Fatalf("read %v, %v; want CONNACK not authorized", p, err)
+		}
+		if _, err := c.read(5 * time.Second); !errors.Is(err, io.EOF) {
+			t.Fatalf("after the CONNACK: %v; want an orderly end of stream (close_notify)", err)
+		}
+	})
+	t.Run("websocket", func(t *testing.T) {
+		ws, _ := dialWS(t, addrOf(t, n, "listener.ws.default"), nil)
+		for i, b := range append([][]byte{connect}, slices.Repeat([][]byte{ping}, 60)...) {
+			if err := ws.WriteMessage(websocket.BinaryMessage, b); err != nil {
+				t.Fatalf("write %d failed (%v) before the client read: it would die without its CONNACK", i, err)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		ws.SetReadDeadline(time.Now().Add(5 * time.Second))
+		_, msg, err := ws.ReadMessage()
+		if err != nil || len(msg) < 4 || msg[0] != 0x20 || msg[3] != byte(packet.NotAuthorized) {
+			t.Fatalf("read % x, %v; want CONNACK not authorized", msg, err)
+		}
+		if _, _, err := ws.ReadMessage(); !websocket.IsCloseError(err, websocket.CloseNormalClosure) {
+			t.Fatalf("after the CONNACK: %v; want a normal close frame", err)
+		}
+	})
+}
+
+// TestLingerIsBounded: a refused client that neither reads nor closes cannot keep its socket
+// open: the broker closes it after the linger time, or sooner once it has thrown away the
+// byte cap.
+func TestLingerIsBounded(t *testing.T) {
+	n := brokertest.Start(t, func(c *config.Config) { c.Auth.AllowAnonymous = false })
+	refused := func() *brokertest.Raw {
+		c := brokertest.Dial(t, n.Addr, packet.V5)
+		c.Send(&packet.Connect{ProtocolName: "MQTT", ProtocolVersion: packet.V5, CleanStart: true, KeepAlive: 60, ClientID: "linger-anon"})
+		return c
+	}
+	// writeUntilClosed writes chunk until a write fails, for at most 6 s, and returns how long
+	// that took.
+	writeUntilClosed := func(c *brokertest.Raw, chunk []byte, pause time.Duration) time.Duration {
+		start := time.Now()
+		for time.Since(start) < 6*time.Second {
+			c.Conn.SetWriteDeadline(time.Now().Add(time.Second))
+			if _, err := c.Conn.Write(chunk); err != nil {
+				return time.Since(start)
+			}
+			time.Sleep(pause)
+		}
+		t.Fatalf("the broker still accepts bytes from a refused client after 6 s")
+		return 0
+	}
+	ping, _ := packet.Encode(nil, packet.V5, &packet.Pingreq{})
+	if d := writeUntilClosed(refused(), ping, 10*time.Millisecond); d > 4*time.Second {
+		t.Fatalf("a refused client trickling pings kept its socket %v", d)
+	}
+	if d := writeUntilClosed(refused(), make([]byte, 16<<10), 0); d > time.Second {
+		t.Fatalf("a refused client flooding kept its socket %v; the byte cap should close it sooner than the linger time", d)
 	}
 }
