@@ -98,7 +98,9 @@ func (c *Conn) finishAck(a *pendingAck, err error) bool {
 	if err != nil {
 		if !a.rc.Failure() { // one refused already when routed was counted then
 			c.env.Metrics.PublishRefused.Inc()
-			c.env.refusals().publishes.Log("not durable for a persistent subscriber or a peer", c.peerAttrs("error", err)...)
+			// The error is part of the cause: a new kind of store failure (a stopped engine
+			// after a failed sync, say) is logged at once, not folded into the last one's count.
+			c.env.refusals().publishes.Log("not durable for a persistent subscriber or a peer: "+err.Error(), c.peerAttrs()...)
 		}
 		if a.qos == 2 && !a.again {
 			c.state.mu.Lock()
