@@ -140,6 +140,7 @@ func New(cfg *config.Config, opts Options) (*Broker, error) {
 		Node:         cfg.Node.Nodename,
 		SharedPolicy: registry.SharedPolicy(cfg.Sessions.SharedSubscriptionPolicy),
 		UpgradeQoS:   cfg.Sessions.UpgradeOutgoingQoS,
+		LogInterval:  cfg.Log.RefusalInterval,
 	}
 	if b.clusterNode != nil {
 		ropts.Transport = b.transport
@@ -171,6 +172,8 @@ func New(cfg *config.Config, opts Options) (*Broker, error) {
 		Log:      log,
 		Now:      time.Now,
 		Persist:  persister{s: b.persist, log: &storeErrorLog{log: log}},
+
+		LogInterval: cfg.Log.RefusalInterval,
 	}
 	if b.clusterNode != nil {
 		b.env.EnableCluster(session.ClusterOptions{Transport: b.transport, AllowRegister: cfg.Cluster.AllowRegisterDuringNetsplit,

@@ -64,7 +64,7 @@ func TestStoreFailureRefusesPersistentMessages(t *testing.T) {
 	}
 	// The store applies writes in batches, so the failure shows when the message is waited
 	// for rather than when it is queued.
-	if !log.Contains("message not durable for a persistent subscriber or a peer; refusing it") {
+	if !log.Contains(`msg="publishes refused" cause="not durable for a persistent subscriber or a peer: `) {
 		t.Fatalf("no log line for the refused message:\n%s", log.String())
 	}
 

@@ -55,6 +55,9 @@ type tracked struct {
 	done func()
 }
 
+// NetConn is the accepted socket: a session that hangs up finds CloseWrite there.
+func (t *tracked) NetConn() net.Conn { return t.Conn }
+
 func (t *tracked) Close() error {
 	err := t.Conn.Close()
 	t.once.Do(t.done)

@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -187,6 +188,10 @@ type wsConn struct {
 	remote   net.Addr
 	username string
 	wmu      sync.Mutex
+	// closeSent is set once a close frame went out: RFC 6455 §5.5.1 allows one.
+	// It is not guarded by wmu: Close must not wait for a Write stuck on a client that reads
+	// nothing, since closing is what unsticks it.
+	closeSent atomic.Bool
 }
 
 func newWSConn(ws *websocket.Conn, remote net.Addr, username string) *wsConn {
@@ -232,12 +237,29 @@ func (c *wsConn) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
-// Close sends a close frame (best effort, briefly) and closes the socket.
+// Close sends a close frame (best effort, briefly) unless CloseWrite did, and closes the
+// socket.
 func (c *wsConn) Close() error {
-	c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""),
-		time.Now().Add(100*time.Millisecond))
+	c.sendClose(100 * time.Millisecond)
 	return c.ws.Close()
 }
+
+// CloseWrite sends the close frame and nothing after it: the WebSocket way to say that no more
+// data comes while still reading what the client sends (RFC 6455 §5.5.1).
+func (c *wsConn) CloseWrite() error {
+	return c.sendClose(time.Second)
+}
+
+func (c *wsConn) sendClose(timeout time.Duration) error {
+	if c.closeSent.Swap(true) {
+		return nil
+	}
+	return c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""),
+		time.Now().Add(timeout))
+}
+
+// NetConn is the socket under the WebSocket: a session that hangs up reads and discards there.
+func (c *wsConn) NetConn() net.Conn { return c.ws.NetConn() }
 
 func (c *wsConn) LocalAddr() net.Addr  { return c.ws.LocalAddr() }
 func (c *wsConn) RemoteAddr() net.Addr { return c.remote }

@@ -125,6 +125,7 @@ type Broker struct {
 	BytesOut         *Counter
 	PublishIn        *Counter
 	PublishOut       *Counter
+	PublishRefused   *Counter
 	Dropped          *Counter
 	DroppedQueueFull *Counter
 	DroppedExpired   *Counter
@@ -145,6 +146,7 @@ func NewBroker(r *Registry) *Broker {
 		BytesOut:         r.Counter("bytes_sent", "bytes sent to clients"),
 		PublishIn:        r.Counter("mqtt_publish_received", "PUBLISH packets received"),
 		PublishOut:       r.Counter("mqtt_publish_sent", "PUBLISH packets sent"),
+		PublishRefused:   r.Counter("mqtt_publish_refused", "PUBLISHes refused: not authorised, not stored for a persistent subscriber, or the cluster partitioned"),
 		Dropped:          r.Counter("queue_message_drop", "messages dropped for any reason"),
 		DroppedQueueFull: r.Counter("queue_message_drop_full", "messages dropped because a queue was full"),
 		DroppedExpired:   r.Counter("queue_message_expired", "messages dropped because they expired"),

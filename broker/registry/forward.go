@@ -546,7 +546,7 @@ func (f *forwarder) deliverFrame(from string, epoch uint64, items []wireItem, de
 			m.Receipt, m.Resent = r, true
 		}
 		if !f.r.deliverForwarded(m, it, &pend) && it.Seq != 0 {
-			f.r.log.Error("message forwarded by a peer not stored for a persistent subscriber; the peer will send it again", "topic", it.Msg.Topic)
+			f.r.notStored.Log("forwarded by a peer, for a persistent subscriber; the peer will send it again", "peer", from, "topic", it.Msg.Topic)
 			pend.Wait()
 			return last, false
 		}
@@ -555,7 +555,7 @@ func (f *forwarder) deliverFrame(from string, epoch uint64, items []wireItem, de
 		}
 	}
 	if err := pend.Wait(); err != nil {
-		f.r.log.Error("messages forwarded by a peer not durable; the peer will send them again", "error", err)
+		f.r.notStored.Log("forwarded by a peer, not durable; the peer will send them again", "peer", from, "error", err)
 		return first, false
 	}
 	return last, true

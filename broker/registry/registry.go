@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/nautilus-mq/nautilus/broker/cluster"
+	"github.com/nautilus-mq/nautilus/broker/logging/ratelog"
 	"github.com/nautilus-mq/nautilus/broker/message"
 	"github.com/nautilus-mq/nautilus/broker/metadata"
 	"github.com/nautilus-mq/nautilus/broker/queue"
@@ -91,6 +92,10 @@ type Options struct {
 	// (subscribe_waits_for_cluster; see applied.go).
 	SubscribeWaitsForCluster bool
 	SubscribeWaitTimeout     time.Duration
+	// LogInterval is how often the refusals that can come at message rate (a message another
+	// node must get not stored, a peer's message not stored here) are summarised in the log
+	// (log.refusal_interval); zero logs each.
+	LogInterval time.Duration
 }
 
 // ErrNetsplit refuses an operation while a peer is unreachable, as the allow_*_during_netsplit
@@ -129,6 +134,8 @@ type Registry struct {
 	meta   metadata.Store
 	queues Queues
 	log    *slog.Logger
+	// notStored logs the messages refused at message rate, per cause (see Options.LogInterval).
+	notStored *ratelog.Group
 
 	mu      sync.Mutex // serializes subscription changes and guards current
 	tenants sync.Map   // mountpoint -> *tenant
@@ -154,7 +161,8 @@ func New(ctx context.Context, opts Options, meta metadata.Store, queues Queues, 
 	if opts.SharedPolicy == "" {
 		opts.SharedPolicy = PreferLocal
 	}
-	r := &Registry{opts: opts, meta: meta, queues: queues, log: log, current: map[queue.SubscriberID]map[string]subValue{}}
+	r := &Registry{opts: opts, meta: meta, queues: queues, log: log, current: map[queue.SubscriberID]map[string]subValue{},
+		notStored: ratelog.New(log, slog.LevelError, opts.LogInterval, "messages not stored")}
 	r.entries.New = func() any { s := make([]topic.Entry[subKey, subValue], 0, 16); return &s }
 	// Subscribe to changes before folding, so nothing written between the two is missed;
 	// applying a record twice is harmless because records are applied as diffs.
@@ -406,7 +414,7 @@ func (r *Registry) route(m *message.Message, forwarded bool, pend *queue.Pending
 	}
 	for node, ri := range remote {
 		if err := r.fwd.forward(node, ri.item, m, ri.owners, pend); err != nil {
-			r.log.Error("message for another node not stored; refusing it", "node", node, "error", err)
+			r.notStored.Log("for another node, refused to the publisher", "node", node, "error", err)
 			failed = true
 		}
 	}

@@ -96,7 +96,12 @@ func (c *Conn) runAcks() {
 func (c *Conn) finishAck(a *pendingAck, err error) bool {
 	rc, reason := a.rc, a.reason
 	if err != nil {
-		c.logger().Error("message not durable for a persistent subscriber or a peer; refusing it", "error", err)
+		if !a.rc.Failure() { // one refused already when routed was counted then
+			c.env.Metrics.PublishRefused.Inc()
+			// The error is part of the cause: a new kind of store failure (a stopped engine
+			// after a failed sync, say) is logged at once, not folded into the last one's count.
+			c.env.refusals().publishes.Log("not durable for a persistent subscriber or a peer: "+err.Error(), c.peerAttrs()...)
+		}
 		if a.qos == 2 && !a.again {
 			c.state.mu.Lock()
 			delete(c.inQoS2Locked(), a.id)

@@ -71,6 +71,10 @@ type Conn struct {
 	retryArmed, retryDue atomic.Bool
 	closed               chan struct{} // closed once the connection has fully detached
 	closeOnce            sync.Once
+	// hungUp is set once the server's last packet (DISCONNECT, refused CONNACK) is written:
+	// nothing read after it is handled, and the socket lingers before it closes (hangup.go).
+	// shut is set once the sending side is shut.
+	hungUp, shut atomic.Bool
 
 	mu sync.Mutex
 	// kicked is set when the server ends the connection (takeover, shutdown); it decides the
@@ -138,6 +142,7 @@ func Serve(ctx context.Context, env *Env, opts *Options, nc net.Conn) {
 func (c *Conn) serve(ctx context.Context) {
 	defer c.nc.Close()
 	if !c.handshake(ctx) {
+		c.linger() // after a refused CONNACK, so that the client can read it
 		return
 	}
 	c.startWriter()
@@ -159,7 +164,16 @@ func (c *Conn) readLoop(ctx context.Context) error {
 				deadlineSet = now
 			}
 		}
+		if c.hungUp.Load() {
+			return errClosedByServer
+		}
 		fh, body, err := c.r.ReadRaw()
+		if c.hungUp.Load() {
+			// The server has said its last word: what follows it is not handled (a PUBLISH
+			// after the DISCONNECT is not routed), and the deadline that woke this read is
+			// not a keep-alive timeout.
+			return errClosedByServer
+		}
 		if err != nil {
 			return err
 		}
@@ -220,7 +234,7 @@ func (c *Conn) handle(ctx context.Context, p packet.Packet) error {
 // why in a DISCONNECT [MQTT-4.13.1-1]; 3.1.x clients are simply disconnected.
 func (c *Conn) protocolError(rc packet.ReasonCode, why string) error {
 	c.env.Metrics.ProtocolErrors.Inc()
-	c.logger().Info("closing connection", "client_id", c.client.ClientID, "reason", rc.String(), "detail", why)
+	c.env.refusals().protocol.Log(rc.String(), c.peerAttrs("detail", why)...)
 	if c.version == packet.V5 {
 		d := &packet.Disconnect{ReasonCode: rc}
 		if c.problemInfo {
@@ -312,7 +326,7 @@ func (c *Conn) finish(readErr error) {
 		} else if rc := packet.ReasonOf(readErr); rc != packet.UnspecifiedError {
 			// A malformed packet read after CONNECT: say why to MQTT 5 clients if we still can.
 			c.env.Metrics.ProtocolErrors.Inc()
-			c.logger().Info("closing connection on bad packet", "client_id", c.client.ClientID, "error", readErr)
+			c.env.refusals().protocol.Log(rc.String(), c.peerAttrs("error", readErr)...)
 			if c.version == packet.V5 {
 				d := &packet.Disconnect{ReasonCode: rc}
 				if c.problemInfo {
@@ -330,9 +344,12 @@ func (c *Conn) finish(readErr error) {
 	// detached (with several connections on one session, a reconnect that found the old
 	// connection still attached joined beside it, and the old one's undelivered copies were
 	// dropped as its alone).
+	// c.closed is closed before the linger: a takeover waits for the detach, not for the old
+	// client to read its DISCONNECT.
 	c.detach()
-	c.nc.Close()
 	close(c.closed)
+	c.linger()
+	c.nc.Close()
 }
 
 // writeDirect writes one packet synchronously after the writer has stopped.
@@ -342,7 +359,9 @@ func (c *Conn) writeDirect(p packet.Packet) {
 		return
 	}
 	c.nc.SetWriteDeadline(time.Now().Add(time.Second))
-	c.nc.Write(buf)
+	if _, err := c.nc.Write(buf); err == nil {
+		c.hungUp.Store(true)
+	}
 }
 
 // countingReader counts bytes in for the metrics.
@@ -355,6 +374,12 @@ func (cr countingReader) Read(p []byte) (int, error) {
 	n, err := cr.r.Read(p)
 	cr.c.env.Metrics.BytesIn.Add(int64(n))
 	return n, err
+}
+
+// peerAttrs are the attributes that name this connection in a rate-limited log line, which
+// goes through the node's logger rather than the connection's, followed by more.
+func (c *Conn) peerAttrs(more ...any) []any {
+	return append([]any{"peer", c.nc.RemoteAddr().String(), "listener", c.opts.Listener, "client_id", c.client.ClientID}, more...)
 }
 
 // logger returns the connection's logger, with its peer, listener and client id.

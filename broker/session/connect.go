@@ -148,7 +148,8 @@ func (c *Conn) refuseDecode(err error) {
 		if ve.Level == 5 {
 			c.version = packet.V5
 		}
-		c.writeNow(&packet.Connack{ReasonCode: packet.UnsupportedProtocolVersion})
+		c.env.refusals().connects.Log(packet.UnsupportedProtocolVersion.String(), c.peerAttrs("level", ve.Level)...)
+		c.writeFinal(&packet.Connack{ReasonCode: packet.UnsupportedProtocolVersion})
 		return
 	}
 	rc := packet.ReasonOf(err)
@@ -156,23 +157,31 @@ func (c *Conn) refuseDecode(err error) {
 		return // EOF, timeout: nothing to answer
 	}
 	c.env.Metrics.ProtocolErrors.Inc()
-	c.logger().Info("refusing malformed CONNECT", "error", err)
+	c.env.refusals().connects.Log("malformed CONNECT: "+rc.String(), c.peerAttrs("error", err)...)
 	if c.version == packet.V5 {
-		c.writeNow(&packet.Connack{ReasonCode: rc})
+		c.writeFinal(&packet.Connack{ReasonCode: rc})
 	}
 }
 
 // refuse answers CONNECT with a failure and ends the connection [MQTT-3.2.2-7].
 func (c *Conn) refuse(rc packet.ReasonCode, why string) {
 	c.env.Metrics.ConnectsRefused.Inc()
-	c.logger().Info("connection refused", "reason", rc.String(), "detail", why)
+	c.env.refusals().connects.Log(rc.String(), c.peerAttrs("detail", why)...)
 	ack := &packet.Connack{ReasonCode: rc}
 	if c.version == packet.V5 && c.problemInfo && why != "" {
 		ack.Properties.ReasonString = why
 		ack.Properties.SetPresent(packet.PropReasonString)
 		c.fitProperties(ack, &ack.Properties)
 	}
-	c.writeNow(ack)
+	c.writeFinal(ack)
+}
+
+// writeFinal writes the last packet of a connection refused during the handshake; serve then
+// lets the socket linger so that the client can read it (hangup.go).
+func (c *Conn) writeFinal(p packet.Packet) {
+	if c.writeNow(p) == nil {
+		c.hungUp.Store(true)
+	}
 }
 
 // writeNow encodes and writes one packet synchronously; used before the writer starts.

@@ -85,6 +85,11 @@ type Env struct {
 	Now func() time.Time
 	// Persist, when set, keeps persistent sessions across restarts.
 	Persist Persister
+	// LogInterval is how often refusals a client can repeat at will are summarised in the log
+	// (log.refusal_interval, refusals.go); zero logs each.
+	LogInterval time.Duration
+
+	logs envLogs
 
 	cluster *clusterSessions // set by EnableCluster
 }

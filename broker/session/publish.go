@@ -75,6 +75,10 @@ func (c *Conn) handlePublish(ctx context.Context, p *packet.Publish) error {
 	}
 	rc, reason := c.authorizePublish(ctx, m)
 	a := pendingAck{id: p.PacketID, qos: p.QoS}
+	if rc.Failure() {
+		// Not logged: the plugin decided, and the client hears it in its acknowledgement.
+		c.env.Metrics.PublishRefused.Inc()
+	}
 	if rc == packet.Success {
 		n, err := c.env.Router.PublishNoWait(m, &a.pend)
 		if err != nil {
@@ -82,7 +86,8 @@ func (c *Conn) handlePublish(ctx context.Context, p *packet.Publish) error {
 			// error), or the cluster is partitioned and allow_publish_during_netsplit is off:
 			// the publisher must keep it. MQTT 5 hears why; a 3.1.x client has no negative
 			// acknowledgement, so it is disconnected and resends with DUP later.
-			c.logger().Error("message not stored for a persistent subscriber or refused by the cluster; refusing it", "topic", m.Topic, "error", err)
+			c.env.Metrics.PublishRefused.Inc()
+			c.env.refusals().publishes.Log(err.Error(), c.peerAttrs("topic", m.Topic)...)
 			if c.version != packet.V5 || p.QoS == 0 {
 				if c.version != packet.V5 {
 					return errClosedByServer

@@ -140,7 +140,7 @@ func (c *Conn) writeLoop(first bool) {
 			return
 		}
 		if closeAfter {
-			c.nc.Close()
+			c.hangUp()
 			c.stopWriter(w)
 			return
 		}
@@ -216,7 +216,9 @@ func (c *Conn) flushControl(w *writer) {
 		case op := <-c.ctrl:
 			if c.encodeControl(w, &op) {
 				c.nc.SetWriteDeadline(time.Now().Add(time.Second))
-				c.nc.Write(w.buf)
+				if _, err := c.nc.Write(w.buf); err == nil {
+					c.hungUp.Store(true) // the reader has ended already: no wake needed
+				}
 				w.buf = w.buf[:0]
 				return
 			}
