@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"sync"
 	"time"
 
 	"github.com/vmihailenco/msgpack/v5"
@@ -142,11 +141,7 @@ func (n *Node) serveConn(raw net.Conn) {
 		if n.isClosed() {
 			return
 		}
-		remote := raw.RemoteAddr().String()
-		host, _, _ := net.SplitHostPort(remote)
-		if ok, more := n.refusals.note(host, time.Now()); ok {
-			n.log.Warn("cluster: refused incoming peer link", "remote", remote, "err", err, "refused_since_last_line", more)
-		}
+		n.refused.Log("link handshake", "remote", raw.RemoteAddr().String(), "err", err)
 		return
 	}
 	l.p.attach(l)
@@ -291,55 +286,4 @@ func (n *Node) checkPeerName(conn net.Conn, name string) error {
 		return fmt.Errorf("hello as %q: %w", name, err)
 	}
 	return nil
-}
-
-// refusalLog keeps the log quiet when something keeps knocking on the link port: one line per
-// remote host per interval, saying how many refusals it had since the last line.
-type refusalLog struct {
-	mu   sync.Mutex
-	seen map[string]*refusals
-}
-
-type refusals struct {
-	last   time.Time
-	hidden int
-}
-
-// refusalLogInterval is how often one remote host's refused links are logged at most;
-// refusalLogHosts bounds the hosts remembered.
-const (
-	refusalLogInterval = time.Minute
-	refusalLogHosts    = 4096
-)
-
-// note records a refusal from host and reports whether to log it, with the refusals not
-// logged since the last line.
-func (r *refusalLog) note(host string, now time.Time) (bool, int) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.seen == nil {
-		r.seen = map[string]*refusals{}
-	}
-	e := r.seen[host]
-	if e == nil {
-		if len(r.seen) >= refusalLogHosts {
-			for h, old := range r.seen {
-				if now.Sub(old.last) >= refusalLogInterval {
-					delete(r.seen, h)
-				}
-			}
-			if len(r.seen) >= refusalLogHosts {
-				clear(r.seen) // a scan of many addresses: start over rather than grow
-			}
-		}
-		r.seen[host] = &refusals{last: now}
-		return true, 0
-	}
-	if now.Sub(e.last) < refusalLogInterval {
-		e.hidden++
-		return false, 0
-	}
-	hidden := e.hidden
-	e.last, e.hidden = now, 0
-	return true, hidden
 }

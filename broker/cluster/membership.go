@@ -56,7 +56,7 @@ func (n *Node) startSerf() error {
 	cfg.NodeName = n.name
 	cfg.Tags = map[string]string{tagLink: n.linkAddr}
 	cfg.EventCh = n.serfEvents
-	logger := newSerfLogger(n.log)
+	logger := newSerfLogger(n.log, n.refused)
 	cfg.Logger, cfg.LogOutput = logger, nil
 	ml.Logger, ml.LogOutput = logger, nil
 	s, err := serf.Create(cfg)

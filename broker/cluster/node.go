@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/serf/serf"
+
+	"github.com/nautilus-mq/nautilus/broker/logging/ratelog"
 )
 
 // Node is a cluster member over real sockets: serf gossip for membership and one TCP (or TLS)
@@ -53,8 +55,13 @@ type Node struct {
 	// cluster secret (Options.Secret without Options.TLS).
 	keys                 *clusterKeys
 	secretServer, secret *tls.Config
-	refusals             refusalLog
+	// refused logs what strangers on the cluster ports cause (failed link handshakes, gossip
+	// that does not decrypt) once a minute per cause, as a scan repeats it at will.
+	refused *ratelog.Group
 }
+
+// refusedLogInterval is how often refused link handshakes and undecryptable gossip are logged.
+const refusedLogInterval = time.Minute
 
 type handlerBox struct{ h Handler }
 
@@ -69,8 +76,10 @@ func New(opts Options) (*Node, error) {
 	if len(o.Secret) == 0 && (o.TLS == nil || len(o.GossipKey) == 0) {
 		return nil, ErrNoSecret
 	}
+	lg := o.Logger.With("node", o.Name)
 	n := &Node{
-		opts: o, name: o.Name, log: o.Logger.With("node", o.Name),
+		opts: o, name: o.Name, log: lg,
+		refused:  ratelog.New(lg, slog.LevelWarn, refusedLogInterval, "cluster: refused strangers on the cluster ports"),
 		protoMin: ProtocolVersionMin, protoMax: ProtocolVersionMax,
 		done:       make(chan struct{}),
 		serfEvents: make(chan serf.Event, serfEventBuffer),

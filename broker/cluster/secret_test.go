@@ -161,31 +161,3 @@ func TestShortSecretRefused(t *testing.T) {
 		t.Fatalf("no secret: %v, want ErrNoSecret", err)
 	}
 }
-
-// TestRefusalLogOncePerInterval: refused links from one host are logged once per interval,
-// the next line counting those not logged.
-func TestRefusalLogOncePerInterval(t *testing.T) {
-	var r refusalLog
-	t0 := time.Unix(1000, 0)
-	if ok, _ := r.note("10.0.0.9", t0); !ok {
-		t.Fatal("first refusal not logged")
-	}
-	for i := range 50 {
-		if ok, _ := r.note("10.0.0.9", t0.Add(time.Duration(i)*time.Second)); ok {
-			t.Fatalf("refusal %d within the interval logged", i)
-		}
-	}
-	if ok, _ := r.note("10.0.0.8", t0); !ok {
-		t.Fatal("another host's first refusal not logged")
-	}
-	ok, hidden := r.note("10.0.0.9", t0.Add(refusalLogInterval+time.Second))
-	if !ok || hidden != 50 {
-		t.Fatalf("after the interval: logged %v, hidden %d; want true, 50", ok, hidden)
-	}
-	for i := range refusalLogHosts * 2 {
-		r.note(net.IPv4(10, 1, byte(i>>8), byte(i)).String(), t0)
-	}
-	if len(r.seen) > refusalLogHosts {
-		t.Fatalf("%d hosts remembered, bound %d", len(r.seen), refusalLogHosts)
-	}
-}

@@ -101,7 +101,7 @@ type LogConfig struct {
 	SyslogLevel    LogLevel      `key:"log.syslog.level" default:"info" doc:"lowest level sent to syslog"`
 	SyslogAddress  string        `key:"log.syslog.address" default:"" doc:"syslog server: udp://host:port, tcp://host:port, unix:///path or host:port (UDP); empty = the local syslog"`
 	SyslogFacility string        `key:"log.syslog.facility" default:"daemon" doc:"syslog facility: daemon, user or local0 to local7"`
-	// RefusalInterval keeps a flood of refusals from flooding the log (see docs/security-disconnect.md).
+	// RefusalInterval keeps a flood of refusals from flooding the log (see docs/security.md, Quiet logs under attack).
 	RefusalInterval time.Duration `key:"log.refusal_interval" default:"10s" min:"0s" doc:"refused CONNECTs, refused publishes and protocol errors are logged once, then summarised at most once per this interval per cause; 0 = log each"`
 }
 

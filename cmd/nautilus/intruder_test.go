@@ -76,8 +76,12 @@ func TestClusterRefusesIntruders(t *testing.T) {
 			t.Fatalf("%s's members:\n%s", n.name, show)
 		}
 	}
-	if !strings.Contains(n2.proc.log(), "refused incoming peer link") {
+	if !strings.Contains(n2.proc.log(), `cause="link handshake"`) {
 		t.Fatalf("n2 did not log the forged link:\n%s", n2.proc.log())
+	}
+	// The intruder knocked on n1's gossip port for 8 s: logged once (plus at most a summary).
+	if lines := strings.Count(n1.proc.log(), "crypt"); lines == 0 || lines > 2 {
+		t.Fatalf("n1 logged %d lines about gossip without the key; want 1 or 2:\n%s", lines, n1.proc.log())
 	}
 	intruder.stop()
 }
