@@ -37,7 +37,9 @@ func TestWrongSecretCannotJoin(t *testing.T) {
 	rec := &recorder{}
 	nodes[1].Handle(ChanRouting, rec)
 	intruder := startNode(t, "0-intruder", func(o *Options) { o.Secret = []byte("not-the-cluster-secret") })
-	_ = intruder.Join(nodes[0].GossipAddr()) // refused or ignored: either way it must not be in
+	if err := intruder.Join(nodes[0].GossipAddr()); err == nil {
+		t.Fatal("a join with another secret succeeded")
+	}
 	deadline := time.Now().Add(2 * time.Second)
 	for time.Now().Before(deadline) {
 		for _, n := range nodes {
