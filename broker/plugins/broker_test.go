@@ -18,10 +18,10 @@ func files(t *testing.T, aclText string) (pwPath, aclPath string) {
 	t.Helper()
 	dir := t.TempDir()
 	pwPath, aclPath = filepath.Join(dir, "vmq.passwd"), filepath.Join(dir, "vmq.acl")
-	if err := passwd.SetPassword(pwPath, "alice", []byte("wonderland"), true); err != nil {
+	if err := passwd.SetPassword(pwPath, "alice", []byte("wonderland"), true, passwd.Scheme{}); err != nil {
 		t.Fatal(err)
 	}
-	if err := passwd.SetPassword(pwPath, "bob", []byte("builder"), false); err != nil {
+	if err := passwd.SetPassword(pwPath, "bob", []byte("builder"), false, passwd.Scheme{}); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(aclPath, []byte(aclText), 0o600); err != nil {
@@ -77,7 +77,7 @@ func TestRegisterThroughBroker(t *testing.T) {
 	}
 
 	// A user added to the file can log in after a reload.
-	if err := passwd.SetPassword(pwPath, "carol", []byte("singer"), false); err != nil {
+	if err := passwd.SetPassword(pwPath, "carol", []byte("singer"), false, passwd.Scheme{}); err != nil {
 		t.Fatal(err)
 	}
 	if err := pw.Reload(); err != nil {
@@ -184,7 +184,7 @@ func TestReloadLoopThroughBroker(t *testing.T) {
 		t.Fatalf("unknown dave: %v", ack.ReasonCode)
 	}
 	c.ExpectClosed()
-	if err := passwd.SetPassword(pwPath, "dave", []byte("x"), false); err != nil {
+	if err := passwd.SetPassword(pwPath, "dave", []byte("x"), false, passwd.Scheme{}); err != nil {
 		t.Fatal(err)
 	}
 	os.WriteFile(aclPath, []byte("user dave\ntopic read d/#\n"), 0o600)
