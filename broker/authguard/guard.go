@@ -51,6 +51,7 @@ type Block struct {
 	Value    string // the address or username as the caller gave it
 	Failures int
 	Until    time.Time
+	For      time.Duration // the block period
 }
 
 type key struct {
@@ -143,7 +144,7 @@ func (g *Guard) Fail(ip, username string) []Block {
 			if k.kind == Username {
 				value = username
 			}
-			blocked = append(blocked, Block{Kind: k.kind, Value: value, Failures: e.failures, Until: e.until})
+			blocked = append(blocked, Block{Kind: k.kind, Value: value, Failures: e.failures, Until: e.until, For: g.lim.Block})
 			e.failures = 0
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/nautilus-mq/nautilus/broker/authguard"
 	"github.com/nautilus-mq/nautilus/broker/hooks"
 	"github.com/nautilus-mq/nautilus/broker/message"
 	"github.com/nautilus-mq/nautilus/broker/metrics"
@@ -79,6 +80,9 @@ type Env struct {
 	Now func() time.Time
 	// Persist, when set, keeps persistent sessions across restarts.
 	Persist Persister
+	// Throttle, when set, refuses logins from addresses and usernames that failed too often,
+	// before the auth plugins are asked (auth_throttle.*).
+	Throttle *authguard.Guard
 
 	cluster *clusterSessions // set by EnableCluster
 }
