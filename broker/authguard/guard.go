@@ -26,7 +26,7 @@ type Limits struct {
 	Now func() time.Time
 }
 
-// DefaultMaxKeys bounds the table when Limits.MaxKeys is not set: about 150 bytes a key.
+// DefaultMaxKeys bounds the table when Limits.MaxKeys is not set: about 200 bytes a key, so 20 MB at most.
 const DefaultMaxKeys = 100_000
 
 // Kind says what a key counts.

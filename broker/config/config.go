@@ -94,7 +94,7 @@ type ThrottleConfig struct {
 	UsernameFailures int           `key:"auth_throttle.username_failures" default:"50" min:"0" doc:"failed logins for one username (from any address) within the window that block the username; lets an attacker lock the user out, so keep it above auth_throttle.failures; 0 = no per-username limit"`
 	Window           time.Duration `key:"auth_throttle.window" default:"1m" min:"1s" doc:"how long failed logins are counted, from the first one"`
 	Block            time.Duration `key:"auth_throttle.block" default:"1m" min:"1s" doc:"how long a blocked address or username is refused (CONNACK connection rate exceeded; 3.1.x: not authorized) without asking the auth plugins"`
-	MaxTracked       int           `key:"auth_throttle.max_tracked" default:"100000" min:"1" doc:"addresses and usernames tracked at most (about 150 bytes each); past it the least recently failing is forgotten"`
+	MaxTracked       int           `key:"auth_throttle.max_tracked" default:"100000" min:"1" doc:"addresses and usernames tracked at most (about 200 bytes each); past it the least recently failing is forgotten"`
 }
 
 type LogConfig struct {
