@@ -145,7 +145,8 @@ func (g *Guard) Fail(ip, username string) []Block {
 				value = username
 			}
 			blocked = append(blocked, Block{Kind: k.kind, Value: value, Failures: e.failures, Until: e.until, For: g.lim.Block})
-			e.failures = 0
+			// The next failure after the block opens a new window.
+			e.first, e.failures = time.Time{}, 0
 		}
 	}
 	return blocked
