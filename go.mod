@@ -11,6 +11,7 @@ require (
 	github.com/linxGnu/grocksdb v1.7.15
 	github.com/urfave/cli/v2 v2.27.7
 	github.com/vmihailenco/msgpack/v5 v5.4.1
+	golang.org/x/crypto v0.57.0
 	golang.org/x/term v0.46.0
 	gopkg.in/natefinch/lumberjack.v2 v2.2.1
 )

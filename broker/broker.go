@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/nautilus-mq/nautilus/broker/admin"
+	"github.com/nautilus-mq/nautilus/broker/authguard"
 	"github.com/nautilus-mq/nautilus/broker/cluster"
 	"github.com/nautilus-mq/nautilus/broker/config"
 	"github.com/nautilus-mq/nautilus/broker/hooks"
@@ -174,6 +175,8 @@ func New(cfg *config.Config, opts Options) (*Broker, error) {
 		Persist:  persister{s: b.persist, log: &storeErrorLog{log: log}},
 
 		LogInterval: cfg.Log.RefusalInterval,
+		Throttle: authguard.New(authguard.Limits{IPFailures: cfg.Throttle.Failures, UserFailures: cfg.Throttle.UsernameFailures,
+			Window: cfg.Throttle.Window, Block: cfg.Throttle.Block, MaxKeys: cfg.Throttle.MaxTracked}),
 	}
 	if b.clusterNode != nil {
 		b.env.EnableCluster(session.ClusterOptions{Transport: b.transport, AllowRegister: cfg.Cluster.AllowRegisterDuringNetsplit,

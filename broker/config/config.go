@@ -19,6 +19,7 @@ type Config struct {
 	Sessions SessionsConfig `group:"Sessions and queues"`
 	MQTT5    MQTT5Config    `group:"MQTT 5"`
 	Auth     AuthConfig     `group:"Authentication and plugins"`
+	Throttle ThrottleConfig `group:"Login throttling"`
 	Log      LogConfig      `group:"Logging"`
 	Store    StoreConfig    `group:"Storage"`
 	Cluster  ClusterConfig  `group:"Cluster and netsplits"`
@@ -85,6 +86,17 @@ type AuthConfig struct {
 	PasswordReloadInterval time.Duration `key:"vmq_passwd.password_reload_interval" default:"10s" doc:"how often the password file is re-read; 0 = never"`
 	ACLFile                string        `key:"vmq_acl.acl_file" default:"./etc/vmq.acl" doc:"ACL file read by vmq_acl"`
 	ACLReloadInterval      time.Duration `key:"vmq_acl.acl_reload_interval" default:"10s" doc:"how often the ACL file is re-read; 0 = never"`
+}
+
+// ThrottleConfig slows password guessing (broker/authguard): after too many failed logins a
+// client address, or a username, is refused for a while without asking the auth plugins.
+// docs/security.md explains the lockout trade-off of the per-username limit.
+type ThrottleConfig struct {
+	Failures         int           `key:"auth_throttle.failures" default:"10" min:"0" doc:"failed logins from one client address within auth_throttle.window that block the address; 0 = no per-address limit"`
+	UsernameFailures int           `key:"auth_throttle.username_failures" default:"50" min:"0" doc:"failed logins for one username (from any address) within the window that block the username; lets an attacker lock the user out, so keep it above auth_throttle.failures; 0 = no per-username limit"`
+	Window           time.Duration `key:"auth_throttle.window" default:"1m" min:"1s" doc:"how long failed logins are counted, from the first one"`
+	Block            time.Duration `key:"auth_throttle.block" default:"1m" min:"1s" doc:"how long a blocked address or username is refused (CONNACK connection rate exceeded; 3.1.x: not authorized) without asking the auth plugins"`
+	MaxTracked       int           `key:"auth_throttle.max_tracked" default:"100000" min:"1" doc:"addresses and usernames tracked at most (about 200 bytes each); past it the least recently failing is forgotten"`
 }
 
 type LogConfig struct {

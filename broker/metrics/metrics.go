@@ -132,6 +132,7 @@ type Broker struct {
 	DroppedTooLarge  *Counter
 	ProtocolErrors   *Counter
 	AuthFailures     *Counter
+	AuthThrottled    *Counter
 }
 
 // NewBroker registers the broker counters in r.
@@ -153,5 +154,6 @@ func NewBroker(r *Registry) *Broker {
 		DroppedTooLarge:  r.Counter("mqtt_publish_too_large", "messages not sent because they exceed the client's maximum packet size"),
 		ProtocolErrors:   r.Counter("mqtt_protocol_error", "connections closed for malformed or disallowed packets"),
 		AuthFailures:     r.Counter("mqtt_auth_failure", "connections refused by authentication"),
+		AuthThrottled:    r.Counter("mqtt_auth_throttled", "CONNECTs refused without authentication because their address or username failed too often (auth_throttle)"),
 	}
 }

@@ -18,10 +18,10 @@ func files(t *testing.T, aclText string) (pwPath, aclPath string) {
 	t.Helper()
 	dir := t.TempDir()
 	pwPath, aclPath = filepath.Join(dir, "vmq.passwd"), filepath.Join(dir, "vmq.acl")
-	if err := passwd.SetPassword(pwPath, "alice", []byte("wonderland"), true); err != nil {
+	if err := passwd.SetPassword(pwPath, "alice", []byte("wonderland"), true, cheap); err != nil {
 		t.Fatal(err)
 	}
-	if err := passwd.SetPassword(pwPath, "bob", []byte("builder"), false); err != nil {
+	if err := passwd.SetPassword(pwPath, "bob", []byte("builder"), false, cheap); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(aclPath, []byte(aclText), 0o600); err != nil {
@@ -29,6 +29,9 @@ func files(t *testing.T, aclText string) (pwPath, aclPath string) {
 	}
 	return pwPath, aclPath
 }
+
+// cheap is bcrypt at its least cost: these tests are about the plugins, not the hash.
+var cheap = passwd.Scheme{Cost: 4}
 
 func start(t *testing.T, pw *passwd.Plugin, a *acl.Plugin) *brokertest.Node {
 	return brokertest.Start(t, func(c *config.Config) { c.Auth.AllowAnonymous = false }, pw, a)
@@ -77,7 +80,7 @@ func TestRegisterThroughBroker(t *testing.T) {
 	}
 
 	// A user added to the file can log in after a reload.
-	if err := passwd.SetPassword(pwPath, "carol", []byte("singer"), false); err != nil {
+	if err := passwd.SetPassword(pwPath, "carol", []byte("singer"), false, cheap); err != nil {
 		t.Fatal(err)
 	}
 	if err := pw.Reload(); err != nil {
@@ -184,7 +187,7 @@ func TestReloadLoopThroughBroker(t *testing.T) {
 		t.Fatalf("unknown dave: %v", ack.ReasonCode)
 	}
 	c.ExpectClosed()
-	if err := passwd.SetPassword(pwPath, "dave", []byte("x"), false); err != nil {
+	if err := passwd.SetPassword(pwPath, "dave", []byte("x"), false, cheap); err != nil {
 		t.Fatal(err)
 	}
 	os.WriteFile(aclPath, []byte("user dave\ntopic read d/#\n"), 0o600)

@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/nautilus-mq/nautilus/broker/authguard"
 	"github.com/nautilus-mq/nautilus/broker/hooks"
 	"github.com/nautilus-mq/nautilus/broker/message"
 	"github.com/nautilus-mq/nautilus/broker/metrics"
@@ -90,6 +91,9 @@ type Env struct {
 	LogInterval time.Duration
 
 	logs envLogs
+	// Throttle, when set, refuses logins from addresses and usernames that failed too often,
+	// before the auth plugins are asked (auth_throttle.*).
+	Throttle *authguard.Guard
 
 	cluster *clusterSessions // set by EnableCluster
 }

@@ -21,9 +21,12 @@ func passwdCommand() *cli.Command {
 		Usage:     "manage the vmq_passwd password file (like vmq-passwd and mosquitto_passwd)",
 		ArgsUsage: "FILE USERNAME | -U FILE",
 		Description: `Adds or updates USERNAME in FILE, asking for the password twice on a terminal or
-reading one line from standard input otherwise. Entries are written in VerneMQ's
-"username:$6$salt$hash" form; the file is replaced atomically with mode 0600 and a running
-node picks the change up at its next vmq_passwd.password_reload_interval.
+reading one line from standard input otherwise. New entries are bcrypt hashes
+("username:$2b$10$..."), slow to crack if the file leaks; --hash sha512 writes VerneMQ's
+one-round "username:$6$salt$hash" instead, for a file VerneMQ must still read. Existing
+entries of either kind (and mosquitto's $7$) are kept as they are. The file is replaced
+atomically with mode 0600 and a running node picks the change up at its next
+vmq_passwd.password_reload_interval.
 
   nautilus passwd -c FILE USERNAME   create FILE (overwriting it) with one user
   nautilus passwd FILE USERNAME      add USERNAME or change its password
@@ -33,6 +36,8 @@ node picks the change up at its next vmq_passwd.password_reload_interval.
 			&cli.BoolFlag{Name: "c", Usage: "create a new password file, overwriting an existing one"},
 			&cli.BoolFlag{Name: "D", Usage: "delete USERNAME instead of setting its password"},
 			&cli.BoolFlag{Name: "U", Usage: "convert a file of plaintext username:password lines to hashes"},
+			&cli.StringFlag{Name: "hash", Value: "bcrypt", Usage: "how new entries are hashed: bcrypt, or sha512 (VerneMQ's $6$, which VerneMQ can read but is fast to crack)"},
+			&cli.IntFlag{Name: "cost", Value: passwd.DefaultBcryptCost, Usage: "bcrypt cost: each step doubles the time of a check (10 is 50-100 ms)"},
 		},
 		Action: runPasswd,
 	}
@@ -43,13 +48,17 @@ func runPasswd(c *cli.Context) error {
 	if n := btoi(create) + btoi(del) + btoi(update); n > 1 {
 		return errors.New("passwd: -c, -D and -U exclude each other")
 	}
+	scheme, err := hashScheme(c.String("hash"), c.Int("cost"))
+	if err != nil {
+		return fmt.Errorf("passwd: %w", err)
+	}
 	args := c.Args().Slice()
 	out, errOut := c.App.Writer, c.App.ErrWriter
 	if update {
 		if len(args) != 1 {
 			return errors.New("usage: nautilus passwd -U FILE")
 		}
-		n, err := passwd.HashPlaintext(args[0])
+		n, err := passwd.HashPlaintext(args[0], scheme)
 		if err != nil {
 			return fmt.Errorf("passwd: %w", err)
 		}
@@ -85,10 +94,26 @@ func runPasswd(c *cli.Context) error {
 	if err != nil {
 		return fmt.Errorf("passwd: %w", err)
 	}
-	if err := passwd.SetPassword(file, user, pw, create); err != nil {
+	if err := passwd.SetPassword(file, user, pw, create, scheme); err != nil {
 		return fmt.Errorf("passwd: %w", err)
 	}
 	return nil
+}
+
+// hashScheme turns the --hash and --cost flags into how entries are written.
+func hashScheme(name string, cost int) (passwd.Scheme, error) {
+	switch name {
+	case "bcrypt":
+		// Checked here so that a bad cost fails before the password is asked for.
+		s := passwd.Scheme{Cost: cost}
+		if err := s.Validate(); err != nil {
+			return passwd.Scheme{}, fmt.Errorf("--cost: %w", err)
+		}
+		return s, nil
+	case "sha512":
+		return passwd.Scheme{SHA512: true}, nil
+	}
+	return passwd.Scheme{}, fmt.Errorf("--hash %q: want bcrypt or sha512", name)
 }
 
 // readPassword asks twice, without echo, when in is a terminal, and reads one line otherwise.

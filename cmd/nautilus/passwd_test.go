@@ -105,8 +105,44 @@ func TestPasswdConvertPlaintext(t *testing.T) {
 	if !verify(t, path, "sensor1", "abc") || !verify(t, path, "sensor2", "def") {
 		t.Fatalf("file:\n%s", readFile(t, path))
 	}
-	if !strings.HasPrefix(readFile(t, path), "# devices\nsensor1:$6$") {
+	if !strings.HasPrefix(readFile(t, path), "# devices\nsensor1:$2b$10$") {
 		t.Errorf("file:\n%s", readFile(t, path))
+	}
+}
+
+// TestPasswdHashChoice: bcrypt by default, VerneMQ's $6$ with --hash sha512 for a file VerneMQ
+// must still read, and both kinds verify side by side.
+func TestPasswdHashChoice(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "vmq.passwd")
+	if _, _, err := runStdin(t, "verne\n", "passwd", "--hash", "sha512", "-c", path, "legacy"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := runStdin(t, "fast\n", "passwd", "--cost", "5", path, "quick"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := runStdin(t, "slow\n", "passwd", path, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(readFile(t, path), "\n")
+	if !strings.HasPrefix(lines[0], "legacy:$6$") || !strings.HasPrefix(lines[1], "quick:$2b$05$") || !strings.HasPrefix(lines[2], "alice:$2b$10$") {
+		t.Fatalf("file:\n%s", readFile(t, path))
+	}
+	if !verify(t, path, "legacy", "verne") || !verify(t, path, "quick", "fast") || !verify(t, path, "alice", "slow") {
+		t.Fatalf("entries do not verify:\n%s", readFile(t, path))
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"passwd", "--hash", "md5", path, "bob"}, "want bcrypt or sha512"},
+		{[]string{"passwd", "--cost", "40", path, "bob"}, "--cost"},
+	} {
+		if _, _, err := runStdin(t, "x\n", c.args...); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v: err = %v, want %q", c.args, err, c.want)
+		}
+	}
+	if _, _, err := runStdin(t, strings.Repeat("p", 73)+"\n", "passwd", path, "bob"); err == nil || !strings.Contains(err.Error(), "72 bytes") {
+		t.Errorf("a 73-byte password: err = %v, want bcrypt's 72-byte limit", err)
 	}
 }
 

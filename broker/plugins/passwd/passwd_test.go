@@ -280,10 +280,10 @@ func waitFor(t *testing.T, cond func() bool) {
 
 func TestEditFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "vmq.passwd")
-	if err := SetPassword(path, "alice", []byte("a1"), false); err == nil {
+	if err := SetPassword(path, "alice", []byte("a1"), false, Scheme{Cost: 4}); err == nil {
 		t.Fatal("update of a missing file without create succeeded")
 	}
-	if err := SetPassword(path, "alice", []byte("a1"), true); err != nil {
+	if err := SetPassword(path, "alice", []byte("a1"), true, Scheme{Cost: 4}); err != nil {
 		t.Fatal(err)
 	}
 	fi, err := os.Stat(path)
@@ -294,7 +294,7 @@ func TestEditFile(t *testing.T) {
 	data, _ := os.ReadFile(path)
 	os.WriteFile(path, append([]byte("# users\n"), data...), 0o600)
 	for _, u := range []struct{ user, pw string }{{"bob", "b1"}, {"alice", "a2"}, {"carol", "c1"}} {
-		if err := SetPassword(path, u.user, []byte(u.pw), false); err != nil {
+		if err := SetPassword(path, u.user, []byte(u.pw), false, Scheme{Cost: 4}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -306,7 +306,7 @@ func TestEditFile(t *testing.T) {
 	}
 	data, _ = os.ReadFile(path)
 	lines := strings.Split(strings.TrimSuffix(string(data), "\n"), "\n")
-	if len(lines) != 3 || lines[0] != "# users" || !strings.HasPrefix(lines[1], "alice:$6$") || !strings.HasPrefix(lines[2], "carol:$6$") {
+	if len(lines) != 3 || lines[0] != "# users" || !strings.HasPrefix(lines[1], "alice:$2b$04$") || !strings.HasPrefix(lines[2], "carol:$2b$04$") {
 		t.Fatalf("file:\n%s", data)
 	}
 	tab, bad, err := Load(path)
@@ -317,11 +317,11 @@ func TestEditFile(t *testing.T) {
 		t.Error("passwords do not verify")
 	}
 	for _, bad := range []string{"", "a:b", "a\nb", "#x", " x"} {
-		if err := SetPassword(path, bad, []byte("p"), false); err == nil {
+		if err := SetPassword(path, bad, []byte("p"), false, Scheme{Cost: 4}); err == nil {
 			t.Errorf("user name %q accepted", bad)
 		}
 	}
-	if err := SetPassword(path, "dave", nil, false); err == nil {
+	if err := SetPassword(path, "dave", nil, false, Scheme{Cost: 4}); err == nil {
 		t.Error("empty password accepted")
 	}
 	if entries, _ := os.ReadDir(filepath.Dir(path)); len(entries) != 1 {
@@ -332,7 +332,7 @@ func TestEditFile(t *testing.T) {
 func TestHashPlaintext(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "plain")
 	os.WriteFile(path, []byte("# plaintext\nalice:wonder:land\r\n\n"+vectors[0].line+"\nbob:builder"), 0o644)
-	n, err := HashPlaintext(path)
+	n, err := HashPlaintext(path, Scheme{Cost: 4})
 	if err != nil || n != 2 {
 		t.Fatalf("n = %d, err = %v", n, err)
 	}
@@ -347,7 +347,7 @@ func TestHashPlaintext(t *testing.T) {
 	}
 	// Running it again changes nothing.
 	before, _ := os.ReadFile(path)
-	if n, err := HashPlaintext(path); n != 0 || err != nil {
+	if n, err := HashPlaintext(path, Scheme{Cost: 4}); n != 0 || err != nil {
 		t.Fatalf("second run: %d %v", n, err)
 	}
 	if after, _ := os.ReadFile(path); string(after) != string(before) {
@@ -355,7 +355,7 @@ func TestHashPlaintext(t *testing.T) {
 	}
 	// A line it cannot read leaves the file alone.
 	os.WriteFile(path, []byte("alice:a\nnocolon\n"), 0o600)
-	if _, err := HashPlaintext(path); err == nil || !strings.Contains(err.Error(), ":2:") {
+	if _, err := HashPlaintext(path, Scheme{Cost: 4}); err == nil || !strings.Contains(err.Error(), ":2:") {
 		t.Errorf("err = %v", err)
 	}
 	if data, _ := os.ReadFile(path); string(data) != "alice:a\nnocolon\n" {

@@ -1,12 +1,14 @@
 // Package passwd is VerneMQ's vmq_passwd plugin: auth_on_register against a password file of
-// "username:$6$salt$hash" lines (VerneMQ, mosquitto 1.x) or "$7$" PBKDF2 lines (mosquitto 2),
-// re-read periodically. It also holds the file editing behind "nautilus passwd".
+// "username:$6$salt$hash" lines (VerneMQ, mosquitto 1.x), "$7$" PBKDF2 lines (mosquitto 2) or
+// bcrypt lines ("nautilus passwd", htpasswd -B), re-read periodically. It also holds the file
+// editing behind "nautilus passwd", which writes bcrypt unless asked for VerneMQ's $6$.
 package passwd
 
 import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/nautilus-mq/nautilus/broker/hooks"
@@ -21,14 +23,27 @@ import (
 //     none does the client is refused).
 //
 // The table is replaced whole on each successful read, so checks never wait for a reload.
+//
+// Checks run on the table snapshot without any lock, so a slow bcrypt comparison (tens of
+// milliseconds) holds up no other CONNECT. Nothing is cached: a cache of verified passwords
+// would be a second, faster target for guessing.
 type Plugin struct {
-	file *filewatch.File[Table]
-	log  *slog.Logger
+	file  *filewatch.File[Table]
+	log   *slog.Logger
+	decoy atomic.Pointer[decoy]
 }
 
-// dummy is checked against unknown users so that answering for them costs as much as for
-// known ones.
-var dummy = New6([]byte("nautilus"))
+// decoy is the hash an unknown user's password is checked against, so that answering for an
+// unknown user costs as much as for a known one and the timing does not tell which names exist.
+// It is the dearest entry of the table it was picked from: a fixed cheap decoy would give the
+// game away in a bcrypt file, a fixed dear one would make unknown names a way to burn CPU.
+type decoy struct {
+	table *Table
+	hash  Hash
+}
+
+// fallbackDecoy serves an empty table.
+var fallbackDecoy = New6([]byte("nautilus"))
 
 // New loads the password file at path. A missing or unreadable file is not an error: the
 // plugin starts with no users and logs a warning, and a later reload picks the file up.
@@ -68,9 +83,10 @@ func (p *Plugin) AuthOnRegister(_ context.Context, r *hooks.Register) hooks.Regi
 	if r.Username == "" || r.Password == nil {
 		return hooks.RegisterResult{Verdict: hooks.Next}
 	}
-	h, ok := (*p.file.Current())[r.Username]
+	t := p.file.Current()
+	h, ok := (*t)[r.Username]
 	if !ok {
-		dummy.Verify(r.Password)
+		p.decoyFor(t).Verify(r.Password)
 		return hooks.RegisterResult{Verdict: hooks.Next}
 	}
 	if !h.Verify(r.Password) {
@@ -80,6 +96,21 @@ func (p *Plugin) AuthOnRegister(_ context.Context, r *hooks.Register) hooks.Regi
 }
 
 var _ hooks.AuthOnRegister = (*Plugin)(nil)
+
+// decoyFor returns the decoy of table t, picking it on t's first use (once per reload).
+func (p *Plugin) decoyFor(t *Table) Hash {
+	if d := p.decoy.Load(); d != nil && d.table == t {
+		return d.hash
+	}
+	d := &decoy{table: t, hash: fallbackDecoy}
+	for _, h := range *t {
+		if h.cost() > d.hash.cost() {
+			d.hash = h
+		}
+	}
+	p.decoy.Store(d)
+	return d.hash
+}
 
 // lineOf takes the line number and cause out of a skipped line's error.
 func lineOf(err error) (int, error, bool) {
