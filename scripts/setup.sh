@@ -13,8 +13,9 @@ declare -A why=(
   [mosquitto]="a reference broker for comparison and bridge tests"
   [python3-paho-mqtt]="Python paho-mqtt client for interoperability tests"
   [iproute2]="network namespaces for cluster partition tests"
+  [openssl]="making a cluster secret as docs/security.md shows (its example is run by a test)"
 )
-order=(build-essential pkg-config librocksdb-dev mosquitto-clients mosquitto python3-paho-mqtt iproute2)
+order=(build-essential pkg-config librocksdb-dev mosquitto-clients mosquitto python3-paho-mqtt iproute2 openssl)
 
 missing=()
 for p in "${order[@]}"; do
