@@ -62,6 +62,11 @@ type Event struct {
 	Local bool
 }
 
+// Durable waits for a write that a backend applied without waiting for its durability (the
+// drivers' PutAsync and DeleteAsync): SyncWait returns once it is durable, or the error that
+// stopped the node.
+type Durable interface{ SyncWait() error }
+
 // Cluster is the membership side of a backend, used by the admin commands.
 type Cluster interface {
 	// Join makes this node a member of the cluster that seed belongs to.

@@ -60,3 +60,24 @@ func (m *Metadata) Delete(ctx context.Context, fp metadata.FullPrefix, key []byt
 	}
 	return m.Memory.Delete(ctx, fp, key)
 }
+
+// PutAsync is Put that returns once the write is applied, leaving the wait for its durability
+// to the returned Durable (see the registry: many subscribers' writes share one sync).
+func (m *Metadata) PutAsync(ctx context.Context, fp metadata.FullPrefix, key, val []byte) (metadata.Durable, error) {
+	b := m.eng.NewBatch()
+	b.Put(singleNodeMetadata, metadata.EncodeKey(fp, key), val)
+	if err := b.CommitNoSyncWait(); err != nil {
+		return nil, fmt.Errorf("persist: metadata put: %w", err)
+	}
+	return b, m.Memory.Put(ctx, fp, key, val)
+}
+
+// DeleteAsync is Delete as PutAsync is Put.
+func (m *Metadata) DeleteAsync(ctx context.Context, fp metadata.FullPrefix, key []byte) (metadata.Durable, error) {
+	b := m.eng.NewBatch()
+	b.Delete(singleNodeMetadata, metadata.EncodeKey(fp, key))
+	if err := b.CommitNoSyncWait(); err != nil {
+		return nil, fmt.Errorf("persist: metadata delete: %w", err)
+	}
+	return b, m.Memory.Delete(ctx, fp, key)
+}

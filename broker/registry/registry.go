@@ -296,7 +296,7 @@ func (r *Registry) PublishNoWait(m *message.Message, pend *queue.Pending) (int, 
 		return 0, ErrNetsplit
 	}
 	if m.Retain {
-		r.storeRetained(m)
+		r.storeRetained(m, pend)
 	}
 	return r.route(m, false, pend)
 }
@@ -618,7 +618,7 @@ var retSeed = maphash.MakeSeed()
 
 // storeRetained sets or, for an empty payload, clears the retained message of m's topic
 // [MQTT-3.3.1-6] [MQTT-3.3.1-7], locally at once and in the replicated metadata.
-func (r *Registry) storeRetained(m *message.Message) {
+func (r *Registry) storeRetained(m *message.Message, pend *queue.Pending) {
 	t := r.tenant(m.Mountpoint)
 	key := metadata.RetainKey{Mountpoint: m.Mountpoint, Topic: m.Topic}.Encode()
 	defer r.retLock(key).Unlock()
@@ -626,9 +626,11 @@ func (r *Registry) storeRetained(m *message.Message) {
 	defer cancel()
 	if len(m.Payload) == 0 {
 		t.retained.Delete(m.Topic)
-		if err := r.meta.Delete(ctx, metadata.Retained, key); err != nil {
+		d, err := r.deleteMeta(ctx, metadata.Retained, key)
+		if err != nil {
 			r.log.Warn("cannot delete retained message from metadata", "topic", m.Topic, "error", err)
 		}
+		pend.Add(d)
 		return
 	}
 	stored := *m
@@ -638,12 +640,16 @@ func (r *Registry) storeRetained(m *message.Message) {
 		return
 	}
 	val, err := metadata.EncodeRetainedMessage(toRetainedRecord(&stored))
+	var d queue.Durable
 	if err == nil {
-		err = r.meta.Put(ctx, metadata.Retained, key, val)
+		d, err = r.putMeta(ctx, metadata.Retained, key, val)
 	}
 	if err != nil {
 		r.log.Warn("cannot store retained message in metadata", "topic", m.Topic, "error", err)
 	}
+	// The publisher's acknowledgement waits for the retained message's durability with the
+	// rest of the publish: many retained publishes share one sync.
+	pend.Add(d)
 }
 
 // refreshRetained applies the current value of the retained key k (see follow).

@@ -11,14 +11,26 @@ import (
 	"github.com/nautilus-mq/nautilus/broker/topic"
 )
 
-// Subscribe implements session.Router: it adds subs to id's record in the subscriber table
-// and to the local trie.
+// Subscribe implements session.Router: SubscribeNoWait, then the wait for durability.
 func (r *Registry) Subscribe(id queue.SubscriberID, subs []session.Subscription) ([]bool, error) {
+	var pend queue.Pending
+	isNew, err := r.SubscribeNoWait(id, subs, &pend)
+	if werr := pend.Wait(); werr != nil && err == nil {
+		err = fmt.Errorf("registry: subscriber %q not durable: %w", id.ClientID, werr)
+	}
+	return isNew, err
+}
+
+// SubscribeNoWait implements session.Router: it adds subs to id's record in the subscriber
+// table and to the local trie, and leaves the wait for the record's durability to pend. The
+// trie holds the subscriptions when it returns: a PUBLISH read after the SUBSCRIBE, on any
+// connection, is routed to them.
+func (r *Registry) SubscribeNoWait(id queue.SubscriberID, subs []session.Subscription, pend *queue.Pending) ([]bool, error) {
 	if r.partitioned(r.opts.AllowSubscribe) {
 		return nil, ErrNetsplit
 	}
 	isNew := make([]bool, len(subs))
-	err := r.update(id, func(mine *metadata.NodeSubscriptions) {
+	err := r.update(id, pend, func(mine *metadata.NodeSubscriptions) {
 		for i, s := range subs {
 			ms := toRecordSub(s)
 			found := false
@@ -41,13 +53,24 @@ func (r *Registry) Subscribe(id queue.SubscriberID, subs []session.Subscription)
 	return isNew, err
 }
 
-// Unsubscribe implements session.Router.
+// Unsubscribe implements session.Router: UnsubscribeNoWait, then the wait for durability.
 func (r *Registry) Unsubscribe(id queue.SubscriberID, filters []string) ([]bool, error) {
+	var pend queue.Pending
+	found, err := r.UnsubscribeNoWait(id, filters, &pend)
+	if werr := pend.Wait(); werr != nil && err == nil {
+		err = fmt.Errorf("registry: subscriber %q not durable: %w", id.ClientID, werr)
+	}
+	return found, err
+}
+
+// UnsubscribeNoWait implements session.Router; as SubscribeNoWait, the trie no longer routes
+// to the filters when it returns.
+func (r *Registry) UnsubscribeNoWait(id queue.SubscriberID, filters []string, pend *queue.Pending) ([]bool, error) {
 	if r.partitioned(r.opts.AllowUnsubscribe) {
 		return nil, ErrNetsplit
 	}
 	found := make([]bool, len(filters))
-	err := r.update(id, func(mine *metadata.NodeSubscriptions) {
+	err := r.update(id, pend, func(mine *metadata.NodeSubscriptions) {
 		for i, f := range filters {
 			for j := range mine.Subs {
 				if mine.Subs[j].Filter == f {
@@ -61,7 +84,9 @@ func (r *Registry) Unsubscribe(id queue.SubscriberID, filters []string) ([]bool,
 	return found, err
 }
 
-// RemoveSubscriber implements session.Router: the session is gone, so is its record.
+// RemoveSubscriber implements session.Router: the session is gone, so is its record. Nothing
+// waits for the delete's durability: a record that a crash brings back names a session that
+// is no more, which the stale-record sweep removes.
 func (r *Registry) RemoveSubscriber(id queue.SubscriberID) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -69,33 +94,36 @@ func (r *Registry) RemoveSubscriber(id queue.SubscriberID) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	// Most clean clients never subscribe: without a record there is nothing to delete, and a
-	// delete would still write (and sync) a tombstone under the registry lock for each of them.
-	// What this node has not seen it must not delete anyway.
+	// delete would still write (and sync) a tombstone for each of them. What this node has not
+	// seen it must not delete anyway.
 	if _, ok, err := r.meta.Get(ctx, metadata.Subscribers, key); err == nil && !ok {
 		r.applyLocked(id, nil)
 		return
 	}
-	if err := r.meta.Delete(ctx, metadata.Subscribers, key); err != nil {
+	r.applyLocked(id, nil)
+	if _, err := r.deleteMeta(ctx, metadata.Subscribers, key); err != nil {
 		r.log.Warn("cannot delete subscriber record", "client_id", id.ClientID, "error", err)
 	}
-	r.applyLocked(id, nil)
 }
 
-// update changes this node's entry of id's subscriber record under the registry lock, writes
-// the record to the metadata store, and applies it to the trie.
-func (r *Registry) update(id queue.SubscriberID, change func(*metadata.NodeSubscriptions)) error {
+// update changes this node's entry of id's subscriber record under the registry lock: the trie
+// first, so that routing follows the packet order, then the record, applied to the metadata
+// store before the lock is released (so records of one subscriber are written in order), its
+// durability left to pend. A write the store refuses takes the change back out of the trie.
+func (r *Registry) update(id queue.SubscriberID, pend *queue.Pending, change func(*metadata.NodeSubscriptions)) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	key := metadata.SubscriberKey{Mountpoint: id.Mountpoint, ClientID: id.ClientID}.Encode()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	var rec metadata.SubscriberRecord
+	var rec, old metadata.SubscriberRecord
 	if v, ok, err := r.meta.Get(ctx, metadata.Subscribers, key); err != nil {
 		return fmt.Errorf("registry: read subscriber %q: %w", id.ClientID, err)
 	} else if ok {
 		if rec, err = metadata.DecodeSubscriberRecord(v); err != nil {
 			return fmt.Errorf("registry: subscriber %q: %w", id.ClientID, err)
 		}
+		old, _ = metadata.DecodeSubscriberRecord(v)
 	}
 	idx := -1
 	for i := range rec {
@@ -113,11 +141,46 @@ func (r *Registry) update(id queue.SubscriberID, change func(*metadata.NodeSubsc
 	if err != nil {
 		return fmt.Errorf("registry: encode subscriber %q: %w", id.ClientID, err)
 	}
-	if err := r.meta.Put(ctx, metadata.Subscribers, key, val); err != nil {
+	r.applyLocked(id, rec)
+	d, err := r.putMeta(ctx, metadata.Subscribers, key, val)
+	if err != nil {
+		r.applyLocked(id, old)
 		return fmt.Errorf("registry: write subscriber %q: %w", id.ClientID, err)
 	}
-	r.applyLocked(id, rec)
+	pend.Add(d)
 	return nil
+}
+
+// asyncMeta is a metadata store that applies a write at once and leaves the wait for its
+// durability to the caller (the backends' drivers): writes of many clients then share a sync
+// instead of queueing behind the registry lock for one each.
+type asyncMeta interface {
+	PutAsync(ctx context.Context, fp metadata.FullPrefix, key, val []byte) (metadata.Durable, error)
+	DeleteAsync(ctx context.Context, fp metadata.FullPrefix, key []byte) (metadata.Durable, error)
+}
+
+// putMeta writes through PutAsync where the store has it, else with Put (durable on return).
+func (r *Registry) putMeta(ctx context.Context, fp metadata.FullPrefix, key, val []byte) (queue.Durable, error) {
+	if a, ok := r.meta.(asyncMeta); ok {
+		d, err := a.PutAsync(ctx, fp, key, val)
+		if err != nil || d == nil {
+			return nil, err
+		}
+		return d, nil
+	}
+	return nil, r.meta.Put(ctx, fp, key, val)
+}
+
+// deleteMeta is putMeta for a delete.
+func (r *Registry) deleteMeta(ctx context.Context, fp metadata.FullPrefix, key []byte) (queue.Durable, error) {
+	if a, ok := r.meta.(asyncMeta); ok {
+		d, err := a.DeleteAsync(ctx, fp, key)
+		if err != nil || d == nil {
+			return nil, err
+		}
+		return d, nil
+	}
+	return nil, r.meta.Delete(ctx, fp, key)
 }
 
 // refreshSubscriber applies the current record of the subscriber key k (see follow).

@@ -67,8 +67,13 @@ type Router interface {
 	PublishNoWait(m *message.Message, pend *queue.Pending) (int, error)
 	// Subscribe records subs for id and reports, for each, whether it is new.
 	Subscribe(id queue.SubscriberID, subs []Subscription) ([]bool, error)
+	// SubscribeNoWait is Subscribe that adds the record's durability to pend. Routing follows
+	// the subscriptions when it returns, whether or not the caller waits.
+	SubscribeNoWait(id queue.SubscriberID, subs []Subscription, pend *queue.Pending) ([]bool, error)
 	// Unsubscribe removes filters and reports, for each, whether it existed.
 	Unsubscribe(id queue.SubscriberID, filters []string) ([]bool, error)
+	// UnsubscribeNoWait is Unsubscribe as SubscribeNoWait is Subscribe.
+	UnsubscribeNoWait(id queue.SubscriberID, filters []string, pend *queue.Pending) ([]bool, error)
 	// RemoveSubscriber deletes every subscription of id.
 	RemoveSubscriber(id queue.SubscriberID)
 	// Retained calls fn for each retained message (in mountpoint) that matches filter.

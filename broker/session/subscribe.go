@@ -48,8 +48,12 @@ func (c *Conn) handleSubscribe(ctx context.Context, p *packet.Subscribe) error {
 	}
 	var isNew []bool
 	if len(subs) > 0 {
+		var pend queue.Pending
 		var err error
-		isNew, err = c.env.Router.Subscribe(c.state.ID, subs)
+		isNew, err = c.env.Router.SubscribeNoWait(c.state.ID, subs, &pend)
+		if err == nil {
+			err = c.waitDurable(&pend)
+		}
 		if err != nil {
 			c.logger().Warn("subscribe failed", "error", err)
 			for _, i := range idx {
@@ -159,7 +163,11 @@ func (c *Conn) handleUnsubscribe(ctx context.Context, p *packet.Unsubscribe) err
 	for i, f := range p.Filters {
 		filters[i] = strings.Clone(f)
 	}
-	found, err := c.env.Router.Unsubscribe(c.state.ID, filters)
+	var pend queue.Pending
+	found, err := c.env.Router.UnsubscribeNoWait(c.state.ID, filters, &pend)
+	if err == nil {
+		err = c.waitDurable(&pend)
+	}
 	if err != nil && !errors.Is(err, context.Canceled) {
 		c.logger().Warn("unsubscribe failed", "error", err)
 	}
@@ -186,4 +194,18 @@ func (c *Conn) handleUnsubscribe(ctx context.Context, p *packet.Unsubscribe) err
 	c.send(ack)
 	c.env.Hooks.Unsubscribed(ctx, c.client, filters)
 	return nil
+}
+
+// waitDurable waits for a subscription change to be durable before it is acknowledged, for a
+// session that outlives its connection. A session that ends with its connection would lose its
+// subscriptions in a crash anyway, so its SUBACK does not wait for a sync (the change is in
+// the routing table already, and on its way to the other nodes).
+func (c *Conn) waitDurable(pend *queue.Pending) error {
+	c.state.mu.Lock()
+	persistent := c.state.persistentLocked()
+	c.state.mu.Unlock()
+	if !persistent {
+		return nil
+	}
+	return pend.Wait()
 }

@@ -3,6 +3,7 @@ package driver
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/nautilus-mq/nautilus/broker/metadata"
 	"github.com/nautilus-mq/nautilus/broker/metadata/sim"
@@ -43,8 +44,8 @@ func (d *Driver[C]) batchLoop() {
 
 func (d *Driver[C]) applyBatch(batch []*writeOp) {
 	d.mu.Lock()
-	defer d.mu.Unlock()
 	if err := d.usableLocked(); err != nil {
+		d.mu.Unlock()
 		for _, op := range batch {
 			op.done <- err
 		}
@@ -54,14 +55,21 @@ func (d *Driver[C]) applyBatch(batch []*writeOp) {
 	for i, op := range batch {
 		errs[i] = op.apply(d.core)
 	}
-	if err := d.flushLocked(); err != nil {
-		for i := range errs {
-			errs[i] = err
+	f, ferr := d.flushLocked()
+	d.mu.Unlock()
+	ops := slices.Clone(batch)
+	// The next batch applies while this one waits for its sync: both share it or the next.
+	go func() {
+		if ferr == nil {
+			ferr = f.SyncWait()
 		}
-	}
-	for i, op := range batch {
-		op.done <- errs[i]
-	}
+		for i, op := range ops {
+			if ferr != nil {
+				errs[i] = ferr
+			}
+			op.done <- errs[i]
+		}
+	}()
 }
 
 // write queues one write for the batcher and waits for its commit.

@@ -83,11 +83,11 @@ type Backend[C sim.Core] struct {
 // Transport's reader only queues messages.
 //
 // One mutex guards the core. Every call (API or goroutine) takes it, runs
-// the core, then carries out the Ready while still holding it: commit the
-// writes to the engine, then send, then publish events. Holding the lock
-// through the commit puts events in commit order and means a write returns
-// only once it is durable locally; the batcher is what lets concurrent
-// writers share a commit despite that.
+// the core, then applies the Ready's writes to the engine while still
+// holding it and queues the rest for the dispatcher (pipeline.go), which
+// waits for the sync, then sends and publishes events, in commit order. A
+// write returns once it is durable locally (PutAsync earlier); concurrent
+// writers share one sync.
 type Driver[C sim.Core] struct {
 	*sim.LocalStore
 
@@ -116,6 +116,13 @@ type Driver[C sim.Core] struct {
 	writes    chan *writeOp // nil without batching
 
 	shedCount, sendFailures, stepErrors, commits atomic.Uint64
+
+	// The pipeline (pipeline.go): flushes waiting for their sync, in commit order.
+	pipeMu       sync.Mutex
+	pipe         []*flush
+	pipeWake     chan struct{}
+	pipeStop     chan struct{}
+	dispatchDone sync.WaitGroup
 
 	stop     chan struct{}
 	done     sync.WaitGroup
@@ -156,12 +163,19 @@ func Open[C sim.Core, Cfg any](o NodeOptions[Cfg], b Backend[C]) (*Driver[C], er
 	d.core = core
 	events, unwatch := o.Transport.Watch()
 	d.unwatch = unwatch
+	d.dispatchDone.Add(1)
+	go d.dispatchLoop()
 	d.mu.Lock()
 	core.SetMembers(o.Transport.Members())
-	err = d.flushLocked()
+	f, err := d.flushLocked()
 	d.mu.Unlock()
+	if err == nil {
+		err = f.SyncWait()
+	}
 	if err != nil {
 		unwatch()
+		close(d.pipeStop)
+		d.dispatchDone.Wait()
 		return nil, err
 	}
 	o.Transport.Handle(cluster.ChanMetadata, handler[C]{d})
@@ -189,6 +203,8 @@ func newDriver[C sim.Core](tr cluster.Transport, eng store.Engine, mem Membershi
 		batchSize: b.BatchSize,
 		wake:      make(chan struct{}, 1),
 		stop:      make(chan struct{}),
+		pipeWake:  make(chan struct{}, 1),
+		pipeStop:  make(chan struct{}),
 	}
 	if b.BatchSize > 0 {
 		d.writes = make(chan *writeOp, b.BatchSize)
@@ -207,6 +223,8 @@ func (d *Driver[C]) Close() error {
 		close(d.stop)
 		d.unwatch()
 		d.done.Wait()
+		close(d.pipeStop) // after every goroutine that queues flushes
+		d.dispatchDone.Wait()
 		d.feed.Close()
 	})
 	return nil
@@ -268,7 +286,7 @@ func (d *Driver[C]) stepLoop() {
 					break
 				}
 				d.step(d.core, m)
-				if err := d.flushLocked(); err != nil {
+				if _, err := d.flushLocked(); err != nil {
 					break
 				}
 			}
@@ -320,34 +338,30 @@ func (d *Driver[C]) withCore(fn func(C)) {
 		return
 	}
 	fn(d.core)
-	_ = d.flushLocked() // logged inside; API callers see d.failed
+	_, _ = d.flushLocked() // logged inside; API callers see d.failed
 }
 
-// flushLocked carries out the core's Ready: persist, then send, then
-// publish. A failed commit stops the node: the core's memory is ahead of
-// the disk, and sending what was not persisted could spread a write (or a
-// version) that a restart would lose, or reuse.
-func (d *Driver[C]) flushLocked() error {
+// flushLocked carries out the core's Ready up to the engine: its writes are
+// applied (without waiting for their sync) and the flush queued for the
+// dispatcher, which sends and publishes once they are durable. A failed
+// apply stops the node: the core's memory is ahead of the disk.
+func (d *Driver[C]) flushLocked() (*flush, error) {
 	rd := d.core.Ready()
-	if err := sim.Commit(d.eng, rd.Persist); err != nil {
+	if rd.Empty() {
+		return doneFlush, nil
+	}
+	b, err := sim.Apply(d.eng, rd.Persist)
+	if err != nil {
 		d.failed = fmt.Errorf("%w: %w", d.errFailed, err)
 		d.log.Error("storage commit failed; node stopped", "err", err)
-		return d.failed
+		return nil, d.failed
 	}
-	if len(rd.Persist) > 0 {
+	if b != nil {
 		d.commits.Add(1)
 	}
-	for _, env := range rd.Send {
-		if err := d.tr.Send(env.To, cluster.ChanMetadata, env.Data); err != nil {
-			// Lost like a dropped packet: the protocol's repair (lazy
-			// pushes, anti-entropy) reaches the peer later.
-			d.sendFailures.Add(1)
-		}
-	}
-	for _, ev := range rd.Events {
-		d.feed.Publish(ev)
-	}
-	return nil
+	f := &flush{batch: b, sends: rd.Send, events: rd.Events, done: make(chan struct{})}
+	d.enqueue(f)
+	return f, nil
 }
 
 func (d *Driver[C]) usableLocked() error {
@@ -366,22 +380,30 @@ func (d *Driver[C]) run(ctx context.Context, op string, fp metadata.FullPrefix, 
 	if write && d.writes != nil {
 		return d.write(ctx, op, fp, fn)
 	}
-	return d.do(ctx, op, fp, fn)
+	return d.do(ctx, op, fp, write, fn)
 }
 
 // do runs one call on the core and carries out its Ready (a read may write
-// siblings back).
-func (d *Driver[C]) do(ctx context.Context, op string, fp metadata.FullPrefix, fn func(sim.LocalAPI) error) error {
+// siblings back); a write returns once it is durable.
+func (d *Driver[C]) do(ctx context.Context, op string, fp metadata.FullPrefix, write bool, fn func(sim.LocalAPI) error) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("%s %s: %w", op, fp, err)
 	}
 	d.mu.Lock()
-	defer d.mu.Unlock()
 	if err := d.usableLocked(); err != nil {
+		d.mu.Unlock()
 		return fmt.Errorf("%s %s: %w", op, fp, err)
 	}
 	err := fn(d.core)
-	if ferr := d.flushLocked(); ferr != nil {
+	f, ferr := d.flushLocked()
+	d.mu.Unlock()
+	if ferr == nil && write {
+		// Outside the lock: other callers apply meanwhile and share the sync. A read does not
+		// wait: what its Ready carries (write-backs, other calls' messages) is no part of its
+		// answer, and a Get must not take as long as a sync.
+		ferr = f.SyncWait()
+	}
+	if ferr != nil {
 		return fmt.Errorf("%s %s: %w", op, fp, ferr)
 	}
 	if err != nil {

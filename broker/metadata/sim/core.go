@@ -105,6 +105,27 @@ type Env struct {
 // (an empty engine for a new node). The core must not keep r.
 type Factory func(name string, r store.Reader, env Env) (Core, error)
 
+// Apply applies writes to eng as one atomic batch without waiting for durability: readers see
+// them at once, and they survive a crash of the process; the batch's SyncWait returns once they
+// are as durable as the engine's sync policy requires. nil when there is nothing to write.
+func Apply(eng store.Engine, writes []Write) (store.Batch, error) {
+	if len(writes) == 0 {
+		return nil, nil
+	}
+	b := eng.NewBatch()
+	for _, w := range writes {
+		if w.Delete {
+			b.Delete(w.Keyspace, w.Key)
+		} else {
+			b.Put(w.Keyspace, w.Key, w.Value)
+		}
+	}
+	if err := b.CommitNoSyncWait(); err != nil {
+		return nil, fmt.Errorf("sim: apply %d writes: %w", len(writes), err)
+	}
+	return b, nil
+}
+
 // Commit applies writes to eng as one atomic batch.
 func Commit(eng store.Engine, writes []Write) error {
 	if len(writes) == 0 {
