@@ -285,3 +285,31 @@ func TestMultipleSessionsLastKeepsItsCopies(t *testing.T) {
 		back.Send(&packet.Puback{PacketID: p.PacketID})
 	}
 }
+
+// TestMultipleSessionsBalanceSpreads: with queue_deliver_mode = balance, 1,000 messages over two
+// connections of one client id are dealt at random per message: each connection gets between
+// 35% and 65%, and every message arrives exactly once.
+func TestMultipleSessionsBalanceSpreads(t *testing.T) {
+	n := brokertest.Start(t, multiSessions(config.DeliverBalance))
+	cs := connectShared(t, n.Addr, packet.V5, "spread", 2, nil)
+	cs[0].Subscribe(1, 1, "spread/#")
+	pub, _ := brokertest.Connect(t, n.Addr, packet.V5, "spread-pub", nil)
+	const total = 1000
+	done := make(chan [][]string)
+	go func() { done <- collect(t, cs, time.Second) }()
+	for i := range total {
+		pub.Publish(uint16(i%60000+1), 1, false, "spread/x", fmt.Appendf(nil, "m%d", i))
+	}
+	got := <-done
+	all := append(slices.Clone(got[0]), got[1]...)
+	slices.Sort(all)
+	if len(all) != total || len(slices.Compact(all)) != total {
+		t.Fatalf("%d and %d messages, %d distinct; want %d distinct in all", len(got[0]), len(got[1]), len(slices.Compact(all)), total)
+	}
+	for i, g := range got {
+		if share := float64(len(g)) / total; share < 0.35 || share > 0.65 {
+			t.Fatalf("connection %d got %d of %d (%.0f%%); want 35-65%% each (split %d/%d)", i, len(g), total, share*100, len(got[0]), len(got[1]))
+		}
+	}
+	t.Logf("split %d/%d", len(got[0]), len(got[1]))
+}

@@ -2,6 +2,7 @@ package session
 
 import (
 	"context"
+	"math/rand/v2"
 	"slices"
 	"time"
 
@@ -65,8 +66,11 @@ func (c *Conn) take(dst []queue.Delivery, max int) []queue.Delivery {
 	}
 	start := len(dst)
 	dst = c.state.Queue.Take(dst, max, now)
-	if c.balance || len(dst) == start {
+	if len(dst) == start {
 		return dst
+	}
+	if c.balance {
+		return spread(dst, start, c.balanceTargets())
 	}
 	c.state.mu.Lock()
 	var others []*queue.Queue
@@ -84,6 +88,71 @@ func (c *Conn) take(dst []queue.Delivery, max int) []queue.Delivery {
 		}
 	}
 	return dst
+}
+
+// target is another connection of a balanced session that a message may be dealt to: its own
+// queue, and how many more it can take before its in-flight window is full.
+type target struct {
+	q    *queue.Queue
+	room int
+}
+
+// balanceTargets lists the session's other connections with room in their in-flight window.
+func (c *Conn) balanceTargets() []target {
+	c.state.mu.Lock()
+	defer c.state.mu.Unlock()
+	var ts []target
+	for _, o := range c.state.connsLocked() {
+		if o == c || o.own == nil {
+			continue
+		}
+		if room := o.window() - o.inflightN - o.own.Len(); room > 0 {
+			ts = append(ts, target{o.own, room})
+		}
+	}
+	return ts
+}
+
+// spread deals the deliveries dst[start:], just taken from the session's queue, at random
+// over this connection and the others with room in their window, one draw per message as
+// VerneMQ's balance mode did: the connection whose writer happened to take first no longer
+// keeps the whole batch (500 messages went 443/57 that way). A message dealt to another
+// connection keeps its stored entry, which that connection acknowledges; one its queue
+// refuses stays here. It returns what this connection keeps.
+func spread(dst []queue.Delivery, start int, others []target) []queue.Delivery {
+	kept := dst[:start]
+	for _, d := range dst[start:] {
+		n := 0
+		for _, o := range others {
+			if o.room > 0 {
+				n++
+			}
+		}
+		if i := rand.IntN(n + 1); i < n {
+			o := nthWithRoom(others, i)
+			if o.q.Enqueue(d) {
+				o.room--
+				continue
+			}
+			o.room = 0
+		}
+		kept = append(kept, d)
+	}
+	clear(dst[len(kept):])
+	return kept
+}
+
+// nthWithRoom is the i-th target that still has room.
+func nthWithRoom(ts []target, i int) *target {
+	for k := range ts {
+		if ts[k].room > 0 {
+			if i == 0 {
+				return &ts[k]
+			}
+			i--
+		}
+	}
+	return nil
 }
 
 // untake returns deliveries taken but not sent (the connection is closing).
@@ -152,6 +221,10 @@ func (c *Conn) leaveSharedLocked(s *State) (attached bool, acks []uint64) {
 			// client, and a PUBREL on another connection would name an identifier it never saw.
 			acks = append(acks, f.d.Seq)
 		}
+	}
+	if c.balance && c.own != nil {
+		// Messages dealt to this connection and not taken yet go back for the others.
+		back = append(back, c.own.Take(nil, c.own.Len(), c.env.Now())...)
 	}
 	s.Queue.PushFront(c.toMemory(back))
 	return true, acks
