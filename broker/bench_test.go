@@ -4,12 +4,17 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/nautilus-mq/nautilus/broker"
 	"github.com/nautilus-mq/nautilus/broker/brokertest"
 	"github.com/nautilus-mq/nautilus/broker/config"
+	"github.com/nautilus-mq/nautilus/broker/metadata"
 	"github.com/nautilus-mq/nautilus/broker/packet"
+	"github.com/nautilus-mq/nautilus/plumtree"
+	"github.com/nautilus-mq/nautilus/store"
 )
 
 // subscriberLoop reads and acknowledges deliveries on c and reports each one on got.
@@ -156,5 +161,44 @@ func BenchmarkIdleConnectionMemory(b *testing.B) {
 	b.ReportMetric(float64(int64(after.HeapInuse)-int64(before.HeapInuse))/float64(b.N), "heap-bytes/conn")
 	for _, c := range clients {
 		c.Conn.Close()
+	}
+}
+
+// BenchmarkConnectSubscribe is a device storm: each op is one client that connects (clean),
+// subscribes to a topic of its own at QoS 1, waits for its SUBACK and disconnects, with 8 such
+// clients at a time, on the node's default store.sync (batch) and the Plumtree backend that
+// `nautilus start` runs.
+func BenchmarkConnectSubscribe(b *testing.B) {
+	n, _ := brokertest.StartWith(b, nil, broker.Options{Backend: plumtreeBackend()})
+	var next atomic.Int64
+	b.ResetTimer()
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := next.Add(1)
+				if i > int64(b.N) {
+					return
+				}
+				c, _ := brokertest.Connect(b, n.Addr, packet.V5, fmt.Sprint("dev-", i), nil)
+				c.Subscribe(1, 1, fmt.Sprint("dev/", i))
+				c.Send(&packet.Disconnect{})
+				c.Conn.Close()
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// plumtreeBackend is the backend cmd/nautilus links by default.
+func plumtreeBackend() *broker.Backend {
+	return &broker.Backend{
+		Name:      "plumtree",
+		Keyspaces: []store.Keyspace{plumtree.Keyspace},
+		Open: func(env broker.BackendEnv) (metadata.Store, error) {
+			return plumtree.Open(plumtree.Options{Transport: env.Transport, Engine: env.Engine, Membership: env.Membership, Logger: env.Log})
+		},
 	}
 }

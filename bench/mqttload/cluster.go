@@ -87,7 +87,7 @@ func StartNautilusCluster(ctx context.Context, path string, n int) (_ []*BrokerP
 			os.RemoveAll(dir)
 			return nil, fmt.Errorf("write config: %w", err)
 		}
-		b, err := startProc(ctx, fmt.Sprintf("%s-n%d", NautilusName, i+1), ver, addrs[0], dir, path, "start", "--config", cf)
+		b, err := startProc(ctx, fmt.Sprintf("%s-n%d", NautilusName, i+1), ver, addrs[0], dir, "", path, "start", "--config", cf)
 		if err != nil {
 			os.RemoveAll(dir)
 			return nil, err

@@ -52,8 +52,11 @@ func DefaultSpecs() []Spec {
 		{Name: "shared-q1", Scenario: Shared, Cfg: Config{QoS: 1, Publishers: 4, Subscribers: 4}},
 		{Name: "latency-q1", Scenario: Latency, Cfg: Config{QoS: 1, Publishers: 1, Rate: 2000}},
 		{Name: "connect", Scenario: Connect, Cfg: Config{Connections: 2000, Dialers: 8}},
+		{Name: "connect-sub", Scenario: Connect, Cfg: Config{Connections: 2000, Dialers: 8, Subscribe: true, Version: packet.V311}},
+		{Name: "connect-sub-v5", Scenario: Connect, Cfg: Config{Connections: 2000, Dialers: 8, Subscribe: true, Version: packet.V5}},
 		{Name: "idle", Scenario: Idle, Cfg: Config{Connections: 2000, Dialers: 8, Settle: time.Second}},
-		{Name: "retained", Scenario: Retained, Cfg: Config{QoS: 1, Retained: 2000}},
+		{Name: "retained", Scenario: Retained, Cfg: Config{QoS: 1, Retained: 5000}},
+		{Name: "retained-store", Scenario: RetainedStore, Cfg: Config{QoS: 1, Retained: 5000}},
 	}
 }
 
@@ -84,6 +87,12 @@ func FreePort() (string, error) {
 // measures routing rather than policy: with such queues on both brokers, a message lost at
 // QoS 1 or 2 is a fault and not a drop the configuration asked for.
 func StartNautilus(ctx context.Context, path string) (*BrokerProc, error) {
+	return StartNautilusPinned(ctx, path, "")
+}
+
+// StartNautilusPinned is StartNautilus with the broker bound to the CPUs cpus (taskset's list
+// form, "0" or "0-1"); "" leaves it free.
+func StartNautilusPinned(ctx context.Context, path, cpus string) (*BrokerProc, error) {
 	addr, err := FreePort()
 	if err != nil {
 		return nil, err
@@ -98,7 +107,7 @@ func StartNautilus(ctx context.Context, path string) (*BrokerProc, error) {
 		return nil, fmt.Errorf("write config: %w", err)
 	}
 	ver := firstLine(exec.CommandContext(ctx, path, "version"))
-	return startProc(ctx, NautilusName, ver, addr, dir, path, "start", "--config", cf)
+	return startProc(ctx, NautilusName, ver, addr, dir, cpus, path, "start", "--config", cf)
 }
 
 // NautilusConfig is the configuration compare gives Nautilus.
@@ -136,6 +145,11 @@ log_type warning
 
 // StartMosquitto starts Debian's mosquitto (path) with MosquittoConfig.
 func StartMosquitto(ctx context.Context, path string) (*BrokerProc, error) {
+	return StartMosquittoPinned(ctx, path, "")
+}
+
+// StartMosquittoPinned is StartMosquitto with the broker bound to the CPUs cpus.
+func StartMosquittoPinned(ctx context.Context, path, cpus string) (*BrokerProc, error) {
 	addr, err := FreePort()
 	if err != nil {
 		return nil, err
@@ -150,7 +164,7 @@ func StartMosquitto(ctx context.Context, path string) (*BrokerProc, error) {
 		return nil, fmt.Errorf("write config: %w", err)
 	}
 	ver := firstLine(exec.CommandContext(ctx, path, "-h"))
-	return startProc(ctx, MosquittoName, ver, addr, dir, path, "-c", cf)
+	return startProc(ctx, MosquittoName, ver, addr, dir, cpus, path, "-c", cf)
 }
 
 func firstLine(cmd *exec.Cmd) string {
@@ -159,7 +173,7 @@ func firstLine(cmd *exec.Cmd) string {
 	return strings.TrimSpace(line)
 }
 
-func startProc(ctx context.Context, name, version, addr, dir, path string, args ...string) (*BrokerProc, error) {
+func startProc(ctx context.Context, name, version, addr, dir, cpus, path string, args ...string) (*BrokerProc, error) {
 	logf, err := os.Create(filepath.Join(dir, name+".log"))
 	if err != nil {
 		return nil, fmt.Errorf("log file: %w", err)
@@ -172,6 +186,10 @@ func startProc(ctx context.Context, name, version, addr, dir, path string, args 
 		}
 	}
 	cmd := exec.Command(path, args...)
+	if cpus != "" {
+		// taskset execs the broker in place, so the PID measured is the broker's own.
+		cmd = exec.Command("taskset", append([]string{"-c", cpus, path}, args...)...)
+	}
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.Dir = dir
 	if err := cmd.Start(); err != nil {
@@ -254,6 +272,9 @@ type CompareOptions struct {
 	Version   packet.Version
 	Progress  func(done, total int, what string)
 	Log       func(format string, args ...any)
+	// Pin, when set, binds each broker to these CPUs (taskset's list, e.g. "0"): the brokers
+	// then compete on one core each, as on a small machine, and the load tool has the rest.
+	Pin string
 }
 
 // Comparison is the outcome of Compare.
@@ -329,12 +350,12 @@ func Compare(ctx context.Context, o CompareOptions) (*Comparison, error) {
 	if cmp.Version == 0 {
 		cmp.Version = packet.V311
 	}
-	naut, err := StartNautilus(ctx, o.Nautilus)
+	naut, err := StartNautilusPinned(ctx, o.Nautilus, o.Pin)
 	if err != nil {
 		return nil, err
 	}
 	defer naut.Stop()
-	mosq, err := StartMosquitto(ctx, o.Mosquitto)
+	mosq, err := StartMosquittoPinned(ctx, o.Mosquitto, o.Pin)
 	if err != nil {
 		return nil, err
 	}
@@ -342,7 +363,10 @@ func Compare(ctx context.Context, o CompareOptions) (*Comparison, error) {
 	o.Log("nautilus %s on %s (pid %d), mosquitto %s on %s (pid %d)", naut.Version, naut.Addr, naut.PID, mosq.Version, mosq.Addr, mosq.PID)
 	cmp.Brokers[NautilusName], cmp.Brokers[MosquittoName] = naut.Version, mosq.Version
 	brokers := []*BrokerProc{naut, mosq}
-	start := map[string]func(context.Context, string) (*BrokerProc, error){NautilusName: StartNautilus, MosquittoName: StartMosquitto}
+	start := map[string]func(context.Context, string) (*BrokerProc, error){
+		NautilusName:  func(ctx context.Context, p string) (*BrokerProc, error) { return StartNautilusPinned(ctx, p, o.Pin) },
+		MosquittoName: func(ctx context.Context, p string) (*BrokerProc, error) { return StartMosquittoPinned(ctx, p, o.Pin) },
+	}
 	paths := map[string]string{NautilusName: o.Nautilus, MosquittoName: o.Mosquitto}
 	total, done := o.Rounds*len(o.Specs)*2, 0
 	for round := 1; round <= o.Rounds; round++ {
@@ -357,7 +381,9 @@ func Compare(ctx context.Context, o CompareOptions) (*Comparison, error) {
 				}
 				cfg := sp.Cfg
 				cfg.Addr, cfg.PID, cfg.Label = b.Addr, b.PID, b.Name
-				cfg.Version = o.Version
+				if cfg.Version == 0 { // a spec that names its protocol keeps it
+					cfg.Version = o.Version
+				}
 				if cfg.Duration == 0 {
 					cfg.Duration = o.Duration
 				}

@@ -3,6 +3,7 @@ package mqttload
 import (
 	"bytes"
 	"fmt"
+	"github.com/nautilus-mq/nautilus/broker/packet"
 	"os"
 	"strings"
 )
@@ -215,11 +216,24 @@ func describeFlow(sp Spec) string {
 	case Latency:
 		return fmt.Sprintf("%d publisher(s) at a fixed %d msg/s total → 1 subscriber, QoS %d", c.Publishers, c.Rate, c.QoS)
 	case Connect:
-		return fmt.Sprintf("%d connections, %d at a time; handshake = TCP connect to CONNACK", c.Connections, c.Dialers)
+		if c.Subscribe {
+			return fmt.Sprintf("%d devices, %d at a time, MQTT %s, clean: each connects and subscribes to a topic of its own (QoS 1); handshake = TCP connect to SUBACK", c.Connections, c.Dialers, versionName(c.Version))
+		}
+		return fmt.Sprintf("%d connections, %d at a time; handshake = TCP connect to CONNACK (no SUBSCRIBE: see connect-sub for what devices do)", c.Connections, c.Dialers)
 	case Idle:
 		return fmt.Sprintf("%d idle connections held open; broker RSS growth (VmRSS) / connections after %s", c.Connections, c.Settle)
 	case Retained:
 		return fmt.Sprintf("%d retained messages stored (QoS 1), then one `…/ret/#` subscription timed until all arrive", c.Retained)
+	case RetainedStore:
+		return fmt.Sprintf("%d retained messages on distinct topics published at QoS 1 by one client (window of 100), timed until the last PUBACK: retained messages stored per second", c.Retained)
 	}
 	return ""
+}
+
+// versionName names a spec's protocol; 0 is the run's (3.1.1 unless --mqtt says otherwise).
+func versionName(v packet.Version) string {
+	if v == packet.V5 {
+		return "5"
+	}
+	return "3.1.1"
 }

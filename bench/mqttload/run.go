@@ -30,19 +30,20 @@ import (
 
 // Scenario names accepted by Run.
 const (
-	FanIn     = "fan-in"     // P publishers → 1 subscriber on a wildcard
-	FanOut    = "fan-out"    // 1 publisher → S subscribers
-	Pairs     = "pairs"      // N independent publisher/subscriber pairs
-	Shared    = "shared"     // P publishers → a shared subscription group of S
-	Latency   = "latency"    // fixed total rate, P publishers → 1 subscriber
-	Connect   = "connect"    // connection storm: connects/s and handshake latency
-	Idle      = "idle"       // idle connections: broker RSS per connection
-	Retained  = "retained"   // store R retained messages, then time a '#' subscription
-	CrossNode = "cross-node" // N pairs: publishers on Addr, subscribers on SubAddr (another node)
+	FanIn         = "fan-in"         // P publishers → 1 subscriber on a wildcard
+	FanOut        = "fan-out"        // 1 publisher → S subscribers
+	Pairs         = "pairs"          // N independent publisher/subscriber pairs
+	Shared        = "shared"         // P publishers → a shared subscription group of S
+	Latency       = "latency"        // fixed total rate, P publishers → 1 subscriber
+	Connect       = "connect"        // connection storm: connects/s and handshake latency (Subscribe: connect + SUBSCRIBE)
+	Idle          = "idle"           // idle connections: broker RSS per connection
+	Retained      = "retained"       // store R retained messages, then time a '#' subscription
+	RetainedStore = "retained-store" // store R retained messages (QoS 1, distinct topics): stored/s
+	CrossNode     = "cross-node"     // N pairs: publishers on Addr, subscribers on SubAddr (another node)
 )
 
 // Scenarios lists the scenarios Run knows, in the order help text shows them.
-var Scenarios = []string{FanIn, FanOut, Pairs, Shared, Latency, Connect, Idle, Retained}
+var Scenarios = []string{FanIn, FanOut, Pairs, Shared, Latency, Connect, Idle, Retained, RetainedStore}
 
 // Config is one run's parameters. Zero values take the defaults documented on each field.
 type Config struct {
@@ -58,6 +59,9 @@ type Config struct {
 	Publishers  int           // fan-in, shared, latency (default 8; latency 1)
 	Subscribers int           // fan-out, shared (default 8; shared 4)
 	Pairs       int           // pairs (default 8)
+	// Subscribe makes each connect-scenario client subscribe to a topic of its own (QoS 1) once
+	// connected, as a device does; the handshake latency then runs to the SUBACK.
+	Subscribe   bool
 	Rate        int           // total messages/s, 0 = as fast as possible (latency default 1000)
 	Inflight    int           // outgoing QoS 1/2 window per publisher (default 100)
 	Connections int           // connect, idle (default 1000)
@@ -158,8 +162,8 @@ func Run(ctx context.Context, scenario string, cfg Config) (*Result, error) {
 		err = runFlow(ctx, scenario, &cfg, r)
 	case Connect, Idle:
 		err = runConnections(ctx, scenario, &cfg, r)
-	case Retained:
-		err = runRetained(ctx, &cfg, r)
+	case Retained, RetainedStore:
+		err = runRetained(ctx, scenario, &cfg, r)
 	default:
 		return nil, fmt.Errorf("unknown scenario %q (known: %s)", scenario, strings.Join(Scenarios, ", "))
 	}
@@ -679,7 +683,16 @@ func runConnections(ctx context.Context, scenario string, cfg *Config, r *Result
 				if i >= len(clients) {
 					return
 				}
+				start := time.Now()
 				c, lat, err := dial(ctx, cfg, fmt.Sprintf("nb-conn-%d-%s", i, suffix(cfg)), nil, true)
+				if err == nil && cfg.Subscribe {
+					// A device subscribes to its own topic as soon as it is connected.
+					if _, err = c.Subscribe(ctx, fmt.Sprintf("%s/dev/%d", cfg.TopicPrefix, i), 1); err == nil {
+						lat = time.Since(start)
+					} else {
+						c.Close()
+					}
+				}
 				if err != nil {
 					emu.Lock()
 					if firstErr == nil {
@@ -730,7 +743,7 @@ func runConnections(ctx context.Context, scenario string, cfg *Config, r *Result
 // runRetained stores Retained retained messages (QoS 1, so they are acknowledged before the
 // clock starts), then times one subscription to prefix/ret/# receiving all of them, and
 // finally clears them so that later runs start from an empty store.
-func runRetained(ctx context.Context, cfg *Config, r *Result) error {
+func runRetained(ctx context.Context, scenario string, cfg *Config, r *Result) error {
 	n := cfg.Retained
 	r.Retained = n
 	pub, _, err := dial(ctx, cfg, "nb-ret-pub-"+suffix(cfg), nil, false)
@@ -740,6 +753,7 @@ func runRetained(ctx context.Context, cfg *Config, r *Result) error {
 	defer pub.Close()
 	payload := make([]byte, cfg.PayloadSize)
 	topic := func(i int) string { return fmt.Sprintf("%s/ret/%d", cfg.TopicPrefix, i) }
+	m := startMeter(cfg.PID)
 	for i := range n {
 		stats.Stamp(payload, 0, uint64(i), time.Now())
 		if err := pub.Publish(ctx, topic(i), 1, true, payload); err != nil {
@@ -748,6 +762,14 @@ func runRetained(ctx context.Context, cfg *Config, r *Result) error {
 	}
 	if err := pub.WaitInflight(ctx); err != nil {
 		return fmt.Errorf("store retained: %w", err)
+	}
+	if scenario == RetainedStore {
+		// The publisher keeps its window of QoS 1 messages in flight; the clock stops when
+		// the last PUBACK arrived, each one meaning the broker stored the message.
+		el := time.Since(m.start).Seconds()
+		r.Sent, r.Expected, r.Delivered = uint64(n), uint64(n), uint64(n)
+		r.DeliverySecs, r.MsgsPerSec = el, float64(n)/el
+		m.stop(r, time.Now())
 	}
 	defer func() {
 		for i := range n {
@@ -759,6 +781,9 @@ func runRetained(ctx context.Context, cfg *Config, r *Result) error {
 		defer cancel()
 		_ = pub.WaitInflight(cctx)
 	}()
+	if scenario == RetainedStore {
+		return nil
+	}
 	r.Sent, r.Expected = uint64(n), uint64(n)
 
 	s := &subscriber{}
@@ -766,7 +791,7 @@ func runRetained(ctx context.Context, cfg *Config, r *Result) error {
 	if err != nil {
 		return err
 	}
-	m := startMeter(cfg.PID)
+	m = startMeter(cfg.PID)
 	if _, err := c.Subscribe(ctx, cfg.TopicPrefix+"/ret/#", cfg.QoS); err != nil {
 		c.Close()
 		return err

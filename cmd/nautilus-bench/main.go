@@ -51,15 +51,16 @@ func versionFlag(c *cli.Context) (packet.Version, error) {
 }
 
 var scenarioUsage = map[string]string{
-	mqttload.FanIn:     "P publishers → 1 subscriber on a wildcard",
-	mqttload.FanOut:    "1 publisher → S subscribers",
-	mqttload.Pairs:     "N independent publisher/subscriber pairs",
-	mqttload.Shared:    "P publishers → a $share group of S subscribers",
-	mqttload.Latency:   "fixed --rate, latency percentiles",
-	mqttload.Connect:   "connection storm: connects/s and handshake latency",
-	mqttload.Idle:      "idle connections: broker RSS per connection (needs --pid)",
-	mqttload.Retained:  "store R retained messages, then time a # subscription",
-	mqttload.CrossNode: "N pairs: publishers on --addr, subscribers on --sub-addr (another node of the cluster); `nautilus-bench cluster` starts one",
+	mqttload.FanIn:         "P publishers → 1 subscriber on a wildcard",
+	mqttload.FanOut:        "1 publisher → S subscribers",
+	mqttload.Pairs:         "N independent publisher/subscriber pairs",
+	mqttload.Shared:        "P publishers → a $share group of S subscribers",
+	mqttload.Latency:       "fixed --rate, latency percentiles",
+	mqttload.Connect:       "connection storm: connects/s and handshake latency",
+	mqttload.Idle:          "idle connections: broker RSS per connection (needs --pid)",
+	mqttload.Retained:      "store R retained messages, then time a # subscription",
+	mqttload.RetainedStore: "store R retained messages (QoS 1, distinct topics): stored/s",
+	mqttload.CrossNode:     "N pairs: publishers on --addr, subscribers on --sub-addr (another node of the cluster); `nautilus-bench cluster` starts one",
 }
 
 // mqttCommand has one subcommand per scenario, so that flags may follow the scenario name
@@ -95,6 +96,7 @@ func mqttFlags() []cli.Flag {
 		&cli.IntFlag{Name: "rate", Usage: "total messages/s, 0 = as fast as possible (latency default 1000)"},
 		&cli.IntFlag{Name: "inflight", Value: 100, Usage: "QoS 1/2 window per publisher (capped by the broker's Receive Maximum)"},
 		&cli.IntFlag{Name: "connections", Value: 1000, Usage: "connections (connect, idle)"},
+		&cli.BoolFlag{Name: "subscribe", Usage: "connect: each client subscribes to a topic of its own once connected, as a device does"},
 		&cli.IntFlag{Name: "dialers", Value: 8, Usage: "concurrent connects (connect, idle)"},
 		&cli.IntFlag{Name: "retained", Value: 1000, Usage: "retained messages (retained)"},
 		&cli.DurationFlag{Name: "drain", Value: 15 * time.Second, Usage: "longest wait for deliveries after publishing"},
@@ -114,7 +116,7 @@ func runMQTT(c *cli.Context, scenario string) error {
 	cfg := mqttload.Config{Addr: c.String("addr"), PID: c.Int("pid"), SubAddr: c.String("sub-addr"), SubPID: c.Int("sub-pid"), Label: c.String("label"), Version: v,
 		QoS: byte(c.Int("qos")), PayloadSize: c.Int("payload"), Duration: c.Duration("duration"),
 		Publishers: c.Int("publishers"), Subscribers: c.Int("subscribers"), Pairs: c.Int("pairs"), Rate: c.Int("rate"),
-		Inflight: c.Int("inflight"), Connections: c.Int("connections"), Dialers: c.Int("dialers"),
+		Inflight: c.Int("inflight"), Connections: c.Int("connections"), Dialers: c.Int("dialers"), Subscribe: c.Bool("subscribe"),
 		Retained: c.Int("retained"), Drain: c.Duration("drain"), Timeline: c.String("plot") != ""}
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -175,6 +177,7 @@ func compareCommand() *cli.Command {
 			&cli.IntFlag{Name: "rounds", Value: 3, Usage: "rounds; medians are taken over them"},
 			&cli.DurationFlag{Name: "duration", Value: 2 * time.Second, Usage: "publishing time of each throughput run"},
 			&cli.StringFlag{Name: "scenarios", Usage: "comma-separated subset of the scenario names (default: all)"},
+			&cli.StringFlag{Name: "pin", Usage: "bind each broker to these CPUs with taskset (e.g. 0); default: unbound"},
 			&cli.StringFlag{Name: "mqtt", Value: "3.1.1", Usage: "protocol version: 3.1.1 or 5"},
 			&cli.StringFlag{Name: "json", Usage: "append every run as a JSON line to `FILE`"},
 			&cli.StringFlag{Name: "plot", Usage: "write PNG plots into `DIR`"},
@@ -214,7 +217,7 @@ func compareCommand() *cli.Command {
 			defer stop()
 			prog := newProgress(c.App.ErrWriter)
 			cmp, err := mqttload.Compare(ctx, mqttload.CompareOptions{Nautilus: naut, Mosquitto: mosq, Rounds: c.Int("rounds"),
-				Duration: c.Duration("duration"), Specs: specs, Version: v, Progress: prog.update,
+				Duration: c.Duration("duration"), Specs: specs, Version: v, Progress: prog.update, Pin: c.String("pin"),
 				Log: func(f string, a ...any) { prog.log(fmt.Sprintf(f, a...)) }})
 			if err != nil && cmp == nil {
 				return err
