@@ -202,3 +202,34 @@ func plumtreeBackend() *broker.Backend {
 		},
 	}
 }
+
+// BenchmarkRetainedStore is one client storing retained messages on distinct topics at QoS 1,
+// with up to 100 PUBACKs outstanding, on the Plumtree backend: each op is one retained message
+// stored and acknowledged.
+func BenchmarkRetainedStore(b *testing.B) {
+	n, _ := brokertest.StartWith(b, nil, broker.Options{Backend: plumtreeBackend()})
+	c, _ := brokertest.Connect(b, n.Addr, packet.V311, "ret-pub", nil)
+	acked := make(chan struct{}, 100)
+	go func() {
+		for {
+			p, err := c.ReadErr(30 * time.Second)
+			if err != nil {
+				return
+			}
+			if _, ok := p.(*packet.Puback); ok {
+				acked <- struct{}{}
+			}
+		}
+	}()
+	payload := make([]byte, 64)
+	b.ResetTimer()
+	for i := range b.N {
+		if i >= 100 {
+			<-acked
+		}
+		c.Send(&packet.Publish{Topic: fmt.Sprint("ret/", i), QoS: 1, PacketID: uint16(i%60000 + 1), Retain: true, Payload: payload})
+	}
+	for range min(b.N, 100) {
+		<-acked
+	}
+}

@@ -341,25 +341,16 @@ func (d *Driver[C]) withCore(fn func(C)) {
 	_, _ = d.flushLocked() // logged inside; API callers see d.failed
 }
 
-// flushLocked carries out the core's Ready up to the engine: its writes are
-// applied (without waiting for their sync) and the flush queued for the
-// dispatcher, which sends and publishes once they are durable. A failed
-// apply stops the node: the core's memory is ahead of the disk.
+// flushLocked queues the core's Ready for the dispatcher (pipeline.go), which applies its
+// writes to the engine (with those of the flushes queued with it, in one batch), syncs before
+// sending, then sends and publishes. The core's memory already holds the writes, and cores read
+// the engine only when they are restored, so reads see them at once.
 func (d *Driver[C]) flushLocked() (*flush, error) {
 	rd := d.core.Ready()
 	if rd.Empty() {
 		return doneFlush, nil
 	}
-	b, err := sim.Apply(d.eng, rd.Persist)
-	if err != nil {
-		d.failed = fmt.Errorf("%w: %w", d.errFailed, err)
-		d.log.Error("storage commit failed; node stopped", "err", err)
-		return nil, d.failed
-	}
-	if b != nil {
-		d.commits.Add(1)
-	}
-	f := &flush{batch: b, sends: rd.Send, events: rd.Events, done: make(chan struct{})}
+	f := &flush{writes: rd.Persist, sends: rd.Send, events: rd.Events, done: make(chan struct{})}
 	d.enqueue(f)
 	return f, nil
 }

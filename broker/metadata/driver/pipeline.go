@@ -10,19 +10,23 @@ import (
 	"github.com/nautilus-mq/nautilus/store"
 )
 
-// The pipeline carries out a core's Ready in two halves. Under the core's lock the writes are
-// applied to the engine without waiting for its sync (readers see them, a crash of the process
-// keeps them), and the flush joins the queue. The dispatcher, one goroutine, takes the queue
-// in order, waits once for the sync of the newest batch (the engine's group commit: one fsync
-// covers every batch applied before it), then sends the flushes' messages and publishes their
-// events. So nothing reaches a peer or a subscriber before it is durable, as before, but the
-// lock is no longer held through an fsync: concurrent writers apply one after the other in
-// microseconds and share the sync.
+// The pipeline carries out a core's Ready outside the core's lock. Under the lock the core
+// changes (in memory, where reads find it) and its Ready joins the queue. The dispatcher, one
+// goroutine, takes the queue in order: it applies the writes of every flush it took as one
+// engine batch without waiting for its sync (a crash of the process keeps them from then on);
+// before it sends any message to a peer it waits for that batch's sync (the engine's group
+// commit); then it sends the flushes' messages and publishes their events, in commit order.
+// So nothing reaches a peer before it is durable, as before, while the core's lock is held
+// neither through an fsync nor through an engine write: concurrent writers change the core one
+// after the other in microseconds and share a write and a sync. A flush with nothing to send
+// costs no sync until someone waits for it (SyncWait): a clean session's subscription, which
+// nobody waits for, is never synced on its own.
 
-// flush is one carried-out Ready waiting for its sync. It is a metadata.Durable: SyncWait
+// flush is one Ready on its way through the pipeline. It is a metadata.Durable: SyncWait
 // returns once its writes are durable and its messages sent.
 type flush struct {
-	batch  store.Batch // nil when the Ready persisted nothing
+	writes []sim.Write
+	batch  store.Batch // the engine batch that applied writes; nil when there were none
 	sends  []sim.Envelope
 	events []metadata.Event
 	done   chan struct{}
@@ -32,7 +36,10 @@ type flush struct {
 // SyncWait implements metadata.Durable.
 func (f *flush) SyncWait() error {
 	<-f.done
-	return f.err
+	if f.err != nil || f.batch == nil {
+		return f.err
+	}
+	return f.batch.SyncWait() // at once when the dispatcher's sync covered it
 }
 
 // doneFlush is the flush of a Ready that carried nothing.
@@ -77,18 +84,23 @@ func (d *Driver[C]) dispatchLoop() {
 	}
 }
 
-// dispatch syncs, sends and publishes items, in order.
+// dispatch applies, syncs (when it has messages for peers), sends and publishes items, in order.
 func (d *Driver[C]) dispatch(items []*flush) {
-	var last store.Batch
+	var writes []sim.Write
+	sends := false
 	for _, f := range items {
-		if f.batch != nil {
-			last = f.batch
-		}
+		writes = append(writes, f.writes...)
+		sends = sends || len(f.sends) > 0
 	}
-	var err error
-	if last != nil {
-		if err = last.SyncWait(); err != nil {
-			err = d.fail(err)
+	b, err := sim.Apply(d.eng, writes)
+	if err != nil {
+		err = d.fail(err)
+	} else if b != nil {
+		d.commits.Add(1)
+		if sends {
+			if err = b.SyncWait(); err != nil {
+				err = d.fail(err)
+			}
 		}
 	}
 	for _, f := range items {
@@ -100,31 +112,35 @@ func (d *Driver[C]) dispatch(items []*flush) {
 					d.sendFailures.Add(1)
 				}
 			}
+			// Events follow the apply (a reader sees the write already); they need not wait for
+			// the sync, as nothing leaves the node with them.
 			for _, ev := range f.events {
 				d.feed.Publish(ev)
 			}
+		}
+		if len(f.writes) > 0 {
+			f.batch = b
 		}
 		f.err = err
 		close(f.done)
 	}
 }
 
-// fail stops the node after a failed sync: the core's memory is ahead of the disk, and sending
-// what was not persisted could spread a write (or a version) that a restart would lose.
+// fail stops the node after a failed write or sync: the core's memory is ahead of the disk, and
+// sending what was not persisted could spread a write (or a version) that a restart would lose.
 func (d *Driver[C]) fail(err error) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.failed == nil {
 		d.failed = fmt.Errorf("%w: %w", d.errFailed, err)
-		d.log.Error("storage sync failed; node stopped", "err", err)
+		d.log.Error("storage commit failed; node stopped", "err", err)
 	}
 	return d.failed
 }
 
-// PutAsync is Put that returns once the write is applied, in the core and the engine, without
-// waiting for its durability: a Get sees it at once, a crash of the process keeps it, and the
-// Durable's SyncWait returns once it is as durable as the engine's policy requires (and sent
-// to the peers). Writes of one caller keep their order.
+// PutAsync is Put that returns once the write is in the core, without waiting for the engine:
+// a Get sees it at once, and the Durable's SyncWait returns once it is applied to the engine,
+// as durable as the engine's policy requires and sent to the peers. Writes keep their order.
 func (d *Driver[C]) PutAsync(ctx context.Context, fp metadata.FullPrefix, key, val []byte) (metadata.Durable, error) {
 	return d.doAsync(ctx, "put", fp, func(c sim.LocalAPI) error { return c.Put(fp, key, val) })
 }
