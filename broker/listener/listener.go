@@ -151,7 +151,12 @@ func (l *Listener) Start(ctx context.Context) error {
 	if l.cfg.Network == "unix" {
 		removeStaleSocket(l.cfg.Address)
 	}
-	ln, err := net.Listen(l.cfg.Network, l.cfg.Address)
+	// No TCP keep-alive on accepted connections: MQTT's own keep alive finds dead clients
+	// (the session's read deadline), and setting the socket options cost four system calls per
+	// connection in a connect storm. The session turns it on for a client that asks for no MQTT
+	// keep alive (keep alive 0), which would otherwise never be found dead.
+	lc := net.ListenConfig{KeepAlive: -1}
+	ln, err := lc.Listen(ctx, l.cfg.Network, l.cfg.Address)
 	if err != nil {
 		return fmt.Errorf("listener %s: %w", l.cfg.Name, err)
 	}

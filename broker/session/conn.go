@@ -391,3 +391,15 @@ func (c *Conn) logger() *slog.Logger {
 	})
 	return c.lg
 }
+
+// tcpKeepAliveIdle is how long a connection without MQTT keep alive may be silent before TCP
+// probes it (Go's default for dialled connections).
+const tcpKeepAliveIdle = 15 * time.Second
+
+// tcpKeepAlive turns TCP keep-alive on for a client that asked for no MQTT keep alive: the
+// listener leaves it off for everyone else, whose read deadline finds them dead.
+func (c *Conn) tcpKeepAlive() {
+	if tc, ok := c.rawConn().(*net.TCPConn); ok {
+		_ = tc.SetKeepAliveConfig(net.KeepAliveConfig{Enable: true, Idle: tcpKeepAliveIdle, Interval: tcpKeepAliveIdle, Count: 9})
+	}
+}

@@ -75,6 +75,9 @@ func (c *Conn) handshake(ctx context.Context) bool {
 		return false
 	}
 	c.applyConnectProperties(cp)
+	if c.keepAlive == 0 {
+		c.tcpKeepAlive()
+	}
 	c.client = hooks.Client{Mountpoint: c.opts.Mountpoint, ClientID: cp.ClientID, Username: cp.Username,
 		Peer: c.nc.RemoteAddr().String(), Version: c.version, Listener: c.opts.Listener}
 	if u := c.identityUsername(); u != "" {

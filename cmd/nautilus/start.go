@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 	"time"
 
@@ -36,6 +37,15 @@ func startCommand() *cli.Command {
 			}
 			ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			if f := os.Getenv("NAUTILUS_CPUPROFILE"); f != "" {
+				// A developer's aid (docs/building.md): a CPU profile of the whole run, written
+				// when the node stops, to read with go tool pprof.
+				stopProfile, err := startCPUProfile(f)
+				if err != nil {
+					return err
+				}
+				defer stopProfile()
+			}
 			return runNode(ctx, cfg, c.App.ErrWriter)
 		},
 	}
@@ -95,4 +105,17 @@ func newLogger(cfg *config.Config, console io.Writer) (*logging.Logger, io.Close
 		return nil, nil, fmt.Errorf("logging: %w", err)
 	}
 	return l, closer, nil
+}
+
+// startCPUProfile writes a CPU profile to path until the returned function is called.
+func startCPUProfile(path string) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("NAUTILUS_CPUPROFILE: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("NAUTILUS_CPUPROFILE: %w", err)
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
