@@ -112,6 +112,15 @@ func Apply(eng store.Engine, writes []Write) (store.Batch, error) {
 	if len(writes) == 0 {
 		return nil, nil
 	}
+	b := batchOf(eng, writes)
+	if err := b.CommitNoSyncWait(); err != nil {
+		return nil, fmt.Errorf("sim: apply %d writes: %w", len(writes), err)
+	}
+	return b, nil
+}
+
+// batchOf puts writes in a new batch of eng.
+func batchOf(eng store.Engine, writes []Write) store.Batch {
 	b := eng.NewBatch()
 	for _, w := range writes {
 		if w.Delete {
@@ -120,10 +129,7 @@ func Apply(eng store.Engine, writes []Write) (store.Batch, error) {
 			b.Put(w.Keyspace, w.Key, w.Value)
 		}
 	}
-	if err := b.CommitNoSyncWait(); err != nil {
-		return nil, fmt.Errorf("sim: apply %d writes: %w", len(writes), err)
-	}
-	return b, nil
+	return b
 }
 
 // Commit applies writes to eng as one atomic batch.
@@ -131,15 +137,7 @@ func Commit(eng store.Engine, writes []Write) error {
 	if len(writes) == 0 {
 		return nil
 	}
-	b := eng.NewBatch()
-	for _, w := range writes {
-		if w.Delete {
-			b.Delete(w.Keyspace, w.Key)
-		} else {
-			b.Put(w.Keyspace, w.Key, w.Value)
-		}
-	}
-	if err := b.Commit(); err != nil {
+	if err := batchOf(eng, writes).Commit(); err != nil {
 		return fmt.Errorf("sim: commit %d writes: %w", len(writes), err)
 	}
 	return nil
