@@ -79,6 +79,7 @@ def unsubscribe_case(persistent, n=None):
         _, mid = b.c.subscribe([("TopicA", 2), ("TopicA/B", 2), ("Topic/C", 2)])
         b.wait(lambda s: mid in s.acks)
         b.c.unsubscribe("TopicA")  # written before the next line runs: b has no network thread
+        time.sleep(gap)  # so that the broker has read it, whatever the machine's load
         a = C("order-a")
         for t in ("TopicA", "TopicA/B", "Topic/C"):
             a.c.publish(t, "r%d" % r, qos=1)
