@@ -107,6 +107,9 @@ type Conn struct {
 	own          *queue.Queue
 	localInQoS2  map[uint16]struct{}
 
+	// fresh is set when the connection created its session: nothing was in flight before it.
+	fresh bool
+
 	rateTokens float64
 	rateLast   time.Time
 }

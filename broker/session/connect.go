@@ -122,6 +122,7 @@ func (c *Conn) handshake(ctx context.Context) bool {
 		defer release() // after attach: see takeover
 	}
 	present := c.attach(cp, mods)
+	c.fresh = !present && !c.joined
 	// MQTT 3.1 has no Session Present flag: the first CONNACK byte is reserved, and the codec
 	// refuses to set it, so reporting a resumed 3.1 session would lose the CONNACK (MQTT 3.1
 	// §3.2; Session Present came with 3.1.1 [MQTT-3.2.2-2]).

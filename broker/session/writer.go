@@ -98,11 +98,25 @@ func (c *Conn) Wake() {
 }
 
 // startWriter starts the first writer once the CONNACK is out. It resends what the session had
-// in flight before anything else [MQTT-4.4.0-1].
+// in flight before anything else [MQTT-4.4.0-1]. A new session has nothing in flight, and
+// usually nothing queued: its connection starts idle, with no goroutine until something is to
+// be sent (in a storm of device connects, that goroutine was one of two started per device).
 func (c *Conn) startWriter() {
+	if c.fresh {
+		// A delivery queued before the swap found wNew and left it to the first writer: look.
+		if c.wstate.CompareAndSwap(wNew, wIdle) && c.hasWork() {
+			c.Wake()
+		}
+		return
+	}
 	if c.wstate.CompareAndSwap(wNew, wRunning) {
 		go c.writeLoop(true)
 	}
+}
+
+// hasWork reports whether anything waits to be sent.
+func (c *Conn) hasWork() bool {
+	return len(c.ctrl) > 0 || c.state.Queue.Len() > 0 || (c.own != nil && c.own.Len() > 0)
 }
 
 // writeLoop writes until there is nothing to send, then exits; first is the connection's
