@@ -96,10 +96,10 @@ func (c *Comparison) markdown(b *strings.Builder, imgRel string, plots []string,
 		}
 	}
 	w("\n## Connections and retained messages\n\n")
-	w("| scenario | broker | connects/s | handshake p50 µs | p99 µs | RSS per idle connection | retained: time to receive all |\n|---|---|---:|---:|---:|---:|---:|\n")
+	w("| scenario | broker | connects/s | handshake p50 µs | p99 µs | RSS per idle connection | retained: time to receive all, or stored/s |\n|---|---|---:|---:|---:|---:|---:|\n")
 	for _, sp := range c.Specs {
 		switch sp.Scenario {
-		case Connect, Idle, Retained:
+		case Connect, Idle, Retained, RetainedStore:
 		default:
 			continue
 		}
@@ -109,11 +109,14 @@ func (c *Comparison) markdown(b *strings.Builder, imgRel string, plots []string,
 				continue
 			}
 			ret := "-"
-			if sp.Scenario == Retained {
+			switch sp.Scenario {
+			case Retained:
 				ret = fmt.Sprintf("%.1f ms for %d", s.RetainedSecs*1000, sp.Cfg.Retained)
+			case RetainedStore:
+				ret = num(s.MsgsPerSec) + "/s"
 			}
 			cps, p50, p99, rss := "-", "-", "-", "-"
-			if sp.Scenario != Retained {
+			if sp.Scenario == Connect || sp.Scenario == Idle {
 				cps, p50, p99 = num(s.ConnectsPerSec), num(s.P50), num(s.P99)
 			}
 			if sp.Scenario == Idle {
@@ -164,6 +167,16 @@ func (c *Comparison) targets(sum map[string]map[string]*Summary) []target {
 		case sp.Scenario == Connect:
 			r := Ratio(n.ConnectsPerSec, m.ConnectsPerSec)
 			ts = append(ts, target{"connects/s ≥ 1.0x", sp.Name, num(n.ConnectsPerSec), num(m.ConnectsPerSec), ratioStr(n.ConnectsPerSec, m.ConnectsPerSec), r >= 1.0})
+			if sp.Cfg.Subscribe {
+				r = Ratio(n.P99, m.P99)
+				ts = append(ts, target{"handshake p99 ≤ 1.0x", sp.Name, num(n.P99) + " µs", num(m.P99) + " µs", ratioStr(n.P99, m.P99), r > 0 && r <= 1.0})
+			}
+		case sp.Scenario == RetainedStore:
+			r := Ratio(n.MsgsPerSec, m.MsgsPerSec)
+			ts = append(ts, target{"retained stored/s ≥ 1.0x", sp.Name, num(n.MsgsPerSec), num(m.MsgsPerSec), ratioStr(n.MsgsPerSec, m.MsgsPerSec), r >= 1.0})
+		case sp.Scenario == Retained:
+			r := Ratio(n.RetainedSecs, m.RetainedSecs)
+			ts = append(ts, target{"time to receive all retained ≤ 1.0x", sp.Name, fmt.Sprintf("%.1f ms", n.RetainedSecs*1000), fmt.Sprintf("%.1f ms", m.RetainedSecs*1000), ratioStr(n.RetainedSecs, m.RetainedSecs), r > 0 && r <= 1.0})
 		}
 		if sp.Cfg.QoS > 0 && sp.Scenario != Connect && sp.Scenario != Idle {
 			ts = append(ts, target{"no loss or duplicates at QoS ≥ 1", sp.Name, fmt.Sprintf("%d lost, %d dup of %d", n.Lost, n.Duplicates, n.Expected),
