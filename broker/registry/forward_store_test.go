@@ -142,22 +142,43 @@ func (h *armedRelay) before(dst string) {
 
 func (h *armedRelay) release() { h.once.Do(func() { close(h.gate) }) }
 
+// heldMove starts n1, n2 and n3 with a subscriber "sub" on n2 that n1 knows of, then holds
+// back replication to n1 (hold), as the moment a session moves to n3 finds it. It returns n2's
+// queue for the subscriber.
+func heldMove(t *testing.T) (map[string]*testNode, *armedRelay, queue.SubscriberID, []session.Subscription, *queue.Queue) {
+	t.Helper()
+	hold := &armedRelay{node: "n1", gate: make(chan struct{})}
+	t.Cleanup(hold.release)
+	nodes := startNodesRelay(t, cluster.NewLocalNetwork(), PreferLocal, 0, hold.before, "n1", "n2", "n3")
+	id := queue.SubscriberID{ClientID: "sub"}
+	subs := []session.Subscription{{Filter: "t", QoS: 1}}
+	q2 := nodes["n2"].queues.add("sub", true)
+	nodes["n2"].reg.Subscribe(id, subs)
+	waitFor(t, "n1 learns", func() bool { return nodes["n1"].reg.Subscriptions() == 1 })
+	hold.armed.Store(true)
+	return nodes, hold, id, subs, q2
+}
+
+// publishHeld publishes m0..m19 on n1 while replication to n1 is held, checks that q gets all
+// of them in order, then releases the hold; n2 must have dropped nothing.
+func publishHeld(t *testing.T, nodes map[string]*testNode, hold *armedRelay, q *queue.Queue) {
+	t.Helper()
+	for i := range 20 {
+		pub(nodes["n1"].reg, "t", 1, fmt.Sprintf("m%d", i))
+	}
+	checkSeq(t, takeAll(t, q, 20), 20, "m")
+	hold.release()
+	if d := nodes["n2"].drops.Load(); d != 0 {
+		t.Fatalf("n2 reported %d drops; want none", d)
+	}
+}
+
 // TestForwardedMessagesFollowAMovedSession: the session moved from n2 to n3 and n2's table
 // already names n3, but n1's does not yet (replication to n1 is held back), so n1 forwards to
 // n2. n2 must send the messages on to n3 rather than skip an entry that is not local any more:
 // the racing-connects test through the real binary lost bursts of messages that way.
 func TestForwardedMessagesFollowAMovedSession(t *testing.T) {
-	net := cluster.NewLocalNetwork()
-	hold := &armedRelay{node: "n1", gate: make(chan struct{})}
-	t.Cleanup(hold.release)
-	nodes := startNodesRelay(t, net, PreferLocal, 0, hold.before, "n1", "n2", "n3")
-	id := queue.SubscriberID{ClientID: "sub"}
-	subs := []session.Subscription{{Filter: "t", QoS: 1}}
-	nodes["n2"].queues.add("sub", true)
-	nodes["n2"].reg.Subscribe(id, subs)
-	waitFor(t, "n1 learns", func() bool { return nodes["n1"].reg.Subscriptions() == 1 })
-
-	hold.armed.Store(true)
+	nodes, hold, id, subs, _ := heldMove(t)
 	q3 := nodes["n3"].queues.add("sub", true)
 	if err := nodes["n3"].reg.Claim(id, subs); err != nil {
 		t.Fatal(err)
@@ -172,14 +193,7 @@ func TestForwardedMessagesFollowAMovedSession(t *testing.T) {
 		return err == nil && len(local) == 0
 	})
 
-	for i := range 20 {
-		pub(nodes["n1"].reg, "t", 1, fmt.Sprintf("m%d", i))
-	}
-	checkSeq(t, takeAll(t, q3, 20), 20, "m")
-	hold.release()
-	if d := nodes["n2"].drops.Load(); d != 0 {
-		t.Fatalf("n2 reported %d drops; want none", d)
-	}
+	publishHeld(t, nodes, hold, q3)
 }
 
 // TestForwardedReachesASessionStillMoving: n3 is taking the session from n2 and has claimed
@@ -188,17 +202,7 @@ func TestForwardedMessagesFollowAMovedSession(t *testing.T) {
 // then must go into n2's queue, which the move drains to n3; before, n2 skipped it because its
 // table named another node, and the racing-connects test lost bursts of messages under load.
 func TestForwardedReachesASessionStillMoving(t *testing.T) {
-	net := cluster.NewLocalNetwork()
-	hold := &armedRelay{node: "n1", gate: make(chan struct{})}
-	t.Cleanup(hold.release)
-	nodes := startNodesRelay(t, net, PreferLocal, 0, hold.before, "n1", "n2", "n3")
-	id := queue.SubscriberID{ClientID: "sub"}
-	subs := []session.Subscription{{Filter: "t", QoS: 1}}
-	q2 := nodes["n2"].queues.add("sub", true)
-	nodes["n2"].reg.Subscribe(id, subs)
-	waitFor(t, "n1 learns", func() bool { return nodes["n1"].reg.Subscriptions() == 1 })
-
-	hold.armed.Store(true)
+	nodes, hold, id, subs, q2 := heldMove(t)
 	if err := nodes["n3"].reg.Claim(id, subs); err != nil {
 		t.Fatal(err)
 	}
@@ -207,14 +211,7 @@ func TestForwardedReachesASessionStillMoving(t *testing.T) {
 		return err == nil && len(local) == 0
 	})
 
-	for i := range 20 {
-		pub(nodes["n1"].reg, "t", 1, fmt.Sprintf("m%d", i))
-	}
-	checkSeq(t, takeAll(t, q2, 20), 20, "m")
-	hold.release()
-	if d := nodes["n2"].drops.Load(); d != 0 {
-		t.Fatalf("n2 reported %d drops; want none", d)
-	}
+	publishHeld(t, nodes, hold, q2)
 }
 
 // TestForwardedWaitsUntilReady: a node that starts takes no forwarded message until its
