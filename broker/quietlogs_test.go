@@ -1,7 +1,6 @@
 package broker_test
 
 import (
-	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -10,7 +9,6 @@ import (
 	"github.com/nautilus-mq/nautilus/broker/brokertest"
 	"github.com/nautilus-mq/nautilus/broker/config"
 	"github.com/nautilus-mq/nautilus/broker/packet"
-	"github.com/nautilus-mq/nautilus/store"
 )
 
 // Refusals a client can repeat at will are counted one by one but logged once and then
@@ -79,12 +77,7 @@ func TestRefusedConnectsSummary(t *testing.T) {
 }
 
 func TestRefusedPublishesLogQuietly(t *testing.T) {
-	faults := &failing{op: store.OpWrite, err: errors.New("injected: no space left on device")}
-	n, log := brokertest.StartWith(t, nil, broker.Options{StoreFaults: faults})
-	sub, _ := brokertest.Connect(t, n.Addr, packet.V311, "offline", func(c *packet.Connect) { c.CleanStart = false })
-	sub.Subscribe(1, 1, "disk/#")
-	sub.Send(&packet.Disconnect{})
-	sub.ExpectClosed()
+	n, log, faults := offlineSubscriberOnFailingDisk(t)
 
 	faults.on.Store(true)
 	pub, _ := brokertest.Connect(t, n.Addr, packet.V5, "pub", nil)

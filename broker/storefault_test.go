@@ -27,17 +27,25 @@ func (f *failing) MaybeError(op store.Op) error {
 	return nil
 }
 
-// TestStoreFailureRefusesPersistentMessages: when the message store cannot write, a message
-// for an offline persistent subscriber is refused — PUBACK/PUBREC 0x80 for MQTT 5, a closed
-// connection for 3.1.1 (which has no negative acknowledgement) — with a log line; other
-// traffic goes on, and the broker recovers when the disk does.
-func TestStoreFailureRefusesPersistentMessages(t *testing.T) {
+// offlineSubscriberOnFailingDisk starts a broker whose store writes fail once faults.on is set,
+// with an offline persistent session subscribed to disk/#.
+func offlineSubscriberOnFailingDisk(t *testing.T) (*brokertest.Node, *brokertest.Log, *failing) {
+	t.Helper()
 	faults := &failing{op: store.OpWrite, err: errors.New("injected: no space left on device")}
 	n, log := brokertest.StartWith(t, nil, broker.Options{StoreFaults: faults})
 	sub, _ := brokertest.Connect(t, n.Addr, packet.V311, "offline", func(c *packet.Connect) { c.CleanStart = false })
 	sub.Subscribe(1, 1, "disk/#")
 	sub.Send(&packet.Disconnect{})
 	sub.ExpectClosed()
+	return n, log, faults
+}
+
+// TestStoreFailureRefusesPersistentMessages: when the message store cannot write, a message
+// for an offline persistent subscriber is refused — PUBACK/PUBREC 0x80 for MQTT 5, a closed
+// connection for 3.1.1 (which has no negative acknowledgement) — with a log line; other
+// traffic goes on, and the broker recovers when the disk does.
+func TestStoreFailureRefusesPersistentMessages(t *testing.T) {
+	n, log, faults := offlineSubscriberOnFailingDisk(t)
 
 	live, _ := brokertest.Connect(t, n.Addr, packet.V5, "live", nil)
 	live.Subscribe(1, 0, "other/#")
