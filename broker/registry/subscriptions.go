@@ -116,14 +116,14 @@ func (r *Registry) update(id queue.SubscriberID, pend *queue.Pending, change fun
 	key := metadata.SubscriberKey{Mountpoint: id.Mountpoint, ClientID: id.ClientID}.Encode()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	var rec, old metadata.SubscriberRecord
-	if v, ok, err := r.meta.Get(ctx, metadata.Subscribers, key); err != nil {
+	var rec metadata.SubscriberRecord
+	prev, ok, err := r.meta.Get(ctx, metadata.Subscribers, key)
+	if err != nil {
 		return fmt.Errorf("registry: read subscriber %q: %w", id.ClientID, err)
 	} else if ok {
-		if rec, err = metadata.DecodeSubscriberRecord(v); err != nil {
+		if rec, err = metadata.DecodeSubscriberRecord(prev); err != nil {
 			return fmt.Errorf("registry: subscriber %q: %w", id.ClientID, err)
 		}
-		old, _ = metadata.DecodeSubscriberRecord(v)
 	}
 	idx := -1
 	for i := range rec {
@@ -144,6 +144,9 @@ func (r *Registry) update(id queue.SubscriberID, pend *queue.Pending, change fun
 	r.applyLocked(id, rec)
 	d, err := r.putMeta(ctx, metadata.Subscribers, key, val)
 	if err != nil {
+		// The store refused the change: the trie goes back to the record as it was (decoded
+		// again here, on the rare failure, rather than copied on every change).
+		old, _ := metadata.DecodeSubscriberRecord(prev)
 		r.applyLocked(id, old)
 		return fmt.Errorf("registry: write subscriber %q: %w", id.ClientID, err)
 	}
